@@ -1,0 +1,428 @@
+// sim/kernel/scheduler.cpp — event queue, fiber switching, node crash/pause/restart.
+//
+// A task's fiber is resumed only from the scheduler's own loop (or, while unwinding, from whoever
+// destroys it). A running task returns control with switch_out(); the event that resumes it next is a
+// `resume` event carrying the task's wait generation, so a stale wake-up (the other half of a
+// wait-with-timeout race) is recognised and ignored.
+#include "sim/kernel/scheduler.h"
+
+#include <cassert>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+#include <utility>
+
+#include <boost/context/pooled_fixedsize_stack.hpp>
+#include <boost/context/protected_fixedsize_stack.hpp>
+#include <fmt/format.h>
+
+namespace replsim::kernel {
+
+namespace ctx = boost::context;
+
+#if defined(REPLSIM_GUARDED_STACKS)
+inline constexpr std::size_t kDefaultStackBytes = 512 * 1024;
+struct Scheduler::StackPool {
+  explicit StackPool(std::size_t size) : alloc(size) {}
+  ctx::protected_fixedsize_stack alloc;
+};
+#else
+inline constexpr std::size_t kDefaultStackBytes = 256 * 1024;
+struct Scheduler::StackPool {
+  explicit StackPool(std::size_t size) : alloc(size, 64) {}
+  ctx::pooled_fixedsize_stack alloc;
+};
+#endif
+
+struct Scheduler::Task {
+  TaskId id = 0;
+  NodeId node = kNoNode;
+  std::string name;
+  std::uint64_t generation = 0;  // bumped at every park; names the current wait
+  bool finished = false;
+  bool dying = false;            // being unwound by a crash
+  bool parked = false;           // suspended in park()
+  bool woken = false;            // the last resume came from wake(), not a timeout
+  ctx::fiber fiber;              // the task's own context while suspended
+  ctx::fiber caller;             // whoever resumed the task, while it runs
+};
+
+namespace {
+
+[[noreturn]] void kernel_assert_fail(const char* what, const char* file, int line) {
+  std::fprintf(stderr, "replsim kernel assertion failed: %s at %s:%d\n", what, file, line);
+  std::abort();
+}
+
+#define KERNEL_ASSERT(cond) \
+  ((cond) ? static_cast<void>(0) : kernel_assert_fail(#cond, __FILE__, __LINE__))
+
+}  // namespace
+
+Scheduler::Scheduler(Trace& trace, SchedulerConfig config)
+    : trace_(trace),
+      config_(config),
+      stacks_(std::make_unique<StackPool>(config.stack_size_bytes ? config.stack_size_bytes
+                                                                  : kDefaultStackBytes)) {}
+
+Scheduler::~Scheduler() {
+  // Unwind every remaining task so their destructors run while the scheduler still exists.
+  while (!tasks_.empty()) destroy_task(tasks_.begin()->first);
+}
+
+// ---- queue -------------------------------------------------------------------------------------
+
+void Scheduler::push(QueuedEvent ev) {
+  ev.seq = seq_++;
+  queue_.push(ev);
+}
+
+void Scheduler::at(SimTime when, std::function<void()> fn, NodeId owner) {
+  if (when < now_) when = now_;
+  std::uint32_t slot;
+  if (!free_timer_slots_.empty()) {
+    slot = free_timer_slots_.back();
+    free_timer_slots_.pop_back();
+    timer_slots_[slot] = std::move(fn);
+  } else {
+    slot = static_cast<std::uint32_t>(timer_slots_.size());
+    timer_slots_.push_back(std::move(fn));
+  }
+  const std::uint64_t inc = owner == kNoNode ? 0 : node(owner).incarnation;
+  push({when.time_since_epoch().count(), 0, EventKind::timer, owner, inc, 0, 0, slot});
+}
+
+void Scheduler::after(Nanos delay, std::function<void()> fn, NodeId owner) {
+  if (delay < Nanos::zero()) delay = Nanos::zero();
+  at(now_ + delay, std::move(fn), owner);
+}
+
+bool Scheduler::step() {
+  if (queue_.empty()) return false;
+  const QueuedEvent ev = queue_.top();
+  queue_.pop();
+  if (ev.time_ns > now_ns()) now_ = SimTime(Nanos(ev.time_ns));
+  ++events_run_;
+  run_event(ev);
+  // Crashes requested by a node's own task happen once that task has switched out.
+  while (!pending_self_crashes_.empty()) {
+    auto [id, reason] = std::move(pending_self_crashes_.front());
+    pending_self_crashes_.erase(pending_self_crashes_.begin());
+    if (node(id).state != NodeState::down) crash_node(id, reason);
+  }
+  return true;
+}
+
+void Scheduler::run_event(const QueuedEvent& ev) {
+  if (ev.kind == EventKind::timer) {
+    std::function<void()> fn = std::move(timer_slots_[ev.timer_slot]);
+    timer_slots_[ev.timer_slot] = nullptr;
+    free_timer_slots_.push_back(ev.timer_slot);
+    if (ev.owner != kNoNode) {
+      const Node& n = node(ev.owner);
+      if (n.incarnation != ev.owner_incarnation || n.state == NodeState::down) return;
+    }
+    fn();
+    return;
+  }
+  auto it = tasks_.find(ev.task);
+  if (it == tasks_.end()) return;
+  Task* t = it->second.get();
+  if (t->generation != ev.generation || t->finished) return;
+  const bool by_wake = ev.kind == EventKind::wake;
+  if (t->node != kNoNode && node(t->node).state == NodeState::paused) {
+    node(t->node).held.push_back({{t->id, ev.generation}, by_wake});
+    return;
+  }
+  t->woken = by_wake;
+  resume_task(t);
+}
+
+Scheduler::StopReason Scheduler::run(SimTime until, std::uint64_t max_events,
+                                     const std::function<bool()>& stop) {
+  std::uint64_t ran = 0;
+  for (;;) {
+    if (queue_.empty()) return StopReason::idle;
+    if (queue_.top().time_ns > until.time_since_epoch().count()) {
+      if (until > now_) now_ = until;
+      return StopReason::time_limit;
+    }
+    if (ran >= max_events) return StopReason::event_limit;
+    step();
+    ++ran;
+    if (stop && stop()) return StopReason::predicate;
+  }
+}
+
+// ---- tasks -------------------------------------------------------------------------------------
+
+TaskId Scheduler::spawn(NodeId node_id, std::string name, std::function<void()> fn) {
+  if (node_id != kNoNode) KERNEL_ASSERT(node(node_id).state != NodeState::down);
+  auto task = std::make_unique<Task>();
+  Task* t = task.get();
+  t->id = next_task_id_++;
+  t->node = node_id;
+  t->name = std::move(name);
+  t->fiber = ctx::fiber(std::allocator_arg, stacks_->alloc,
+                        [this, t, fn = std::move(fn)](ctx::fiber&& caller) mutable {
+                          t->caller = std::move(caller);
+                          try {
+                            fn();
+                          } catch (const ctx::detail::forced_unwind&) {
+                            throw;  // a crash is unwinding this stack: let Boost.Context finish it
+                          } catch (const TaskExit&) {
+                            // an orderly early exit
+                          }
+                          t->finished = true;
+                          return std::move(t->caller);
+                        });
+  tasks_.emplace(t->id, std::move(task));
+  trace_.record(now_ns(), node_id == kNoNode ? "" : node(node_id).name, "task.spawn",
+                fmt::format("task={} name={}", t->id, t->name));
+  push({now_ns(), 0, EventKind::wake, kNoNode, 0, t->id, t->generation, 0});
+  return t->id;
+}
+
+void Scheduler::resume_task(Task* t) {
+  Task* prev = current_;
+  current_ = t;
+  ++switches_;
+  t->fiber = std::move(t->fiber).resume();
+  current_ = prev;
+  if (t->finished) {
+    trace_.record(now_ns(), t->node == kNoNode ? "" : node(t->node).name, "task.end",
+                  fmt::format("task={}", t->id));
+    auto it = tasks_.find(t->id);
+    std::unique_ptr<Task> owned = std::move(it->second);
+    tasks_.erase(it);
+    owned->fiber = ctx::fiber();  // already complete: nothing to unwind
+  }
+}
+
+void Scheduler::switch_out(Task* t) {
+  ++switches_;
+  t->caller = std::move(t->caller).resume();
+}
+
+TaskId Scheduler::current_task() const { return current_ ? current_->id : 0; }
+NodeId Scheduler::current_node() const { return current_ ? current_->node : kNoNode; }
+bool Scheduler::current_is_dying() const { return current_ != nullptr && current_->dying; }
+
+Scheduler::WaitToken Scheduler::wait_token() const {
+  KERNEL_ASSERT(current_ != nullptr);
+  return {current_->id, current_->generation};
+}
+
+bool Scheduler::park(Nanos timeout) {
+  Task* t = current_;
+  KERNEL_ASSERT(t != nullptr);
+  if (t->dying) return false;  // never switch while a crash unwinds this stack
+  const std::uint64_t gen = t->generation;
+  if (timeout != kForever) {
+    const Nanos remaining = Nanos(std::numeric_limits<std::int64_t>::max() - now_ns());
+    if (timeout < remaining) {
+      push({(now_ + timeout).time_since_epoch().count(), 0, EventKind::timeout, kNoNode, 0, t->id,
+            gen, 0});
+    }
+  }
+  t->parked = true;
+  switch_out(t);
+  // Resumed: either the timeout event or a wake() for this generation. Any other event still queued
+  // for this generation is now stale.
+  t->parked = false;
+  ++t->generation;
+  return t->woken;
+}
+
+void Scheduler::wake(WaitToken token) {
+  auto it = tasks_.find(token.task);
+  if (it == tasks_.end()) return;
+  Task* t = it->second.get();
+  if (t->generation != token.generation || t->finished || !t->parked) return;
+  push({now_ns(), 0, EventKind::wake, kNoNode, 0, t->id, token.generation, 0});
+}
+
+bool Scheduler::is_waiting(WaitToken token) const {
+  auto it = tasks_.find(token.task);
+  if (it == tasks_.end()) return false;
+  const Task* t = it->second.get();
+  return t->parked && t->generation == token.generation && !t->dying;
+}
+
+void Scheduler::sleep_for(Nanos d) { park(d < Nanos::zero() ? Nanos::zero() : d); }
+
+void Scheduler::yield() { park(Nanos::zero()); }
+
+void Scheduler::destroy_task(TaskId id) {
+  auto it = tasks_.find(id);
+  if (it == tasks_.end()) return;
+  std::unique_ptr<Task> owned = std::move(it->second);
+  tasks_.erase(it);
+  Task* t = owned.get();
+  t->dying = true;
+  Task* prev = current_;
+  current_ = t;
+  {
+    // Destroying a suspended fiber resumes it with an unwinding exception; its destructors run on
+    // its own stack and control comes back here.
+    ctx::fiber doomed = std::move(t->fiber);
+  }
+  current_ = prev;
+}
+
+// ---- nodes -------------------------------------------------------------------------------------
+
+Scheduler::Node& Scheduler::node(NodeId id) {
+  KERNEL_ASSERT(id < nodes_.size());
+  return nodes_[id];
+}
+const Scheduler::Node& Scheduler::node(NodeId id) const {
+  KERNEL_ASSERT(id < nodes_.size());
+  return nodes_[id];
+}
+
+NodeId Scheduler::add_node(std::string name, NodeClockSpec clock) {
+  Node n;
+  n.name = std::move(name);
+  n.clock = clock;
+  nodes_.push_back(std::move(n));
+  return static_cast<NodeId>(nodes_.size() - 1);
+}
+
+const std::string& Scheduler::node_name(NodeId id) const {
+  static const std::string kHarness;
+  if (id == kNoNode) return kHarness;
+  return node(id).name;
+}
+
+NodeState Scheduler::node_state(NodeId id) const { return node(id).state; }
+std::uint64_t Scheduler::incarnation(NodeId id) const { return node(id).incarnation; }
+
+void Scheduler::crash_node(NodeId id, const std::string& reason) {
+  KERNEL_ASSERT(current_ == nullptr || current_->node != id);
+  Node& n = node(id);
+  if (n.state == NodeState::down) return;
+  trace_.record(now_ns(), n.name, "node.crash", fmt::format("reason={}", reason));
+  n.state = NodeState::down;
+  n.held.clear();
+  ++n.incarnation;  // drops the node's pending timers
+  std::vector<TaskId> victims;
+  for (const auto& [tid, task] : tasks_) {
+    if (task->node == id) victims.push_back(tid);
+  }
+  for (TaskId tid : victims) destroy_task(tid);
+  for (auto& fn : down_listeners_) fn(id);
+}
+
+void Scheduler::crash_self(const std::string& reason) {
+  KERNEL_ASSERT(current_ != nullptr && current_->node != kNoNode);
+  pending_self_crashes_.emplace_back(current_->node, reason);
+  // Park for good: the crash destroys this task (and unwinds this very stack) once it has switched
+  // out, so control never comes back here normally.
+  for (;;) {
+    park(kForever);
+    if (current_->dying) throw TaskExit{};
+  }
+}
+
+void Scheduler::restart_node(NodeId id) {
+  Node& n = node(id);
+  KERNEL_ASSERT(n.state == NodeState::down);
+  n.state = NodeState::up;
+  ++n.incarnation;
+  trace_.record(now_ns(), n.name, "node.restart", fmt::format("incarnation={}", n.incarnation));
+}
+
+void Scheduler::pause_node(NodeId id) {
+  Node& n = node(id);
+  if (n.state != NodeState::up) return;
+  n.state = NodeState::paused;
+  trace_.record(now_ns(), n.name, "node.pause", "");
+}
+
+void Scheduler::resume_node(NodeId id) {
+  Node& n = node(id);
+  if (n.state != NodeState::paused) return;
+  n.state = NodeState::up;
+  trace_.record(now_ns(), n.name, "node.resume", fmt::format("held_wakeups={}", n.held.size()));
+  auto held = std::move(n.held);
+  n.held.clear();
+  for (const auto& [w, by_wake] : held) {
+    push({now_ns(), 0, by_wake ? EventKind::wake : EventKind::timeout, kNoNode, 0, w.task,
+          w.generation, 0});
+  }
+}
+
+void Scheduler::set_node_clock(NodeId id, NodeClockSpec clock) { node(id).clock = clock; }
+
+Nanos Scheduler::local_now(NodeId id) const {
+  const Node& n = node(id);
+  __extension__ using i128 = __int128;
+  const i128 global = now_ns();
+  const i128 drift = global * n.clock.drift_ppm / 1'000'000;
+  return Nanos(static_cast<std::int64_t>(global + drift + n.clock.offset.count()));
+}
+
+Nanos Scheduler::local_to_global(NodeId id, Nanos local) const {
+  const Node& n = node(id);
+  if (n.clock.drift_ppm == 0 || local == kForever) return local;
+  __extension__ using i128 = __int128;
+  const i128 g = static_cast<i128>(local.count()) * 1'000'000 / (1'000'000 + n.clock.drift_ppm);
+  return Nanos(static_cast<std::int64_t>(g));
+}
+
+// ---- SimEvent / WaitQueue ----------------------------------------------------------------------
+
+void SimEvent::set() {
+  set_ = true;
+  std::vector<Scheduler::WaitToken> waiters = std::move(waiters_);
+  waiters_.clear();
+  for (const auto& w : waiters) sched_.wake(w);
+}
+
+void forget_waiter(std::vector<Scheduler::WaitToken>& waiters, Scheduler::WaitToken token) {
+  for (auto it = waiters.begin(); it != waiters.end(); ++it) {
+    if (it->task == token.task && it->generation == token.generation) {
+      waiters.erase(it);
+      return;
+    }
+  }
+}
+
+bool SimEvent::wait(Nanos timeout) {
+  if (set_) return true;
+  if (timeout == Nanos::zero() || sched_.current_is_dying()) return false;
+  const Scheduler::WaitToken me = sched_.wait_token();
+  waiters_.push_back(me);
+  if (!sched_.park(timeout)) forget_waiter(waiters_, me);
+  return set_;
+}
+
+bool WaitQueue::wait(Nanos timeout) {
+  if (sched_.current_is_dying()) return false;
+  const Scheduler::WaitToken me = sched_.wait_token();
+  waiters_.push_back(me);
+  const bool woken = sched_.park(timeout);
+  if (!woken) forget_waiter(waiters_, me);
+  return woken;
+}
+
+void WaitQueue::notify_all() {
+  std::vector<Scheduler::WaitToken> waiters = std::move(waiters_);
+  waiters_.clear();
+  for (const auto& w : waiters) sched_.wake(w);
+}
+
+void WaitQueue::notify_one() {
+  // Skip waiters that already gave up (timed out or were unwound) so the notification is not lost.
+  while (!waiters_.empty()) {
+    Scheduler::WaitToken w = waiters_.front();
+    waiters_.erase(waiters_.begin());
+    if (sched_.is_waiting(w)) {
+      sched_.wake(w);
+      return;
+    }
+  }
+}
+
+}  // namespace replsim::kernel

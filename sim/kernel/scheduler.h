@@ -1,0 +1,232 @@
+// sim/kernel/scheduler.h — the single-threaded event loop, fibers, virtual time and node processes.
+//
+// One thread runs everything. Events wait in a priority queue ordered by (virtual time, sequence
+// number): FIFO on ties, never pointer or hash order. When nothing is runnable the clock jumps to the
+// next event. Tasks are Boost.Context fibers on pooled fixed-size stacks (guard-page stacks in debug
+// and sanitizer builds). A node is a group of tasks that crash together: crash unwinds every fiber of
+// the node with an exception (RAII runs), and a crashing task that tries to block gets an immediate
+// failure instead of a context switch. This file knows nothing about the store.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <queue>
+#include <string>
+#include <vector>
+
+#include <boost/context/fiber.hpp>
+
+#include "sim/kernel/trace.h"
+
+namespace replsim::kernel {
+
+// Global virtual time: the truth used in traces. Nanoseconds since the start of the run.
+struct SimClock {
+  using rep = std::int64_t;
+  using period = std::nano;
+  using duration = std::chrono::duration<rep, period>;
+  using time_point = std::chrono::time_point<SimClock>;
+  static constexpr bool is_steady = true;
+};
+using Nanos = std::chrono::nanoseconds;
+using SimTime = SimClock::time_point;
+inline constexpr Nanos kForever = Nanos::max();
+
+using NodeId = std::uint32_t;
+using TaskId = std::uint64_t;
+// Tasks of the harness itself (clients, operator, fault injector) belong to no node and never crash.
+inline constexpr NodeId kNoNode = 0xffffffffU;
+
+// Thrown inside a task to end it early without an error (e.g. a node abort parks forever instead).
+struct TaskExit {};
+
+struct SchedulerConfig {
+  std::size_t stack_size_bytes = 0;  // 0: the build's default (larger under sanitizers)
+};
+
+// A node's clock: local = global + offset + drift. drift_ppm of 100 means 100 µs fast per second.
+struct NodeClockSpec {
+  Nanos offset{0};
+  std::int64_t drift_ppm = 0;
+};
+
+enum class NodeState : std::uint8_t {
+  up,      // tasks run
+  paused,  // tasks are frozen; their wake-ups are held until resume
+  down,    // crashed: no tasks; restart makes it up with a new incarnation
+};
+
+class Scheduler {
+ public:
+  explicit Scheduler(Trace& trace, SchedulerConfig config = {});
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // ---- time -----------------------------------------------------------------------------------
+  SimTime now() const { return now_; }
+  std::int64_t now_ns() const { return now_.time_since_epoch().count(); }
+  Trace& trace() { return trace_; }
+
+  // ---- timers (run in the scheduler's own context, never block) -------------------------------
+  // A timer owned by a node is dropped if that node crashes before it fires.
+  void at(SimTime when, std::function<void()> fn, NodeId owner = kNoNode);
+  void after(Nanos delay, std::function<void()> fn, NodeId owner = kNoNode);
+
+  // ---- tasks ----------------------------------------------------------------------------------
+  TaskId spawn(NodeId node, std::string name, std::function<void()> fn);
+  bool in_task() const { return current_ != nullptr; }
+  TaskId current_task() const;
+  NodeId current_node() const;
+  // True while the current task is being unwound by a crash: it must not block.
+  bool current_is_dying() const;
+  std::size_t task_count() const { return tasks_.size(); }
+
+  // A wait token names one particular wait of one task; waking a stale token does nothing.
+  struct WaitToken {
+    TaskId task = 0;
+    std::uint64_t generation = 0;
+  };
+  // REQUIRES: in_task(). The token for the current task's next park().
+  WaitToken wait_token() const;
+  // Suspends the current task until wake(token) or the timeout. Returns true when woken, false on
+  // timeout, and false at once if the task's node is crashing.
+  bool park(Nanos timeout);
+  // Makes the waiting task runnable at the current time (FIFO after already queued events).
+  void wake(WaitToken token);
+  // True while the token's task is still parked in that very wait.
+  bool is_waiting(WaitToken token) const;
+  // Suspends the current task for d of global time.
+  void sleep_for(Nanos d);
+  // Lets every other event at the current time run first.
+  void yield();
+
+  // ---- nodes ----------------------------------------------------------------------------------
+  NodeId add_node(std::string name, NodeClockSpec clock = {});
+  const std::string& node_name(NodeId node) const;
+  std::size_t node_count() const { return nodes_.size(); }
+  NodeState node_state(NodeId node) const;
+  std::uint64_t incarnation(NodeId node) const;
+  // Destroys every task of the node (unwinding their stacks), drops its timers, marks it down.
+  // Listeners of node-down (network, disk) run afterwards. REQUIRES: not called from a task of
+  // that same node (use request_crash from inside).
+  void crash_node(NodeId node, const std::string& reason);
+  // From inside a node's own task (an abort): the crash happens right after this task yields, and
+  // the calling task never resumes.
+  [[noreturn]] void crash_self(const std::string& reason);
+  void restart_node(NodeId node);  // down -> up with a new incarnation; the harness builds the store
+  void pause_node(NodeId node);
+  void resume_node(NodeId node);
+  void on_node_down(std::function<void(NodeId)> fn) { down_listeners_.push_back(std::move(fn)); }
+
+  // Node-local clock readings.
+  void set_node_clock(NodeId node, NodeClockSpec clock);
+  Nanos local_now(NodeId node) const;
+  // Converts a duration of node-local time to global time (for sleeps on a drifting clock).
+  Nanos local_to_global(NodeId node, Nanos local) const;
+
+  // ---- running --------------------------------------------------------------------------------
+  // Runs one event. Returns false when the queue is empty.
+  bool step();
+  enum class StopReason : std::uint8_t { idle, time_limit, event_limit, predicate };
+  // Runs until the queue is empty, the next event is past `until`, `max_events` were run, or
+  // `stop()` returns true (checked after each event). Time ends at min(until, last event).
+  StopReason run(SimTime until, std::uint64_t max_events = UINT64_MAX,
+                 const std::function<bool()>& stop = nullptr);
+  std::uint64_t events_run() const { return events_run_; }
+  std::uint64_t fiber_switches() const { return switches_; }
+  bool empty() const { return queue_.empty(); }
+
+ private:
+  struct Task;
+  struct Node {
+    std::string name;
+    NodeState state = NodeState::up;
+    std::uint64_t incarnation = 1;
+    NodeClockSpec clock;
+    std::vector<std::pair<WaitToken, bool>> held;  // wake-ups (token, by_wake) held while paused
+  };
+  enum class EventKind : std::uint8_t { wake, timeout, timer };
+  struct QueuedEvent {
+    std::int64_t time_ns;
+    std::uint64_t seq;
+    EventKind kind;
+    NodeId owner;
+    std::uint64_t owner_incarnation;
+    TaskId task;
+    std::uint64_t generation;
+    std::uint32_t timer_slot;
+  };
+  struct Later {
+    bool operator()(const QueuedEvent& a, const QueuedEvent& b) const {
+      if (a.time_ns != b.time_ns) return a.time_ns > b.time_ns;
+      return a.seq > b.seq;
+    }
+  };
+
+  void push(QueuedEvent ev);
+  void run_event(const QueuedEvent& ev);
+  void resume_task(Task* t);
+  void switch_out(Task* t);  // from inside task t back to whoever resumed it
+  void destroy_task(TaskId id);
+  void schedule_resume(WaitToken token);
+  Node& node(NodeId id);
+  const Node& node(NodeId id) const;
+
+  Trace& trace_;
+  SchedulerConfig config_;
+  SimTime now_{};
+  std::uint64_t seq_ = 0;
+  std::uint64_t events_run_ = 0;
+  std::uint64_t switches_ = 0;
+  std::priority_queue<QueuedEvent, std::vector<QueuedEvent>, Later> queue_;
+  std::vector<std::function<void()>> timer_slots_;
+  std::vector<std::uint32_t> free_timer_slots_;
+  std::map<TaskId, std::unique_ptr<Task>> tasks_;
+  TaskId next_task_id_ = 1;
+  Task* current_ = nullptr;
+  std::vector<Node> nodes_;
+  std::vector<std::function<void(NodeId)>> down_listeners_;
+  std::vector<std::pair<NodeId, std::string>> pending_self_crashes_;
+  // Stack allocator shared by all fibers (pooled, or guard-paged in debug builds).
+  struct StackPool;
+  std::unique_ptr<StackPool> stacks_;
+};
+
+// A level-triggered signal tasks wait on with a timeout.
+class SimEvent {
+ public:
+  explicit SimEvent(Scheduler& sched) : sched_(sched) {}
+  void set();
+  void reset() { set_ = false; }
+  bool is_set() const { return set_; }
+  bool wait(Nanos timeout);
+
+ private:
+  Scheduler& sched_;
+  bool set_ = false;
+  std::vector<Scheduler::WaitToken> waiters_;
+};
+
+// Tasks waiting for some condition; notify wakes them in FIFO order.
+class WaitQueue {
+ public:
+  explicit WaitQueue(Scheduler& sched) : sched_(sched) {}
+  // Parks the current task until notified or timeout; true when notified.
+  bool wait(Nanos timeout);
+  void notify_all();
+  void notify_one();
+  bool empty() const { return waiters_.empty(); }
+
+ private:
+  Scheduler& sched_;
+  std::vector<Scheduler::WaitToken> waiters_;
+};
+
+// Removes one task's token from a waiter list after a wait that timed out.
+void forget_waiter(std::vector<Scheduler::WaitToken>& waiters, Scheduler::WaitToken token);
+
+}  // namespace replsim::kernel

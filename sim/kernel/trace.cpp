@@ -1,0 +1,58 @@
+// sim/kernel/trace.cpp — folding events into the run hash, the ring buffer and the renderings.
+#include "sim/kernel/trace.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <xxhash.h>
+
+namespace replsim::kernel {
+
+namespace {
+
+// Folds one field into the hash with a length prefix, so ("ab","c") and ("a","bc") differ.
+std::uint64_t fold(std::uint64_t h, std::string_view s) {
+  const std::uint64_t len = s.size();
+  h = XXH3_64bits_withSeed(&len, sizeof len, h);
+  return XXH3_64bits_withSeed(s.data(), s.size(), h);
+}
+
+}  // namespace
+
+void Trace::record(std::int64_t time_ns, std::string_view node, std::string_view kind,
+                   std::string_view detail) {
+  std::uint64_t h = XXH3_64bits_withSeed(&time_ns, sizeof time_ns, hash_);
+  h = fold(h, node);
+  h = fold(h, kind);
+  h = fold(h, detail);
+  hash_ = h;
+  const std::uint64_t index = count_++;
+  if (keep_hashes_) hashes_.push_back(h);
+  if (ring_capacity_ == 0 && !sink_) return;
+
+  TraceEvent ev{index, time_ns, std::string(node), std::string(kind), std::string(detail), h};
+  if (sink_) sink_(ev);
+  if (ring_capacity_ > 0) {
+    if (ring_.size() == ring_capacity_) ring_.pop_front();
+    ring_.push_back(std::move(ev));
+  }
+}
+
+std::string TraceEvent::to_json() const {
+  nlohmann::json j;
+  j["i"] = index;
+  j["t_ns"] = time_ns;
+  j["node"] = node;
+  j["kind"] = kind;
+  j["detail"] = detail;
+  j["hash"] = hex64(hash);
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string TraceEvent::to_text() const {
+  return fmt::format("{:>8} {:>14.9f}s {:<6} {:<22} {}", index, static_cast<double>(time_ns) / 1e9,
+                     node.empty() ? "-" : node, kind, detail);
+}
+
+std::string hex64(std::uint64_t v) { return fmt::format("{:016x}", v); }
+
+}  // namespace replsim::kernel
