@@ -10,15 +10,50 @@
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
+#include <type_traits>
 #include <utility>
 
 #include <boost/context/pooled_fixedsize_stack.hpp>
 #include <boost/context/protected_fixedsize_stack.hpp>
 #include <fmt/format.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#define REPLSIM_ASAN_FIBERS 1
+#endif
+
 namespace replsim::kernel {
 
 namespace ctx = boost::context;
+
+// AddressSanitizer must be told about every stack switch, or unwinding a fiber's stack looks like a
+// wild overflow to it. These wrappers compile to nothing in other builds.
+namespace {
+#if defined(REPLSIM_ASAN_FIBERS)
+void asan_start_switch(void** fake_stack_save, const void* bottom, std::size_t size) {
+  __sanitizer_start_switch_fiber(fake_stack_save, bottom, size);
+}
+void asan_finish_switch(void* fake_stack_save, const void** bottom_old, std::size_t* size_old) {
+  __sanitizer_finish_switch_fiber(fake_stack_save, bottom_old, size_old);
+}
+#else
+void asan_start_switch(void**, const void*, std::size_t) {}
+void asan_finish_switch(void*, const void**, std::size_t*) {}
+#endif
+
+// Wraps a stack allocator to learn where each fiber's stack lives (for the annotations above).
+template <class Inner>
+struct RecordingStackAlloc {
+  Inner* inner;
+  ctx::stack_context* record;
+  ctx::stack_context allocate() {
+    ctx::stack_context sc = inner->allocate();
+    *record = sc;
+    return sc;
+  }
+  void deallocate(ctx::stack_context& sc) noexcept { inner->deallocate(sc); }
+};
+}  // namespace
 
 #if defined(REPLSIM_GUARDED_STACKS)
 inline constexpr std::size_t kDefaultStackBytes = 512 * 1024;
@@ -45,6 +80,10 @@ struct Scheduler::Task {
   bool woken = false;            // the last resume came from wake(), not a timeout
   ctx::fiber fiber;              // the task's own context while suspended
   ctx::fiber caller;             // whoever resumed the task, while it runs
+  ctx::stack_context stack;      // where the fiber's stack lives
+  const void* caller_bottom = nullptr;  // the resumer's stack, for sanitizer annotations
+  std::size_t caller_size = 0;
+  void* fake_stack = nullptr;
 };
 
 namespace {
@@ -56,6 +95,10 @@ namespace {
 
 #define KERNEL_ASSERT(cond) \
   ((cond) ? static_cast<void>(0) : kernel_assert_fail(#cond, __FILE__, __LINE__))
+
+const void* stack_bottom(const ctx::stack_context& sc) {
+  return static_cast<const char*>(sc.sp) - sc.size;
+}
 
 }  // namespace
 
@@ -163,17 +206,22 @@ TaskId Scheduler::spawn(NodeId node_id, std::string name, std::function<void()> 
   t->id = next_task_id_++;
   t->node = node_id;
   t->name = std::move(name);
-  t->fiber = ctx::fiber(std::allocator_arg, stacks_->alloc,
+  using Alloc = RecordingStackAlloc<std::remove_reference_t<decltype(stacks_->alloc)>>;
+  t->fiber = ctx::fiber(std::allocator_arg, Alloc{&stacks_->alloc, &t->stack},
                         [this, t, fn = std::move(fn)](ctx::fiber&& caller) mutable {
+                          asan_finish_switch(nullptr, &t->caller_bottom, &t->caller_size);
                           t->caller = std::move(caller);
                           try {
                             fn();
                           } catch (const ctx::detail::forced_unwind&) {
-                            throw;  // a crash is unwinding this stack: let Boost.Context finish it
+                            // A crash is unwinding this stack: let Boost.Context finish it.
+                            asan_start_switch(nullptr, t->caller_bottom, t->caller_size);
+                            throw;
                           } catch (const TaskExit&) {
                             // an orderly early exit
                           }
                           t->finished = true;
+                          asan_start_switch(nullptr, t->caller_bottom, t->caller_size);
                           return std::move(t->caller);
                         });
   tasks_.emplace(t->id, std::move(task));
@@ -187,7 +235,10 @@ void Scheduler::resume_task(Task* t) {
   Task* prev = current_;
   current_ = t;
   ++switches_;
+  void* fake_stack = nullptr;
+  asan_start_switch(&fake_stack, stack_bottom(t->stack), t->stack.size);
   t->fiber = std::move(t->fiber).resume();
+  asan_finish_switch(fake_stack, nullptr, nullptr);
   current_ = prev;
   if (t->finished) {
     trace_.record(now_ns(), t->node == kNoNode ? "" : node(t->node).name, "task.end",
@@ -201,7 +252,14 @@ void Scheduler::resume_task(Task* t) {
 
 void Scheduler::switch_out(Task* t) {
   ++switches_;
-  t->caller = std::move(t->caller).resume();
+  asan_start_switch(&t->fake_stack, t->caller_bottom, t->caller_size);
+  try {
+    t->caller = std::move(t->caller).resume();
+  } catch (const ctx::detail::forced_unwind&) {
+    asan_finish_switch(t->fake_stack, &t->caller_bottom, &t->caller_size);
+    throw;
+  }
+  asan_finish_switch(t->fake_stack, &t->caller_bottom, &t->caller_size);
 }
 
 TaskId Scheduler::current_task() const { return current_ ? current_->id : 0; }
@@ -266,6 +324,11 @@ void Scheduler::destroy_task(TaskId id) {
     // Destroying a suspended fiber resumes it with an unwinding exception; its destructors run on
     // its own stack and control comes back here.
     ctx::fiber doomed = std::move(t->fiber);
+    void* fake_stack = nullptr;
+    if (doomed) asan_start_switch(&fake_stack, stack_bottom(t->stack), t->stack.size);
+    const bool switched = static_cast<bool>(doomed);
+    doomed = ctx::fiber();
+    if (switched) asan_finish_switch(fake_stack, nullptr, nullptr);
   }
   current_ = prev;
 }

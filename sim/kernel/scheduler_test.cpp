@@ -292,3 +292,31 @@ TEST_CASE("randomized workload: same seed => same hash, different seeds => diffe
   CHECK(random_workload(1) == h1);
   CHECK(random_workload(3) == h3);
 }
+
+TEST_CASE("a task spawned but never started is discarded cleanly by a crash") {
+  Trace trace;
+  Scheduler s(trace);
+  const NodeId n = s.add_node("n1");
+  bool ran = false;
+  s.spawn(n, "never", [&] { ran = true; });
+  s.crash_node(n, "before start");
+  s.run(SimTime(1s));
+  CHECK_FALSE(ran);
+  CHECK(s.task_count() == 0);
+}
+
+TEST_CASE("destroying the scheduler unwinds tasks that are still parked") {
+  int destroyed = 0;
+  {
+    Trace trace;
+    Scheduler s(trace);
+    for (int i = 0; i < 3; ++i) {
+      s.spawn(kNoNode, "forever", [&] {
+        Guard g(&destroyed);
+        s.sleep_for(kForever);
+      });
+    }
+    s.run(SimTime(1s));
+  }
+  CHECK(destroyed == 3);
+}
