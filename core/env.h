@@ -128,7 +128,7 @@ struct TaskInfo {
 };
 
 // Unwinding of a crashed node's tasks goes through exceptions: code in core/ must never swallow an
-// exception it did not expect (no catch (...) without rethrow) and must never block in a destructor.
+// exception it did not expect (no catch-all without rethrow) and must never block in a destructor.
 class Env {
  public:
   virtual ~Env() = default;

@@ -1,0 +1,77 @@
+// tools/bench_kernel.cpp — `replsim bench kernel`: raw speed of the simulation kernel.
+//
+// fiber switches/s: tasks that yield to each other through the scheduler (each yield is two context
+// switches plus one queue push/pop); timer events/s: callbacks scheduled at pseudo-random future
+// times; messages/s: bytes streams between simulated nodes (when the network is built in).
+#include <chrono>
+#include <cstdio>
+
+#include <fmt/format.h>
+
+#include "sim/kernel/rng.h"
+#include "sim/kernel/scheduler.h"
+#include "tools/bench.h"
+
+namespace replsim::tools {
+
+namespace {
+
+using WallClock = std::chrono::steady_clock;
+
+double seconds_since(WallClock::time_point start) {
+  return std::chrono::duration<double>(WallClock::now() - start).count();
+}
+
+double fiber_switches_per_s(std::uint64_t yields_per_task) {
+  kernel::Trace trace(0);
+  kernel::Scheduler sched(trace);
+  constexpr int kTasks = 8;
+  for (int i = 0; i < kTasks; ++i) {
+    sched.spawn(kernel::kNoNode, "yielder", [&sched, yields_per_task] {
+      for (std::uint64_t k = 0; k < yields_per_task; ++k) sched.yield();
+    });
+  }
+  const auto start = WallClock::now();
+  sched.run(kernel::SimTime(kernel::Nanos(1)));
+  while (!sched.empty()) sched.run(kernel::SimTime(kernel::Nanos(INT64_MAX)));
+  const double secs = seconds_since(start);
+  return static_cast<double>(sched.fiber_switches()) / secs;
+}
+
+double timer_events_per_s(std::uint64_t timers) {
+  kernel::Trace trace(0);
+  kernel::Scheduler sched(trace);
+  kernel::Rng rng(1, "bench/timers");
+  std::uint64_t fired = 0;
+  const auto start = WallClock::now();
+  // Keep a standing population of pending timers, as a simulation does: each one schedules the next.
+  constexpr int kPending = 10000;
+  std::uint64_t scheduled = 0;
+  std::function<void()> tick = [&] {
+    ++fired;
+    if (scheduled < timers) {
+      ++scheduled;
+      sched.after(kernel::Nanos(static_cast<std::int64_t>(rng.below(1'000'000))), [&] { tick(); });
+    }
+  };
+  for (int i = 0; i < kPending; ++i) {
+    ++scheduled;
+    sched.after(kernel::Nanos(static_cast<std::int64_t>(rng.below(1'000'000))), [&] { tick(); });
+  }
+  sched.run(kernel::SimTime(kernel::Nanos(INT64_MAX)));
+  const double secs = seconds_since(start);
+  return static_cast<double>(fired) / secs;
+}
+
+}  // namespace
+
+int bench_kernel(const BenchOptions& options) {
+  const auto n = [&](double base) { return static_cast<std::uint64_t>(base * options.scale) + 1; };
+  std::printf("kernel.fiber_switches_per_s=%.0f\n", fiber_switches_per_s(n(2'000'000)));
+  std::fflush(stdout);
+  std::printf("kernel.timer_events_per_s=%.0f\n", timer_events_per_s(n(5'000'000)));
+  std::fflush(stdout);
+  return 0;
+}
+
+}  // namespace replsim::tools
