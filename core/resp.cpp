@@ -1,0 +1,678 @@
+// core/resp.cpp — RESP2 parsing and encoding. Both parsers copy bytes out of their buffer as soon as a
+// piece is complete, so a huge bulk string is held once, grows only as its bytes arrive, and never
+// causes a re-scan of what was already read.
+#include "core/resp.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <limits>
+#include <utility>
+
+namespace replsim::core {
+
+namespace {
+
+// Never reserve more than this on a peer's say-so: a declared length is a claim, not bytes in hand.
+constexpr std::size_t kReserveBytesMax = 16 * 1024;
+constexpr std::size_t kReserveArgsMax = 1024;
+// The read position is compacted away once it passes this many bytes, keeping the buffer O(pending).
+constexpr std::size_t kCompactThresholdBytes = 4096;
+
+bool is_inline_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' || c == '\0';
+}
+
+int hex_digit_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Splits an inline request the way redis-cli users expect: whitespace separates arguments, "double
+// quotes" take C-like escapes (\n \r \t \b \a \xHH, anything else literal), 'single quotes' take only
+// \'. A closing quote must be followed by whitespace or the end of the line. Returns nullopt on
+// unbalanced quotes.
+std::optional<std::vector<std::string>> split_inline(std::string_view line) {
+  std::vector<std::string> args;
+  std::size_t i = 0;
+  const std::size_t n = line.size();
+  while (true) {
+    while (i < n && is_inline_space(line[i])) ++i;
+    if (i == n) return args;
+    std::string current;
+    bool in_double = false;
+    bool in_single = false;
+    bool done = false;
+    while (!done) {
+      if (in_double) {
+        if (i == n) return std::nullopt;
+        const char c = line[i];
+        if (c == '\\' && i + 3 < n && line[i + 1] == 'x' && hex_digit_value(line[i + 2]) >= 0 &&
+            hex_digit_value(line[i + 3]) >= 0) {
+          current.push_back(
+              static_cast<char>(hex_digit_value(line[i + 2]) * 16 + hex_digit_value(line[i + 3])));
+          i += 4;
+        } else if (c == '\\' && i + 1 < n) {
+          const char e = line[i + 1];
+          switch (e) {
+            case 'n': current.push_back('\n'); break;
+            case 'r': current.push_back('\r'); break;
+            case 't': current.push_back('\t'); break;
+            case 'b': current.push_back('\b'); break;
+            case 'a': current.push_back('\a'); break;
+            default: current.push_back(e); break;
+          }
+          i += 2;
+        } else if (c == '"') {
+          if (i + 1 < n && !is_inline_space(line[i + 1])) return std::nullopt;
+          ++i;
+          done = true;
+        } else {
+          current.push_back(c);
+          ++i;
+        }
+      } else if (in_single) {
+        if (i == n) return std::nullopt;
+        const char c = line[i];
+        if (c == '\\' && i + 1 < n && line[i + 1] == '\'') {
+          current.push_back('\'');
+          i += 2;
+        } else if (c == '\'') {
+          if (i + 1 < n && !is_inline_space(line[i + 1])) return std::nullopt;
+          ++i;
+          done = true;
+        } else {
+          current.push_back(c);
+          ++i;
+        }
+      } else {
+        if (i == n) {
+          done = true;
+        } else {
+          const char c = line[i];
+          if (is_inline_space(c)) {
+            done = true;
+          } else if (c == '"') {
+            in_double = true;
+          } else if (c == '\'') {
+            in_single = true;
+          } else {
+            current.push_back(c);
+          }
+          ++i;
+        }
+      }
+    }
+    args.push_back(std::move(current));
+  }
+}
+
+// Drops CR and LF from a one-line reply so it cannot break the framing of the stream.
+std::string one_line(std::string_view text) {
+  std::string out(text);
+  std::replace(out.begin(), out.end(), '\r', ' ');
+  std::replace(out.begin(), out.end(), '\n', ' ');
+  return out;
+}
+
+// A byte as it appears in an error message: printable as is, anything else as \xHH, so a message
+// never carries raw control bytes.
+std::string printable_byte(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  if (u >= 0x20 && u < 0x7f) return std::string(1, c);
+  return fmt::format("\\x{:02x}", u);
+}
+
+}  // namespace
+
+std::optional<std::int64_t> parse_int64_strict(std::string_view text) {
+  // 20 characters is "-9223372036854775808"; anything longer cannot be an int64 in canonical form.
+  if (text.empty() || text.size() > 20) return std::nullopt;
+  if (text == "0") return 0;
+  std::size_t i = 0;
+  const bool negative = text[0] == '-';
+  if (negative) {
+    ++i;
+    if (i == text.size()) return std::nullopt;
+  }
+  if (text[i] < '1' || text[i] > '9') return std::nullopt;
+  std::uint64_t magnitude = 0;
+  for (; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c < '0' || c > '9') return std::nullopt;
+    const auto digit = static_cast<std::uint64_t>(c - '0');
+    if (magnitude > (std::numeric_limits<std::uint64_t>::max() - digit) / 10) return std::nullopt;
+    magnitude = magnitude * 10 + digit;
+  }
+  constexpr auto kMaxPositive = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+  if (negative) {
+    if (magnitude > kMaxPositive + 1) return std::nullopt;
+    if (magnitude == kMaxPositive + 1) return std::numeric_limits<std::int64_t>::min();
+    return -static_cast<std::int64_t>(magnitude);
+  }
+  if (magnitude > kMaxPositive) return std::nullopt;
+  return static_cast<std::int64_t>(magnitude);
+}
+
+// ==== RespRequestParser ==============================================================================
+
+RespRequestParser::RespRequestParser(RespLimits limits) : limits_(limits) {}
+
+void RespRequestParser::feed(std::string_view bytes) {
+  if (failed()) return;
+  buffer_.append(bytes);
+  pending_bytes_ += bytes.size();
+  parse_available();
+  if (!failed() && pending_bytes_ > limits_.max_query_buffer_bytes) {
+    fail(fmt::format("Protocol error: request of more than {} bytes exceeds the query buffer limit",
+                     limits_.max_query_buffer_bytes));
+  }
+  compact();
+}
+
+std::optional<std::vector<std::string>> RespRequestParser::next() {
+  if (ready_.empty()) return std::nullopt;
+  std::vector<std::string> argv = std::move(ready_.front());
+  ready_.pop_front();
+  return argv;
+}
+
+std::string RespRequestParser::error_reply() const { return encode_error("ERR " + error_); }
+
+std::string_view RespRequestParser::unread() const {
+  return std::string_view(buffer_).substr(read_pos_);
+}
+
+void RespRequestParser::compact() {
+  if (read_pos_ == buffer_.size()) {
+    buffer_.clear();
+    read_pos_ = 0;
+  } else if (read_pos_ >= kCompactThresholdBytes && read_pos_ * 2 >= buffer_.size()) {
+    buffer_.erase(0, read_pos_);
+    read_pos_ = 0;
+  }
+}
+
+void RespRequestParser::fail(std::string message) {
+  error_ = std::move(message);
+  // Nothing after the error is ever parsed, so its bytes and the partial request can go.
+  buffer_.clear();
+  buffer_.shrink_to_fit();
+  read_pos_ = 0;
+  argv_.clear();
+  pending_bytes_ = 0;
+}
+
+void RespRequestParser::parse_available() {
+  bool progressed = true;
+  while (progressed && !failed()) {
+    switch (state_) {
+      case State::idle: progressed = parse_idle(); break;
+      case State::bulk_header: progressed = parse_bulk_header(); break;
+      case State::bulk_body: progressed = parse_bulk_body(); break;
+      case State::bulk_crlf: progressed = parse_bulk_crlf(); break;
+    }
+  }
+}
+
+std::optional<std::string_view> RespRequestParser::take_line(std::string_view too_long_message) {
+  const std::string_view rest = unread();
+  const std::size_t newline = rest.find('\n');
+  if (newline == std::string_view::npos) {
+    if (rest.size() > limits_.max_inline_bytes) fail(std::string(too_long_message));
+    return std::nullopt;
+  }
+  if (newline > limits_.max_inline_bytes) {
+    fail(std::string(too_long_message));
+    return std::nullopt;
+  }
+  read_pos_ += newline + 1;
+  std::string_view line = rest.substr(0, newline);
+  return line;
+}
+
+bool RespRequestParser::parse_idle() {
+  if (unread().empty()) return false;
+  if (unread().front() == '*') return parse_multibulk_header();
+  return parse_inline();
+}
+
+bool RespRequestParser::parse_inline() {
+  std::optional<std::string_view> line = take_line("Protocol error: too big inline request");
+  if (!line) return false;
+  if (!line->empty() && line->back() == '\r') line->remove_suffix(1);
+  std::optional<std::vector<std::string>> args = split_inline(*line);
+  if (!args) {
+    fail("Protocol error: unbalanced quotes in request");
+    return false;
+  }
+  if (args->empty()) {
+    // An empty line is a keep-alive some clients send; Redis ignores it and so do we.
+    pending_bytes_ = unread().size();
+    return true;
+  }
+  argv_ = std::move(*args);
+  finish_request();
+  return true;
+}
+
+bool RespRequestParser::parse_multibulk_header() {
+  std::optional<std::string_view> line = take_line("Protocol error: too big mbulk count string");
+  if (!line) return false;
+  // A header line must end in CRLF; a bare LF, or a CR inside, leaves a number that does not parse.
+  std::optional<std::int64_t> count;
+  if (!line->empty() && line->back() == '\r') count = parse_int64_strict(line->substr(1, line->size() - 2));
+  if (!count || *count > static_cast<std::int64_t>(limits_.max_args)) {
+    fail("Protocol error: invalid multibulk length");
+    return false;
+  }
+  if (*count <= 0) {
+    // "*0" and "*-1" carry no command; Redis skips them silently.
+    pending_bytes_ = unread().size();
+    return true;
+  }
+  args_remaining_ = *count;
+  argv_.clear();
+  argv_.reserve(std::min(static_cast<std::size_t>(*count), kReserveArgsMax));
+  state_ = State::bulk_header;
+  return true;
+}
+
+bool RespRequestParser::parse_bulk_header() {
+  const std::string_view rest = unread();
+  if (rest.empty()) return false;
+  if (rest.front() != '$') {
+    fail(fmt::format("Protocol error: expected '$', got '{}'", printable_byte(rest.front())));
+    return false;
+  }
+  std::optional<std::string_view> line = take_line("Protocol error: too big bulk count string");
+  if (!line) return false;
+  std::optional<std::int64_t> length;
+  if (line->back() == '\r') length = parse_int64_strict(line->substr(1, line->size() - 2));
+  if (!length || *length < 0 || static_cast<std::uint64_t>(*length) > limits_.max_bulk_bytes) {
+    fail("Protocol error: invalid bulk length");
+    return false;
+  }
+  bulk_remaining_ = static_cast<std::size_t>(*length);
+  argv_.emplace_back();
+  argv_.back().reserve(std::min(bulk_remaining_, kReserveBytesMax));
+  state_ = State::bulk_body;
+  return true;
+}
+
+bool RespRequestParser::parse_bulk_body() {
+  if (bulk_remaining_ == 0) {
+    state_ = State::bulk_crlf;
+    return true;
+  }
+  const std::string_view rest = unread();
+  if (rest.empty()) return false;
+  const std::size_t take = std::min(rest.size(), bulk_remaining_);
+  argv_.back().append(rest.substr(0, take));
+  read_pos_ += take;
+  bulk_remaining_ -= take;
+  return true;
+}
+
+bool RespRequestParser::parse_bulk_crlf() {
+  const std::string_view rest = unread();
+  if (rest.size() < 2) {
+    // A wrong first byte is already an error; no need to wait for the second one.
+    if (!rest.empty() && rest[0] != '\r') {
+      fail("Protocol error: expected '\\r\\n' after bulk string data");
+    }
+    return false;
+  }
+  if (rest[0] != '\r' || rest[1] != '\n') {
+    fail("Protocol error: expected '\\r\\n' after bulk string data");
+    return false;
+  }
+  read_pos_ += 2;
+  --args_remaining_;
+  if (args_remaining_ > 0) {
+    state_ = State::bulk_header;
+  } else {
+    finish_request();
+  }
+  return true;
+}
+
+void RespRequestParser::finish_request() {
+  ready_.push_back(std::move(argv_));
+  argv_ = {};
+  state_ = State::idle;
+  args_remaining_ = 0;
+  bulk_remaining_ = 0;
+  pending_bytes_ = unread().size();
+}
+
+// ==== encoders =======================================================================================
+
+std::string encode_simple(std::string_view text) { return "+" + one_line(text) + "\r\n"; }
+
+std::string encode_error(std::string_view message) { return "-" + one_line(message) + "\r\n"; }
+
+std::string encode_integer(std::int64_t value) { return fmt::format(":{}\r\n", value); }
+
+void append_bulk(std::string& out, std::string_view bytes) {
+  out += fmt::format("${}\r\n", bytes.size());
+  out.append(bytes);
+  out += "\r\n";
+}
+
+std::string encode_bulk(std::string_view bytes) {
+  std::string out;
+  out.reserve(bytes.size() + 16);
+  append_bulk(out, bytes);
+  return out;
+}
+
+std::string encode_null_bulk() { return "$-1\r\n"; }
+
+std::string encode_array_header(std::size_t count) { return fmt::format("*{}\r\n", count); }
+
+std::string encode_null_array() { return "*-1\r\n"; }
+
+std::string encode_bulk_array(const std::vector<std::string>& items) {
+  std::string out = encode_array_header(items.size());
+  for (const std::string& item : items) append_bulk(out, item);
+  return out;
+}
+
+std::string encode_command(const std::vector<std::string>& argv) { return encode_bulk_array(argv); }
+
+// ==== RespValue ======================================================================================
+
+RespValue RespValue::simple(std::string s) {
+  RespValue v;
+  v.type = Type::simple;
+  v.text = std::move(s);
+  return v;
+}
+
+RespValue RespValue::error(std::string s) {
+  RespValue v;
+  v.type = Type::error;
+  v.text = std::move(s);
+  return v;
+}
+
+RespValue RespValue::from_integer(std::int64_t i) {
+  RespValue v;
+  v.type = Type::integer;
+  v.integer = i;
+  return v;
+}
+
+RespValue RespValue::bulk(std::string s) {
+  RespValue v;
+  v.type = Type::bulk;
+  v.text = std::move(s);
+  return v;
+}
+
+RespValue RespValue::null() { return RespValue{}; }
+
+RespValue RespValue::array(std::vector<RespValue> items) {
+  RespValue v;
+  v.type = Type::array;
+  v.elements = std::move(items);
+  return v;
+}
+
+namespace {
+
+// Quotes bytes like redis-cli: printable ASCII as is, the usual escapes, anything else as \xHH.
+void append_quoted(std::string& out, std::string_view bytes) {
+  out.push_back('"');
+  for (const char c : bytes) {
+    switch (c) {
+      case '\\': out += "\\\\"; break;
+      case '"': out += "\\\""; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\a': out += "\\a"; break;
+      case '\b': out += "\\b"; break;
+      default: out += printable_byte(c); break;
+    }
+  }
+  out.push_back('"');
+}
+
+void append_display(std::string& out, const RespValue& v, bool nested, std::size_t max_chars) {
+  // Stop descending once the budget is spent; the caller cuts the result to size anyway.
+  if (out.size() > max_chars) return;
+  switch (v.type) {
+    case RespValue::Type::simple: out += one_line(v.text); break;
+    case RespValue::Type::error: out += "(error) " + one_line(v.text); break;
+    case RespValue::Type::integer: out += fmt::format("(integer) {}", v.integer); break;
+    case RespValue::Type::bulk: append_quoted(out, v.text); break;
+    case RespValue::Type::null: out += "(nil)"; break;
+    case RespValue::Type::array:
+      if (v.elements.empty()) {
+        out += "(empty array)";
+        break;
+      }
+      if (nested) out.push_back('[');
+      for (std::size_t i = 0; i < v.elements.size() && out.size() <= max_chars; ++i) {
+        if (i > 0) out.push_back(' ');
+        out += fmt::format("{}) ", i + 1);
+        append_display(out, v.elements[i], true, max_chars);
+      }
+      if (nested) out.push_back(']');
+      break;
+  }
+}
+
+void append_encoded(std::string& out, const RespValue& v) {
+  switch (v.type) {
+    case RespValue::Type::simple: out += encode_simple(v.text); break;
+    case RespValue::Type::error: out += encode_error(v.text); break;
+    case RespValue::Type::integer: out += encode_integer(v.integer); break;
+    case RespValue::Type::bulk: append_bulk(out, v.text); break;
+    case RespValue::Type::null: out += encode_null_bulk(); break;
+    case RespValue::Type::array:
+      out += encode_array_header(v.elements.size());
+      for (const RespValue& e : v.elements) append_encoded(out, e);
+      break;
+  }
+}
+
+}  // namespace
+
+std::string RespValue::to_display(std::size_t max_chars) const {
+  std::string out;
+  append_display(out, *this, false, max_chars);
+  if (out.size() > max_chars) {
+    const std::size_t cut = out.size() - max_chars;
+    out.resize(max_chars);
+    out += fmt::format("...(+{} chars)", cut);
+  }
+  return out;
+}
+
+std::string encode_value(const RespValue& value) {
+  std::string out;
+  append_encoded(out, value);
+  return out;
+}
+
+// ==== RespReplyParser ================================================================================
+
+RespReplyParser::RespReplyParser(RespLimits limits) : limits_(limits) {}
+
+void RespReplyParser::feed(std::string_view bytes) {
+  if (failed()) return;
+  buffer_.append(bytes);
+  pending_bytes_ += bytes.size();
+  parse_available();
+  if (!failed() && pending_bytes_ > limits_.max_query_buffer_bytes) {
+    fail(fmt::format("Protocol error: reply of more than {} bytes exceeds the buffer limit",
+                     limits_.max_query_buffer_bytes));
+  }
+  compact();
+}
+
+std::optional<RespValue> RespReplyParser::next() {
+  if (ready_.empty()) return std::nullopt;
+  RespValue v = std::move(ready_.front());
+  ready_.pop_front();
+  return v;
+}
+
+std::string_view RespReplyParser::unread() const {
+  return std::string_view(buffer_).substr(read_pos_);
+}
+
+void RespReplyParser::compact() {
+  if (read_pos_ == buffer_.size()) {
+    buffer_.clear();
+    read_pos_ = 0;
+  } else if (read_pos_ >= kCompactThresholdBytes && read_pos_ * 2 >= buffer_.size()) {
+    buffer_.erase(0, read_pos_);
+    read_pos_ = 0;
+  }
+}
+
+void RespReplyParser::fail(std::string message) {
+  error_ = std::move(message);
+  buffer_.clear();
+  buffer_.shrink_to_fit();
+  read_pos_ = 0;
+  stack_.clear();
+  bulk_.clear();
+  in_bulk_ = false;
+  pending_bytes_ = 0;
+}
+
+void RespReplyParser::parse_available() {
+  bool progressed = true;
+  while (progressed && !failed()) {
+    progressed = in_bulk_ ? parse_bulk_body() : parse_line();
+  }
+}
+
+void RespReplyParser::complete_value(RespValue value) {
+  // Attach to the innermost open array; every array that fills up completes in turn.
+  while (!stack_.empty()) {
+    Frame& top = stack_.back();
+    top.array.elements.push_back(std::move(value));
+    --top.remaining;
+    if (top.remaining > 0) return;
+    value = std::move(top.array);
+    stack_.pop_back();
+  }
+  ready_.push_back(std::move(value));
+  pending_bytes_ = unread().size();
+}
+
+bool RespReplyParser::parse_line() {
+  const std::string_view rest = unread();
+  if (rest.empty()) return false;
+  const std::size_t newline = rest.find('\n');
+  if (newline == std::string_view::npos) {
+    if (rest.size() > limits_.max_inline_bytes) fail("Protocol error: too big reply line");
+    return false;
+  }
+  if (newline > limits_.max_inline_bytes) {
+    fail("Protocol error: too big reply line");
+    return false;
+  }
+  if (newline == 0 || rest[newline - 1] != '\r') {
+    fail("Protocol error: reply line not terminated by '\\r\\n'");
+    return false;
+  }
+  const char type = rest[0];
+  const std::string_view body = rest.substr(1, newline - 2);
+  read_pos_ += newline + 1;
+  switch (type) {
+    case '+': complete_value(RespValue::simple(std::string(body))); return true;
+    case '-': complete_value(RespValue::error(std::string(body))); return true;
+    case ':': {
+      const std::optional<std::int64_t> i = parse_int64_strict(body);
+      if (!i) {
+        fail("Protocol error: invalid integer reply");
+        return false;
+      }
+      complete_value(RespValue::from_integer(*i));
+      return true;
+    }
+    case '$': {
+      const std::optional<std::int64_t> length = parse_int64_strict(body);
+      if (length && *length == -1) {
+        complete_value(RespValue::null());
+        return true;
+      }
+      if (!length || *length < 0 || static_cast<std::uint64_t>(*length) > limits_.max_bulk_bytes) {
+        fail("Protocol error: invalid bulk length");
+        return false;
+      }
+      in_bulk_ = true;
+      bulk_remaining_ = static_cast<std::size_t>(*length);
+      bulk_.clear();
+      bulk_.reserve(std::min(bulk_remaining_, kReserveBytesMax));
+      return true;
+    }
+    case '*': {
+      const std::optional<std::int64_t> count = parse_int64_strict(body);
+      if (count && *count == -1) {
+        complete_value(RespValue::null());
+        return true;
+      }
+      if (!count || *count < 0 || static_cast<std::uint64_t>(*count) > limits_.max_args) {
+        fail("Protocol error: invalid multibulk length");
+        return false;
+      }
+      if (*count == 0) {
+        complete_value(RespValue::array({}));
+        return true;
+      }
+      if (stack_.size() >= limits_.max_nesting_depth) {
+        fail("Protocol error: reply nests arrays too deeply");
+        return false;
+      }
+      Frame frame;
+      frame.array.type = RespValue::Type::array;
+      frame.array.elements.reserve(std::min(static_cast<std::size_t>(*count), kReserveArgsMax));
+      frame.remaining = static_cast<std::size_t>(*count);
+      stack_.push_back(std::move(frame));
+      return true;
+    }
+    default:
+      fail(fmt::format("Protocol error: unknown reply type '{}'", printable_byte(type)));
+      return false;
+  }
+}
+
+bool RespReplyParser::parse_bulk_body() {
+  const std::string_view rest = unread();
+  if (bulk_remaining_ > 0) {
+    if (rest.empty()) return false;
+    const std::size_t take = std::min(rest.size(), bulk_remaining_);
+    bulk_.append(rest.substr(0, take));
+    read_pos_ += take;
+    bulk_remaining_ -= take;
+    return true;
+  }
+  if (rest.size() < 2) {
+    if (!rest.empty() && rest[0] != '\r') {
+      fail("Protocol error: expected '\\r\\n' after bulk string data");
+    }
+    return false;
+  }
+  if (rest[0] != '\r' || rest[1] != '\n') {
+    fail("Protocol error: expected '\\r\\n' after bulk string data");
+    return false;
+  }
+  read_pos_ += 2;
+  in_bulk_ = false;
+  std::string value = std::move(bulk_);
+  bulk_ = {};
+  complete_value(RespValue::bulk(std::move(value)));
+  return true;
+}
+
+}  // namespace replsim::core
