@@ -59,7 +59,7 @@ class TestRng {
 
 }  // namespace
 
-// ---- table ----------------------------------------------------------------------------------------
+// ---- table --------------------------------------------------------------------------------------
 
 TEST_CASE("the command table is sorted, complete and Redis-shaped") {
   const auto table = builtin_commands();
@@ -119,7 +119,7 @@ TEST_CASE("the store can extend a command table") {
   CHECK(table.find("info")->flags == 0);
 }
 
-// ---- generic errors ----------------------------------------------------------------------------------
+// ---- generic errors -----------------------------------------------------------------------------
 
 TEST_CASE("unknown commands are reported as Redis 7 does") {
   Node n;
@@ -163,7 +163,7 @@ TEST_CASE("store-level commands are not executed by the data layer") {
   CHECK(n.run({"SAVE", "x"}) == err("ERR wrong number of arguments for 'save' command"));
 }
 
-// ---- strings -----------------------------------------------------------------------------------------
+// ---- strings ------------------------------------------------------------------------------------
 
 TEST_CASE("PING and ECHO") {
   Node n;
@@ -426,7 +426,7 @@ TEST_CASE("TYPE, EXISTS, DEL, DBSIZE, FLUSHALL") {
   CHECK(n.effects == std::vector<Argv>{{"FLUSHALL"}});
 }
 
-// ---- lists -------------------------------------------------------------------------------------------
+// ---- lists --------------------------------------------------------------------------------------
 
 TEST_CASE("LPUSH, RPUSH, LRANGE, LLEN") {
   Node n;
@@ -482,7 +482,7 @@ TEST_CASE("LPOP and RPOP with and without count") {
   CHECK(n.run({"RPOP", "m", "9223372036854775807"}) == encode_bulk_array({"y", "x"}));
 }
 
-// ---- effects and replay --------------------------------------------------------------------------------
+// ---- effects and replay -------------------------------------------------------------------------
 
 TEST_CASE("writes that change nothing emit no effect") {
   Node n;
@@ -492,7 +492,8 @@ TEST_CASE("writes that change nothing emit no effect") {
            {"SET", "k", "w", "NX"}, {"SET", "x", "w", "XX"}, {"LPOP", "missing"},
            {"RPOP", "missing", "2"}, {"LPOP", "l", "0"}, {"DEL", "missing"},
            {"APPEND", "k", ""}, {"FLUSHALL", "bogus"}, {"INCR", "k"},
-           {"LPUSH", "k", "x"}, {"SET", "k", "v", "EX", "0"}, {"GET", "k"}, {"LRANGE", "l", "0", "-1"}}) {
+           {"LPUSH", "k", "x"}, {"SET", "k", "v", "EX", "0"}, {"GET", "k"},
+           {"LRANGE", "l", "0", "-1"}}) {
     CAPTURE(argv);
     CHECK(n.effects_of(argv).empty());
   }
@@ -589,7 +590,8 @@ TEST_CASE("apply_effect rejects records it cannot apply, naming them") {
   CHECK(message({"LPUSH", "s", "x"}) ==
         "cannot apply record \"LPUSH\" \"s\" \"x\": WRONGTYPE Operation against a key holding the wrong "
         "kind of value");
-  CHECK(message({"INCR", "s"}) == "cannot apply record \"INCR\" \"s\": ERR value is not an integer or out of range");
+  CHECK(message({"INCR", "s"}) ==
+        "cannot apply record \"INCR\" \"s\": ERR value is not an integer or out of range");
   CHECK(ks.size() == 1);
 }
 

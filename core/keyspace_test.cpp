@@ -233,8 +233,8 @@ TEST_CASE("non-canonical snapshots are rejected") {
         "found 0");
   std::string big_list = blob;
   big_list[24 + 7] = 0x40;
-  CHECK(corrupt_message(big_list).find("at byte offset 24: expected a list element count from 1 to 1,") !=
-        std::string::npos);
+  CHECK(corrupt_message(big_list).find(
+            "at byte offset 24: expected a list element count from 1 to 1,") != std::string::npos);
 
   // Two entries with keys out of order (built by hand from two single-entry blobs).
   Keyspace b;
@@ -248,7 +248,8 @@ TEST_CASE("non-canonical snapshots are rejected") {
         fmt::format("keyspace snapshot is corrupt at byte offset {}: expected keys in strictly "
                     "increasing order, entry 1 is not after the one before it",
                     13 + entry_b.size()));
-  CHECK(corrupt_message(header_two + entry_a + entry_a).find("strictly increasing") != std::string::npos);
+  CHECK(corrupt_message(header_two + entry_a + entry_a).find("strictly increasing") !=
+        std::string::npos);
   auto ok = Keyspace::deserialize(header_two + entry_a + entry_b);
   REQUIRE(ok.is_ok());
   CHECK(ok->size() == 2);
@@ -265,7 +266,9 @@ TEST_CASE("fuzz: every truncation and byte flip of a snapshot is handled") {
   for (int c = 0; c < 5000; ++c) {
     std::string blob = good;
     const std::size_t flips = 1 + rng.below(3);
-    for (std::size_t f = 0; f < flips; ++f) blob[rng.below(blob.size())] = static_cast<char>(rng.below(256));
+    for (std::size_t f = 0; f < flips; ++f) {
+      blob[rng.below(blob.size())] = static_cast<char>(rng.below(256));
+    }
     auto result = Keyspace::deserialize(blob);
     if (!result.is_ok()) {
       ++rejected;

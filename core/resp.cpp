@@ -156,7 +156,7 @@ std::optional<std::int64_t> parse_int64_strict(std::string_view text) {
   return static_cast<std::int64_t>(magnitude);
 }
 
-// ==== RespRequestParser ==============================================================================
+// ==== RespRequestParser ==========================================================================
 
 RespRequestParser::RespRequestParser(RespLimits limits) : limits_(limits) {}
 
@@ -248,6 +248,11 @@ bool RespRequestParser::parse_inline() {
     fail("Protocol error: unbalanced quotes in request");
     return false;
   }
+  if (args->size() > limits_.max_args) {
+    // Redis has no such bound for inline requests; ours keeps max_args true for every request.
+    fail("Protocol error: too many arguments in inline request");
+    return false;
+  }
   if (args->empty()) {
     // An empty line is a keep-alive some clients send; Redis ignores it and so do we.
     pending_bytes_ = unread().size();
@@ -263,7 +268,9 @@ bool RespRequestParser::parse_multibulk_header() {
   if (!line) return false;
   // A header line must end in CRLF; a bare LF, or a CR inside, leaves a number that does not parse.
   std::optional<std::int64_t> count;
-  if (!line->empty() && line->back() == '\r') count = parse_int64_strict(line->substr(1, line->size() - 2));
+  if (!line->empty() && line->back() == '\r') {
+    count = parse_int64_strict(line->substr(1, line->size() - 2));
+  }
   if (!count || *count > static_cast<std::int64_t>(limits_.max_args)) {
     fail("Protocol error: invalid multibulk length");
     return false;
@@ -348,7 +355,7 @@ void RespRequestParser::finish_request() {
   pending_bytes_ = unread().size();
 }
 
-// ==== encoders =======================================================================================
+// ==== encoders ===================================================================================
 
 std::string encode_simple(std::string_view text) { return "+" + one_line(text) + "\r\n"; }
 
@@ -383,7 +390,7 @@ std::string encode_bulk_array(const std::vector<std::string>& items) {
 
 std::string encode_command(const std::vector<std::string>& argv) { return encode_bulk_array(argv); }
 
-// ==== RespValue ======================================================================================
+// ==== RespValue ==================================================================================
 
 RespValue RespValue::simple(std::string s) {
   RespValue v;
@@ -500,7 +507,7 @@ std::string encode_value(const RespValue& value) {
   return out;
 }
 
-// ==== RespReplyParser ================================================================================
+// ==== RespReplyParser ============================================================================
 
 RespReplyParser::RespReplyParser(RespLimits limits) : limits_(limits) {}
 

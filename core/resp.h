@@ -33,7 +33,7 @@ struct RespLimits {
 // for integer arguments and values in commands, so "01" or " 1" are rejected the same way everywhere.
 std::optional<std::int64_t> parse_int64_strict(std::string_view text);
 
-// ---- server side: requests -------------------------------------------------------------------------
+// ---- server side: requests ----------------------------------------------------------------------
 
 // Splits an incoming byte stream into requests (argv vectors). Bytes may arrive in arbitrary chunks;
 // requests are parsed as soon as they are complete and queued in order. The first malformed or
@@ -41,6 +41,7 @@ std::optional<std::int64_t> parse_int64_strict(std::string_view text);
 // after it is, and every later feed() is ignored. The caller replies error_reply() and closes.
 //
 // Usage: feed(chunk); while (auto argv = next()) execute(*argv); if (failed()) reply and close.
+// The query-buffer limit is checked after each feed(), so memory stays within the limit plus one chunk.
 class RespRequestParser {
  public:
   explicit RespRequestParser(RespLimits limits = {});
@@ -94,7 +95,7 @@ class RespRequestParser {
   std::string error_;
 };
 
-// ---- replies: encoders -----------------------------------------------------------------------------
+// ---- replies: encoders --------------------------------------------------------------------------
 
 // Simple strings and errors are one line on the wire, so any CR or LF inside is replaced by a space
 // (as Redis does) rather than corrupting the stream. `message` for an error includes its prefix
@@ -111,7 +112,7 @@ void append_bulk(std::string& out, std::string_view bytes);
 // A request (or a logged/replicated command) as a multibulk array of bulk strings.
 std::string encode_command(const std::vector<std::string>& argv);
 
-// ---- client side: replies --------------------------------------------------------------------------
+// ---- client side: replies -----------------------------------------------------------------------
 
 // One decoded reply. RESP2's two nulls ("$-1" and "*-1") both decode to type null.
 struct RespValue {

@@ -26,7 +26,7 @@ using replsim::core::RespReplyParser;
 using replsim::core::RespRequestParser;
 using replsim::core::RespValue;
 
-// ---- allocation tracking ------------------------------------------------------------------------------
+// ---- allocation tracking ------------------------------------------------------------------------
 // The test binary replaces global operator new so it can check that no single allocation follows a
 // length the peer declared but never sent.
 namespace {
@@ -114,7 +114,7 @@ std::string random_bytes(TestRng& rng, std::size_t max_len, bool binary) {
 
 }  // namespace
 
-// ---- integers -----------------------------------------------------------------------------------------
+// ---- integers -----------------------------------------------------------------------------------
 
 TEST_CASE("parse_int64_strict accepts only Redis's canonical integers") {
   CHECK(parse_int64_strict("0") == 0);
@@ -130,7 +130,7 @@ TEST_CASE("parse_int64_strict accepts only Redis's canonical integers") {
   }
 }
 
-// ---- requests: the good paths --------------------------------------------------------------------------
+// ---- requests: the good paths -------------------------------------------------------------------
 
 TEST_CASE("multibulk requests parse whole and byte by byte") {
   const std::string wire = "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n*1\r\n$4\r\nPING\r\n";
@@ -174,7 +174,7 @@ TEST_CASE("inline and multibulk requests mix on one connection") {
         ParseOutcome{{{"PING"}, {"ECHO", "x"}, {"DBSIZE"}}, ""});
 }
 
-// ---- requests: malformed input ---------------------------------------------------------------------------
+// ---- requests: malformed input ------------------------------------------------------------------
 
 TEST_CASE("malformed multibulk counts") {
   const std::string kInvalid = "Protocol error: invalid multibulk length";
@@ -191,6 +191,8 @@ TEST_CASE("malformed multibulk counts") {
   small.max_args = 3;
   CHECK(error_of("*4\r\n", small) == kInvalid);
   CHECK(error_of("*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n", small).empty());
+  CHECK(error_of("a b c\r\n", small).empty());
+  CHECK(error_of("a b c d\r\n", small) == "Protocol error: too many arguments in inline request");
 }
 
 TEST_CASE("malformed bulk headers") {
@@ -301,14 +303,16 @@ TEST_CASE("a large bulk fed in small chunks arrives intact") {
   for (int i = 0; i < 300000; ++i) value.push_back(static_cast<char>(i * 7));
   const std::string wire = encode_command({"SET", "big", value});
   RespRequestParser parser;
-  for (std::size_t at = 0; at < wire.size(); at += 1000) parser.feed(std::string_view(wire).substr(at, 1000));
+  for (std::size_t at = 0; at < wire.size(); at += 1000) {
+    parser.feed(std::string_view(wire).substr(at, 1000));
+  }
   auto argv = parser.next();
   REQUIRE(argv.has_value());
   CHECK((*argv)[2] == value);
   CHECK(parser.pending_bytes() == 0);
 }
 
-// ---- requests: fuzz ----------------------------------------------------------------------------------
+// ---- requests: fuzz -----------------------------------------------------------------------------
 
 namespace {
 
@@ -409,7 +413,7 @@ TEST_CASE("fuzz: mutated request streams never crash and never depend on chunkin
   CHECK(clean_cases > kCases / 20);
 }
 
-// ---- encoders ---------------------------------------------------------------------------------------
+// ---- encoders -----------------------------------------------------------------------------------
 
 TEST_CASE("reply encoders produce exact RESP2 bytes") {
   CHECK(encode_simple("OK") == "+OK\r\n");
@@ -429,7 +433,7 @@ TEST_CASE("reply encoders produce exact RESP2 bytes") {
   CHECK(encode_command({"GET", "k"}) == "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
 }
 
-// ---- replies: parser ----------------------------------------------------------------------------------
+// ---- replies: parser ----------------------------------------------------------------------------
 
 namespace {
 
