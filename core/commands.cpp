@@ -13,7 +13,7 @@
 
 namespace replsim::core {
 
-// ==== the command table ==============================================================================
+// ==== the command table ==========================================================================
 
 namespace {
 
@@ -118,7 +118,7 @@ std::string unknown_command_error(const std::vector<std::string>& argv) {
                      name.substr(0, kPartBytesMax), args);
 }
 
-// ==== execution ======================================================================================
+// ==== execution ==================================================================================
 
 namespace {
 
@@ -174,7 +174,7 @@ std::vector<std::string> set_record(const std::string& key, const std::string& v
   return {"SET", key, value, "PXAT", int_text(*expire_at_ms)};
 }
 
-// ---- strings ----------------------------------------------------------------------------------------
+// ---- strings ------------------------------------------------------------------------------------
 
 void cmd_ping(Exec& x) {
   if (x.argv().size() > 2) return x.error(wrong_arity_error("ping"));
@@ -325,7 +325,7 @@ void cmd_append(Exec& x) {
   x.reply(encode_integer(static_cast<std::int64_t>(v->str().size())));
 }
 
-// ---- keyspace ---------------------------------------------------------------------------------------
+// ---- keyspace -----------------------------------------------------------------------------------
 
 void cmd_del(Exec& x) {
   std::vector<std::string> record = {"DEL"};
@@ -368,7 +368,7 @@ void cmd_flushall(Exec& x) {
   x.ok();
 }
 
-// ---- lists ------------------------------------------------------------------------------------------
+// ---- lists --------------------------------------------------------------------------------------
 
 void push(Exec& x, bool at_head) {
   const std::string& key = x.argv()[1];
@@ -464,7 +464,7 @@ void cmd_llen(Exec& x) {
   x.reply(encode_integer(static_cast<std::int64_t>(v->list().size())));
 }
 
-// ---- dispatch ---------------------------------------------------------------------------------------
+// ---- dispatch -----------------------------------------------------------------------------------
 
 using Handler = void (*)(Exec&);
 

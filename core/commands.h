@@ -19,7 +19,7 @@
 
 namespace replsim::core {
 
-// ---- the command table ------------------------------------------------------------------------------
+// ---- the command table --------------------------------------------------------------------------
 
 // Flag bits of a command, with Redis's meanings.
 namespace cmd_flag {
@@ -77,7 +77,7 @@ std::vector<std::size_t> command_key_positions(const CommandSpec& spec,
 
 std::string lowercase_ascii(std::string_view text);
 
-// ---- error messages (as they follow the '-' on the wire) --------------------------------------------
+// ---- error messages (as they follow the '-' on the wire) ----------------------------------------
 
 inline constexpr std::string_view kErrWrongType =
     "WRONGTYPE Operation against a key holding the wrong kind of value";
@@ -94,7 +94,7 @@ std::string wrong_arity_error(std::string_view lowercase_name);
 // both parts cut to about 128 bytes as Redis does.
 std::string unknown_command_error(const std::vector<std::string>& argv);
 
-// ---- execution --------------------------------------------------------------------------------------
+// ---- execution ----------------------------------------------------------------------------------
 
 struct ExecContext {
   // The executing node's local clock in ms. Relative expiries (EX, PX) are resolved against it.
