@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "sim/kernel/network.h"
 #include "sim/kernel/rng.h"
 #include "sim/kernel/scheduler.h"
 #include "tools/bench.h"
@@ -63,6 +64,45 @@ double timer_events_per_s(std::uint64_t timers) {
   return static_cast<double>(fired) / secs;
 }
 
+// Pairs of nodes streaming small messages to each other over simulated connections: every message is
+// a send, a scheduled delivery and a wake-up of the receiving task.
+double messages_per_s(std::uint64_t messages_per_pair) {
+  kernel::Trace trace(0);
+  kernel::Scheduler sched(trace);
+  kernel::Network net(sched, 1);
+  constexpr int kPairs = 4;
+  std::uint64_t received = 0;
+  for (int p = 0; p < kPairs; ++p) {
+    const kernel::NodeId a = sched.add_node(fmt::format("a{}", p));
+    const kernel::NodeId b = sched.add_node(fmt::format("b{}", p));
+    sched.spawn(b, "sink", [&, b, messages_per_pair] {
+      auto listener = net.listen(b, 9000);
+      auto conn = listener.value()->accept(kernel::kForever);
+      if (!conn) return;
+      std::uint64_t bytes = 0;
+      while (bytes < messages_per_pair * 16) {
+        auto data = conn.value()->recv(1 << 16, kernel::kForever);
+        if (!data) return;
+        bytes += data->size();
+      }
+      received += bytes / 16;
+    });
+    sched.spawn(a, "source", [&, a, b, messages_per_pair] {
+      auto conn = net.connect(a, b, 9000, kernel::Nanos(std::chrono::seconds(5)));
+      if (!conn) return;
+      for (std::uint64_t i = 0; i < messages_per_pair; ++i) {
+        if (!conn.value()->send("0123456789abcdef")) return;
+        if (i % 64 == 63) sched.sleep_for(kernel::Nanos(std::chrono::microseconds(50)));
+      }
+      sched.sleep_for(kernel::kForever);
+    });
+  }
+  const auto start = WallClock::now();
+  sched.run(kernel::SimTime(kernel::Nanos(INT64_MAX)));
+  const double secs = seconds_since(start);
+  return static_cast<double>(net.stats().sends) / secs;
+}
+
 }  // namespace
 
 int bench_kernel(const BenchOptions& options) {
@@ -70,6 +110,8 @@ int bench_kernel(const BenchOptions& options) {
   std::printf("kernel.fiber_switches_per_s=%.0f\n", fiber_switches_per_s(n(2'000'000)));
   std::fflush(stdout);
   std::printf("kernel.timer_events_per_s=%.0f\n", timer_events_per_s(n(5'000'000)));
+  std::fflush(stdout);
+  std::printf("kernel.messages_per_s=%.0f\n", messages_per_s(n(250'000)));
   std::fflush(stdout);
   return 0;
 }
