@@ -1,0 +1,82 @@
+// sim/checks/check.h — what every check produces and what it reads.
+//
+// A check has a stable id used everywhere (scenario files, FAIL lines, reports, `replsim checks`).
+// Online checks watch the run as it goes and report through a ViolationSink; history checks read the
+// finished run (the client history and the final state of every node) and return violations. A check
+// never changes the run: it only reads.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "sim/history.h"
+
+namespace replsim::sim {
+
+struct Violation {
+  std::string check;          // the check id
+  std::int64_t time_ns = 0;   // global virtual time at which it was seen
+  std::string node;           // the node it concerns, or "" for the whole run
+  std::string message;        // one sentence a person can act on
+  nlohmann::json evidence;    // the facts behind it (operation ids, values, addresses)
+
+  nlohmann::json to_json() const;
+};
+
+struct CheckInfo {
+  std::string_view id;
+  std::string_view meaning;  // one line: what it guarantees
+  std::string_view source;   // the incident(s) it comes from
+};
+
+// Every check the harness knows, in a stable order.
+const std::vector<CheckInfo>& check_catalogue();
+const CheckInfo* find_check(std::string_view id);
+
+// The final state of one node after the liveness phase, as the checks see it.
+struct NodeFinal {
+  std::string node;
+  std::string cluster;
+  bool up = false;            // running and started
+  std::string start_error;    // why the store refused to start, if it did
+  std::string role;           // "primary" or "replica"
+  std::string primary;        // for a replica: its primary's node name
+  bool recovering = false;
+  std::string last_sync_error;
+  std::uint64_t digest = 0;
+  std::uint64_t aof_begin = 0;
+  std::uint64_t aof_tail = 0;
+  std::int64_t last_decree = 0;
+  std::vector<std::int64_t> checkpoint_decrees;
+  // Every list in the keyspace, by key (for duplicate and loss checks).
+  std::map<std::string, std::vector<std::string>> lists;
+};
+
+struct AbortRecord {
+  std::string node;
+  std::int64_t time_ns = 0;
+  std::string message;
+};
+
+// Everything the history checks read.
+struct RunFacts {
+  const History* history = nullptr;
+  std::vector<NodeFinal> finals;
+  std::vector<AbortRecord> aborts;
+  // Whether acknowledged writes are promised to survive (fsync always on every node, faults within
+  // budget); the durability check only runs when they are.
+  bool durability_promised = false;
+};
+
+// ---- the history checks ---------------------------------------------------------------------------
+std::vector<Violation> check_no_duplicate_list_entries(const RunFacts& facts);
+std::vector<Violation> check_acknowledged_writes_durable(const RunFacts& facts);
+std::vector<Violation> check_no_abort(const RunFacts& facts);
+
+}  // namespace replsim::sim

@@ -1,0 +1,69 @@
+// sim/history.h — the Jepsen-style record of every client operation in a run.
+//
+// Each operation is recorded when it is invoked and again when it completes: ok (the store answered
+// and the answer says it happened), fail (the store answered and the answer says it did not happen,
+// e.g. an error reply or MOVED), or unknown (timeout or connection loss: it may or may not have
+// happened). Every list push carries a value unique in the run, so duplicates and losses can be
+// attributed to one operation. The history is data only: the checks read it after the run.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace replsim::sim {
+
+enum class OpKind : std::uint8_t { get, set, incr, append, del, lpush, rpush, lpop, rpop, lrange, llen };
+std::string_view op_kind_name(OpKind kind);
+bool op_kind_writes(OpKind kind);
+
+enum class Outcome : std::uint8_t {
+  pending,  // invoked, not completed (the run ended first)
+  ok,       // definitely happened
+  fail,     // definitely did not happen
+  unknown,  // may or may not have happened
+};
+std::string_view outcome_name(Outcome outcome);
+
+struct Operation {
+  std::uint64_t id = 0;
+  int client = 0;
+  OpKind kind = OpKind::get;
+  std::string key;
+  // Written values: SET/APPEND value, pushed values (unique), INCR delta, pop count.
+  std::vector<std::string> args;
+  std::string node;  // the node that answered last (after MOVED redirections)
+  std::int64_t invoke_ns = 0;
+  std::int64_t complete_ns = -1;
+  Outcome outcome = Outcome::pending;
+  std::string reply;                 // the reply as redis-cli would show it (shortened)
+  std::vector<std::string> values;   // values read: GET value, LRANGE elements, popped elements
+  bool read_nil = false;             // GET returned nil / pop on a missing key
+
+  nlohmann::json to_json() const;
+};
+
+class History {
+ public:
+  // Records an invocation; returns its id (0, 1, 2, ... in invocation order).
+  std::uint64_t invoke(int client, OpKind kind, std::string key, std::vector<std::string> args,
+                       std::int64_t now_ns);
+  // Records the completion of an invoked operation.
+  void complete(std::uint64_t id, Outcome outcome, std::int64_t now_ns, std::string node,
+                std::string reply, std::vector<std::string> values = {}, bool read_nil = false);
+
+  const std::vector<Operation>& ops() const { return ops_; }
+  Operation& op(std::uint64_t id) { return ops_.at(id); }
+  std::size_t size() const { return ops_.size(); }
+  std::size_t count(Outcome outcome) const;
+
+  nlohmann::json to_json() const;
+
+ private:
+  std::vector<Operation> ops_;
+};
+
+}  // namespace replsim::sim
