@@ -1,0 +1,103 @@
+// sim/client.cpp — one command at a time over simulated connections, with MOVED following.
+#include "sim/client.h"
+
+#include <fmt/format.h>
+
+namespace replsim::sim {
+
+std::string ClientReply::display() const {
+  if (!answered) return fmt::format("(no reply: {})", error_text.empty() ? std::string(core::err_name(error)) : error_text);
+  return value.to_display(160);
+}
+
+std::optional<std::string> moved_target(const core::RespValue& reply) {
+  if (reply.type != core::RespValue::Type::error) return std::nullopt;
+  const std::string& t = reply.text;
+  if (t.rfind("MOVED ", 0) != 0) return std::nullopt;
+  const auto space = t.find(' ', 6);
+  if (space == std::string::npos) return std::nullopt;
+  const std::string addr = t.substr(space + 1);
+  const auto colon = addr.rfind(':');
+  if (colon == std::string::npos || colon == 0) return std::nullopt;
+  return addr.substr(0, colon);
+}
+
+SimClient::SimClient(kernel::Scheduler& sched, kernel::Network& net, kernel::Host self,
+                     AddressBook book, std::string name)
+    : sched_(sched), net_(net), self_(self), book_(std::move(book)), name_(std::move(name)) {}
+
+ClientReply SimClient::call(const std::string& node, const std::vector<std::string>& argv,
+                            kernel::Nanos timeout, int max_redirects) {
+  std::string target = node;
+  int redirects = 0;
+  for (;;) {
+    ClientReply r = call_once(target, argv, timeout);
+    r.redirects = redirects;
+    if (!r.answered || redirects >= max_redirects) return r;
+    auto moved = moved_target(r.value);
+    if (!moved || *moved == target) return r;
+    target = *moved;
+    ++redirects;
+  }
+}
+
+ClientReply SimClient::call_once(const std::string& node, const std::vector<std::string>& argv,
+                                 kernel::Nanos timeout) {
+  ClientReply r;
+  r.node = node;
+  const std::optional<NodeAddress> addr = book_(node);
+  if (!addr) {
+    r.error = core::Err::invalid;
+    r.error_text = fmt::format("unknown node {}", node);
+    return r;
+  }
+  auto it = conns_.find(node);
+  if (it == conns_.end()) {
+    auto conn = net_.connect(self_, addr->host, addr->port, timeout);
+    if (!conn) {
+      r.error = conn.code();
+      r.error_text = conn.status().to_string();
+      return r;
+    }
+    Conn c{std::move(conn.value()), core::RespReplyParser()};
+    it = conns_.emplace(node, std::move(c)).first;
+  }
+  Conn& c = it->second;
+  if (auto st = c.conn->send(core::encode_command(argv)); !st) {
+    r.error = st.code();
+    r.error_text = st.to_string();
+    conns_.erase(it);
+    return r;
+  }
+  const std::int64_t deadline = sched_.now_ns() + timeout.count();
+  for (;;) {
+    if (auto value = c.parser.next()) {
+      r.answered = true;
+      r.value = std::move(*value);
+      return r;
+    }
+    if (c.parser.failed()) {
+      r.error = core::Err::invalid;
+      r.error_text = "malformed reply: " + c.parser.error();
+      conns_.erase(it);
+      return r;
+    }
+    const std::int64_t left = deadline - sched_.now_ns();
+    if (left <= 0) {
+      r.error = core::Err::timeout;
+      r.error_text = "timeout";
+      conns_.erase(it);
+      return r;
+    }
+    auto data = c.conn->recv(1 << 20, kernel::Nanos(left));
+    if (!data) {
+      r.error = data.code();
+      r.error_text = data.status().to_string();
+      conns_.erase(it);
+      return r;
+    }
+    c.parser.feed(data.value());
+  }
+}
+
+}  // namespace replsim::sim

@@ -1,0 +1,186 @@
+// sim/workload.cpp — client tasks drawing operations and recording their outcomes.
+#include "sim/workload.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+namespace replsim::sim {
+
+namespace {
+
+using Op = WorkloadSpec::Op;
+
+OpKind to_kind(Op op) {
+  switch (op) {
+    case Op::get: return OpKind::get;
+    case Op::set: return OpKind::set;
+    case Op::incr: return OpKind::incr;
+    case Op::append: return OpKind::append;
+    case Op::del: return OpKind::del;
+    case Op::lpush: return OpKind::lpush;
+    case Op::rpush: return OpKind::rpush;
+    case Op::lpop: return OpKind::lpop;
+    case Op::rpop: return OpKind::rpop;
+    case Op::lrange: return OpKind::lrange;
+    case Op::llen: return OpKind::llen;
+  }
+  return OpKind::get;
+}
+
+bool is_list_op(Op op) {
+  return op == Op::lpush || op == Op::rpush || op == Op::lpop || op == Op::rpop ||
+         op == Op::lrange || op == Op::llen;
+}
+
+// Errors that say the command did not run and another node (or a later try) may take it.
+bool retryable_error(const core::RespValue& v) {
+  const std::string& t = v.text;
+  return t.rfind("MOVED", 0) == 0 || t.rfind("CLUSTERDOWN", 0) == 0 || t.rfind("TRYAGAIN", 0) == 0 ||
+         t.rfind("LOADING", 0) == 0 || t.rfind("READONLY", 0) == 0 || t.rfind("NOAUTH", 0) == 0;
+}
+
+std::vector<std::string> bulk_values(const core::RespValue& v, bool* nil) {
+  std::vector<std::string> out;
+  *nil = false;
+  if (v.type == core::RespValue::Type::null) {
+    *nil = true;
+  } else if (v.type == core::RespValue::Type::bulk || v.type == core::RespValue::Type::simple) {
+    out.push_back(v.text);
+  } else if (v.type == core::RespValue::Type::array) {
+    for (const auto& e : v.elements) out.push_back(e.text);
+  }
+  return out;
+}
+
+}  // namespace
+
+Workload::Workload(WorkloadContext ctx, WorkloadSpec spec, std::int64_t start_ns, std::int64_t end_ns)
+    : ctx_(std::move(ctx)), spec_(std::move(spec)), start_ns_(start_ns), end_ns_(end_ns) {
+  next_value_.assign(static_cast<std::size_t>(std::max(spec_.clients, 0)), 0);
+}
+
+void Workload::start() {
+  for (int i = 0; i < spec_.clients; ++i) {
+    ctx_.sched->spawn(kernel::kNoNode, fmt::format("client-{}", i), [this, i] { client_loop(i); });
+  }
+}
+
+std::string Workload::make_value(int index, kernel::Rng& rng) {
+  std::string v = fmt::format("c{}.{}", index, next_value_[static_cast<std::size_t>(index)]++);
+  std::int64_t size = rng.range(spec_.value_size_bytes.min, spec_.value_size_bytes.max);
+  const auto& large = spec_.large_values;
+  if (large.probability > 0 && rng.chance(large.probability)) {
+    ++stats_.large_values;
+    if (large.size_bytes) {
+      size = rng.range(large.size_bytes->min, large.size_bytes->max);
+    } else if (large.page_size_factor) {
+      const double f = large.page_size_factor->min +
+                       rng.unit() * (large.page_size_factor->max - large.page_size_factor->min);
+      size = static_cast<std::int64_t>(f * static_cast<double>(ctx_.aof_page_size_bytes));
+    }
+  }
+  if (static_cast<std::int64_t>(v.size()) < size) v.append(static_cast<std::size_t>(size) - v.size(), 'x');
+  return v;
+}
+
+void Workload::client_loop(int index) {
+  const kernel::Host host = ctx_.net->add_client(fmt::format("client-{}", index));
+  SimClient client(*ctx_.sched, *ctx_.net, host, ctx_.book, fmt::format("client-{}", index));
+  kernel::Rng rng(ctx_.seed, fmt::format("workload/client-{}", index));
+  std::int64_t total_weight = 0;
+  for (auto w : spec_.mix) total_weight += std::max<std::int64_t>(w, 0);
+  if (total_weight <= 0 || ctx_.nodes.empty()) return;
+  const double mean_gap_ns = 1e9 / std::max(spec_.ops_per_second_per_client, 1e-3);
+  if (ctx_.sched->now_ns() < start_ns_) ctx_.sched->sleep_for(kernel::Nanos(start_ns_ - ctx_.sched->now_ns()));
+  for (;;) {
+    const auto gap = static_cast<std::int64_t>(mean_gap_ns * (0.5 + rng.unit()));
+    ctx_.sched->sleep_for(kernel::Nanos(gap));
+    if (ctx_.sched->now_ns() >= end_ns_) return;
+    std::int64_t pick = static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(total_weight)));
+    Op op = Op::get;
+    for (std::size_t k = 0; k < WorkloadSpec::kOpCount; ++k) {
+      const std::int64_t w = std::max<std::int64_t>(spec_.mix[k], 0);
+      if (pick < w) {
+        op = static_cast<Op>(k);
+        break;
+      }
+      pick -= w;
+    }
+    ++active_;
+    run_op(index, client, rng, op);
+    --active_;
+  }
+}
+
+void Workload::run_op(int index, SimClient& client, kernel::Rng& rng, Op op) {
+  const auto key_index = rng.below(static_cast<std::uint64_t>(std::max(spec_.key_count, 1)));
+  const std::string key = fmt::format("{}:{}", is_list_op(op) ? "l" : "s", key_index);
+  std::vector<std::string> argv;
+  std::vector<std::string> args;  // what the history records as written
+  switch (op) {
+    case Op::get: argv = {"GET", key}; break;
+    case Op::set: args = {make_value(index, rng)}; argv = {"SET", key, args[0]}; break;
+    case Op::incr: argv = {"INCR", "n" + key}; break;
+    case Op::append: args = {make_value(index, rng)}; argv = {"APPEND", key, args[0]}; break;
+    case Op::del: argv = {"DEL", key}; break;
+    case Op::lpush: args = {make_value(index, rng)}; argv = {"LPUSH", key, args[0]}; break;
+    case Op::rpush: args = {make_value(index, rng)}; argv = {"RPUSH", key, args[0]}; break;
+    case Op::lpop:
+    case Op::rpop: {
+      const bool with_count = rng.chance(0.3);
+      argv = {op == Op::lpop ? "LPOP" : "RPOP", key};
+      if (with_count) {
+        args = {"2"};
+        argv.push_back("2");
+      } else {
+        args = {"1"};
+      }
+      break;
+    }
+    case Op::lrange: argv = {"LRANGE", key, "0", "-1"}; break;
+    case Op::llen: argv = {"LLEN", key}; break;
+  }
+  const std::string hist_key = op == Op::incr ? "n" + key : key;
+  const std::uint64_t id = ctx_.history->invoke(index, to_kind(op), hist_key, args, ctx_.sched->now_ns());
+  ++stats_.invoked;
+  const kernel::Nanos timeout{spec_.request_timeout_ms * 1'000'000};
+  ClientReply reply;
+  for (int attempt = 0; attempt <= spec_.retries; ++attempt) {
+    const std::string& node = ctx_.nodes[rng.below(ctx_.nodes.size())];
+    if (!ctx_.password.empty()) {
+      // AUTH once per call keeps the client simple: a fresh connection needs it, a live one accepts it.
+      (void)client.call(node, {"AUTH", ctx_.password}, timeout, 0);
+    }
+    reply = client.call(node, argv, timeout);
+    const bool definitely_not_run =
+        (!reply.answered && reply.error == core::Err::refused) ||
+        (reply.is_error_reply() && retryable_error(reply.value));
+    if (!definitely_not_run) break;
+    ctx_.sched->sleep_for(kernel::Nanos(std::int64_t{50'000'000} * (attempt + 1)));
+  }
+  Outcome outcome;
+  if (!reply.answered) {
+    outcome = reply.error == core::Err::refused || reply.error == core::Err::invalid ? Outcome::fail
+                                                                                     : Outcome::unknown;
+  } else if (reply.is_error_reply()) {
+    outcome = Outcome::fail;
+  } else {
+    outcome = Outcome::ok;
+  }
+  bool nil = false;
+  std::vector<std::string> values;
+  if (outcome == Outcome::ok &&
+      (op == Op::get || op == Op::lpop || op == Op::rpop || op == Op::lrange)) {
+    values = bulk_values(reply.value, &nil);
+  }
+  switch (outcome) {
+    case Outcome::ok: ++stats_.ok; break;
+    case Outcome::fail: ++stats_.failed; break;
+    default: ++stats_.unknown; break;
+  }
+  ctx_.history->complete(id, outcome, ctx_.sched->now_ns(), reply.node, reply.display(),
+                         std::move(values), nil);
+}
+
+}  // namespace replsim::sim

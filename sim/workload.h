@@ -1,0 +1,68 @@
+// sim/workload.h — the clients of a run: operations over strings and lists, recorded in the history.
+//
+// Each client is a harness task on its own client host. It draws operations from the scenario's mix
+// at its rate, sends them to a random node of the target cluster (following MOVED), and records
+// invoke → ok / fail / unknown. Every pushed list element and every written string value is unique
+// in the run ("c<client>.<seq>"), and a push whose outcome is unknown is never re-sent, so a
+// duplicate or a loss points at one operation. All choices come from per-client Rng streams.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sim/client.h"
+#include "sim/history.h"
+#include "sim/kernel/network.h"
+#include "sim/kernel/scheduler.h"
+#include "sim/scenario.h"
+
+namespace replsim::sim {
+
+struct WorkloadContext {
+  kernel::Scheduler* sched = nullptr;
+  kernel::Network* net = nullptr;
+  History* history = nullptr;
+  AddressBook book;
+  std::vector<std::string> nodes;   // the target cluster's nodes (entry points)
+  std::string password;             // AUTH sent on each new connection when not empty
+  std::int64_t aof_page_size_bytes = 64 * 1024;  // for large values given as page-size factors
+  std::uint64_t seed = 0;
+};
+
+struct WorkloadStats {
+  std::uint64_t invoked = 0;
+  std::uint64_t ok = 0;
+  std::uint64_t failed = 0;
+  std::uint64_t unknown = 0;
+  std::uint64_t large_values = 0;
+};
+
+class Workload {
+ public:
+  Workload(WorkloadContext ctx, WorkloadSpec spec, std::int64_t start_ns, std::int64_t end_ns);
+
+  // Spawns the client tasks. They stop invoking at end_ns.
+  void start();
+  const WorkloadStats& stats() const { return stats_; }
+  // Clients still inside an operation.
+  int active_clients() const { return active_; }
+
+ private:
+  void client_loop(int index);
+  // Runs one operation to completion (with retries for definite failures) and records it.
+  void run_op(int index, SimClient& client, kernel::Rng& rng, WorkloadSpec::Op op);
+  std::string make_value(int index, kernel::Rng& rng);
+
+  WorkloadContext ctx_;
+  WorkloadSpec spec_;
+  std::int64_t start_ns_;
+  std::int64_t end_ns_;
+  std::vector<std::uint64_t> next_value_;  // per client
+  WorkloadStats stats_;
+  int active_ = 0;
+};
+
+}  // namespace replsim::sim
