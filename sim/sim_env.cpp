@@ -233,4 +233,15 @@ void SimEnv::abort(std::string_view why) {
   parts_.sched->crash_self(fmt::format("abort: {}", message));
 }
 
+void SimEnv::exit_on_error(std::string_view why) {
+  const std::string message(why);
+  trace("node.exit", fmt::format("message={}", message));
+  if (!parts_.sched->in_task() || parts_.sched->current_node() != node_) {
+    std::fprintf(stderr, "replsim: node %s stopped outside its own task: %s\n", node_name().c_str(),
+                 message.c_str());
+    std::abort();
+  }
+  parts_.sched->crash_self(fmt::format("exit: {}", message));
+}
+
 }  // namespace replsim::sim

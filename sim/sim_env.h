@@ -72,6 +72,7 @@ class SimEnv final : public core::Env {
   void log(std::string_view kind, std::string_view detail) override;
   bool buggify(std::string_view site) override;
   [[noreturn]] void abort(std::string_view why) override;
+  [[noreturn]] void exit_on_error(std::string_view why) override;
 
  private:
   // Sleeps the disk's latency for `op`; false when the node is crashing (the op must not happen).
