@@ -1,6 +1,8 @@
 // core/env.cpp — the small non-virtual helpers of core/env.h.
 #include "core/env.h"
 
+#include <cstdlib>
+
 #include <fmt/format.h>
 
 namespace replsim::core {
@@ -25,6 +27,11 @@ std::string Status::to_string() const {
   if (is_ok()) return "ok";
   if (message_.empty()) return std::string(err_name(code_));
   return fmt::format("{}: {}", err_name(code_), message_);
+}
+
+void Env::exit_on_error(std::string_view why) {
+  abort(why);
+  std::abort();  // unreachable: abort() never returns
 }
 
 std::uint64_t Env::random_below(std::uint64_t n) {

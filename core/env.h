@@ -178,7 +178,7 @@ class Env {
   // A deliberate stop on an operational error the store cannot continue after (e.g. an AOF write
   // failed under fsync always, as Redis exits): the node goes down like a crash, but this is not an
   // internal assertion, so it is not a no-abort violation. Never returns.
-  [[noreturn]] virtual void exit_on_error(std::string_view why) { abort(why); }
+  [[noreturn]] virtual void exit_on_error(std::string_view why);
 
   // Uniform in [0, n) without modulo bias. REQUIRES: n > 0.
   std::uint64_t random_below(std::uint64_t n);
