@@ -10,6 +10,27 @@ std::string ClientReply::display() const {
   return value.to_display(160);
 }
 
+char ClientReply::type_byte() const {
+  switch (value.type) {
+    case core::RespValue::Type::simple: return '+';
+    case core::RespValue::Type::error: return '-';
+    case core::RespValue::Type::integer: return ':';
+    case core::RespValue::Type::bulk:
+    case core::RespValue::Type::null: return '$';
+    case core::RespValue::Type::array: return '*';
+  }
+  return '?';
+}
+
+std::string ClientReply::text() const {
+  switch (value.type) {
+    case core::RespValue::Type::integer: return std::to_string(value.integer);
+    case core::RespValue::Type::null: return "(nil)";
+    case core::RespValue::Type::array: return value.to_display(100000);
+    default: return value.text;
+  }
+}
+
 std::optional<std::string> moved_target(const core::RespValue& reply) {
   if (reply.type != core::RespValue::Type::error) return std::nullopt;
   const std::string& t = reply.text;

@@ -32,6 +32,10 @@ struct ClientReply {
   bool is_error_reply() const { return answered && value.type == core::RespValue::Type::error; }
   // "OK", "(error) ERR ...", "(nil)", "3" ... for logs and reports.
   std::string display() const;
+  // The reply as scenario `expect` patterns see it (see reply_matches in sim/scenario.h): its RESP
+  // type byte and its text. Only meaningful when answered.
+  char type_byte() const;
+  std::string text() const;
 };
 
 // Where a node listens: host and port, by node name. Returns nullopt for unknown names.
