@@ -138,6 +138,157 @@ Result<SegmentHeader> decode_segment_header(std::string_view h, std::uint64_t na
   return out;
 }
 
+std::string encode_header(const AofConfig& config, std::uint64_t first_address, std::uint64_t base_decree) {
+  std::string h(kSegmentMagic);
+  put_u32(h, kSegmentFormatVersion);
+  put_u32(h, static_cast<std::uint32_t>(Aof::kSegmentHeaderBytes));
+  put_u64(h, config.aof_page_size_bytes);
+  put_u64(h, config.aof_segment_pages);
+  put_u64(h, first_address);
+  put_u64(h, base_decree);
+  h.resize(kSegmentHeaderCrcOffset, '\0');
+  put_u32(h, crc32c(h));
+  return h;
+}
+
+// ==== intents =====================================================================================
+//
+// reset_to and truncate_after change several files. Before touching any, they make an intent file
+// durable that says what the end state is; open() finishes an intent it finds. So a crash inside
+// either leaves the old log or the new one, never a mix a store could replay as the wrong history.
+
+constexpr std::string_view kIntentName = "aof.intent";
+constexpr std::string_view kIntentTmpName = "aof.intent.tmp";
+constexpr std::string_view kIntentMagic = "RSAOFINT";
+constexpr std::size_t kIntentBytes = 36;
+
+enum class IntentKind : std::uint32_t { reset = 1, truncate_after = 2 };
+
+struct Intent {
+  IntentKind kind = IntentKind::reset;
+  std::uint64_t address = 0;
+  std::uint64_t decree = 0;  // the last decree before address once the intent is done
+};
+
+std::string_view intent_kind_name(IntentKind kind) {
+  return kind == IntentKind::reset ? "reset" : "truncate_after";
+}
+
+std::string encode_intent(const Intent& intent) {
+  std::string out(kIntentMagic);
+  put_u32(out, kSegmentFormatVersion);
+  put_u32(out, static_cast<std::uint32_t>(intent.kind));
+  put_u64(out, intent.address);
+  put_u64(out, intent.decree);
+  put_u32(out, crc32c(out));
+  return out;
+}
+
+Result<Intent> decode_intent(std::string_view b) {
+  if (b.size() != kIntentBytes) {
+    return Status(Err::io_error, fmt::format("the file holds {} bytes, expected {}", b.size(), kIntentBytes));
+  }
+  if (b.substr(0, kIntentMagic.size()) != kIntentMagic) {
+    return Status(Err::io_error, fmt::format("bad magic at byte offset 0: expected \"{}\", found \"{}\"",
+                                             kIntentMagic, printable(b.substr(0, kIntentMagic.size()))));
+  }
+  const std::uint32_t stored = get_u32(b, kIntentBytes - 4);
+  const std::uint32_t computed = crc32c(b.substr(0, kIntentBytes - 4));
+  if (stored != computed) {
+    return Status(Err::io_error, fmt::format("checksum mismatch at byte offset {} (stored 0x{:08x}, computed "
+                                             "0x{:08x})", kIntentBytes - 4, stored, computed));
+  }
+  const std::uint32_t kind = get_u32(b, 12);
+  if (get_u32(b, 8) != kSegmentFormatVersion || (kind != 1 && kind != 2)) {
+    return Status(Err::io_error, fmt::format("unsupported version {} or kind {} at byte offset 8", get_u32(b, 8),
+                                             kind));
+  }
+  return Intent{static_cast<IntentKind>(kind), get_u64(b, 16), get_u64(b, 24)};
+}
+
+// Writes the intent durably: tmp, sync, rename, sync dir.
+Status persist_intent(Env& env, const Intent& intent) {
+  const std::string tmp(kIntentTmpName);
+  Status s = env.remove(tmp);
+  if (s.code() == Err::not_found) s = Status::ok();
+  if (s) s = env.append(tmp, encode_intent(intent));
+  if (s) s = env.sync(tmp);
+  if (s) s = env.rename(tmp, std::string(kIntentName));
+  if (s) s = env.sync_dir();
+  if (!s) {
+    return Status(s.code(), fmt::format("AOF could not record its intent to {} at address {}: {}",
+                                        intent_kind_name(intent.kind), intent.address, s.to_string()));
+  }
+  return Status::ok();
+}
+
+Status clear_intent(Env& env) {
+  Status s = env.remove(std::string(kIntentName));
+  if (s) s = env.sync_dir();
+  return s;
+}
+
+// Finishes an intent left by a crash. Works on file names and sizes only, and is idempotent, so a
+// crash inside it is finished by the next open.
+Status redo_intent(Env& env, const AofConfig& config) {
+  auto names = env.list_files();
+  if (!names) return names.status();
+  bool has_intent = false;
+  std::vector<std::pair<std::uint64_t, std::string>> segments;
+  for (const std::string& name : *names) {
+    std::uint64_t first = 0;
+    if (name == kIntentName) has_intent = true;
+    if (name == kIntentTmpName) {
+      if (Status s = env.remove(name); !s) return s;
+    }
+    if (parse_segment_name(name, &first)) segments.emplace_back(first, name);
+  }
+  if (!has_intent) return Status::ok();
+  Result<Intent> intent = Status(Err::io_error, "not read");
+  for (int attempt = 0; attempt < 2 && !intent; ++attempt) {
+    auto bytes = env.read_at(std::string(kIntentName), 0, kIntentBytes + 1);
+    if (!bytes) return bytes.status();
+    intent = decode_intent(*bytes);
+  }
+  if (!intent) {
+    return Status(Err::io_error, fmt::format("AOF intent file {} is damaged: {}; refusing to start. {}", kIntentName,
+                                             intent.status().message(), kRestoreAdvice));
+  }
+  std::sort(segments.begin(), segments.end());
+  if (intent->kind == IntentKind::reset) {
+    for (const auto& [first, name] : segments) {
+      if (Status s = env.remove(name); !s) return s;
+    }
+    const std::string name = Aof::segment_file_name(intent->address);
+    Status s = env.sync_dir();
+    if (s) s = env.append(name, encode_header(config, intent->address, intent->decree));
+    if (s) s = env.sync(name);
+    if (s) s = env.sync_dir();
+    if (!s) return s;
+  } else {
+    while (segments.size() > 1 && segments.back().first >= intent->address) {
+      if (Status s = env.remove(segments.back().second); !s) return s;
+      segments.pop_back();
+    }
+    if (Status s = env.sync_dir(); !s) return s;
+    if (!segments.empty() && segments.back().first <= intent->address) {
+      const std::string& name = segments.back().second;
+      const std::uint64_t keep = Aof::kSegmentHeaderBytes + (intent->address - segments.back().first);
+      auto size = env.file_size(name);
+      if (!size) return size.status();
+      if (*size > keep) {
+        Status s = env.truncate(name, keep);
+        if (s) s = env.sync(name);
+        if (!s) return s;
+      }
+    }
+  }
+  if (Status s = clear_intent(env); !s) return s;
+  env.log("aof.intent_redo", fmt::format("kind={} address={} decree={}", intent_kind_name(intent->kind),
+                                         intent->address, intent->decree));
+  return Status::ok();
+}
+
 // ==== record parsing ==============================================================================
 
 std::uint32_t record_crc(std::uint64_t address, std::uint32_t length, std::uint64_t decree,
@@ -308,6 +459,9 @@ class Recoverer {
   // The first record at or after address that verifies on its own (the unit at address counts too:
   // a damaged segment header or a decree out of sequence leaves it intact).
   Result<std::optional<LaterRecord>> find_valid_after(std::uint64_t address) const;
+  // Damage with a valid record at or after it refuses the start; otherwise it is a torn tail and
+  // everything from it on is cut (durably, from the end backwards) and reported in summary.
+  Status settle_damage(const Analysis& analysis, AofRecovery* summary);
   std::vector<FileInfo>& files() { return files_; }
   // The file that holds address (the last one starting at or before it).
   const FileInfo& file_at(std::uint64_t address) const;
@@ -505,6 +659,51 @@ Result<std::optional<LaterRecord>> Recoverer::find_valid_after(std::uint64_t add
   return std::optional<LaterRecord>();
 }
 
+Status Recoverer::settle_damage(const Analysis& analysis, AofRecovery* summary) {
+  const std::uint64_t x = analysis.end_address;
+  // The search is done twice with fresh reads before anything is cut, so a read-time fault cannot
+  // hide a valid record.
+  std::optional<LaterRecord> later;
+  for (int attempt = 0; attempt < 2 && !later; ++attempt) {
+    auto found = find_valid_after(x);
+    if (!found) return found.status();
+    later = *found;
+  }
+  if (later) {
+    return Status(Err::io_error,
+                  fmt::format("AOF {} is corrupt at address {}: {}, with valid records after it (decree {} at "
+                              "address {} in {}); refusing to start. {}",
+                              file_at(x).name, x, analysis.reason, later->decree, later->address, later->file,
+                              kRestoreAdvice));
+  }
+  summary->torn_tail = true;
+  summary->torn_address = x;
+  summary->torn_reason = analysis.reason;
+  // Cut from the end backwards, making each removal durable, so a crash in here leaves a prefix. A
+  // damaged first header (with nothing valid anywhere) leaves no begin address: the log starts anew.
+  const bool drop_all = !files_.front().header_ok;
+  while (!files_.empty()) {
+    FileInfo& f = files_.back();
+    if (!(drop_all || f.first_address > x || (f.first_address == x && files_.size() > 1))) break;
+    summary->bytes_dropped += f.data_bytes;
+    if (Status s = env_.remove(f.name); !s) return s;
+    if (Status s = env_.sync_dir(); !s) return s;
+    files_.pop_back();
+  }
+  if (!files_.empty()) {
+    FileInfo& f = files_.back();
+    const std::uint64_t keep = x - f.first_address;
+    if (f.data_bytes > keep) {
+      summary->bytes_dropped += f.data_bytes - keep;
+      if (Status s = env_.truncate(f.name, Aof::kSegmentHeaderBytes + keep); !s) return s;
+      f.data_bytes = keep;
+    }
+  }
+  env_.log("aof.truncate_tail", fmt::format("address={} bytes_dropped={} reason=\"{}\"", x, summary->bytes_dropped,
+                                            summary->torn_reason));
+  return Status::ok();
+}
+
 }  // namespace
 
 // ==== record encoding =============================================================================
@@ -621,16 +820,7 @@ std::uint64_t Aof::segment_end(std::uint64_t first_address) const {
 }
 
 std::string Aof::encode_segment_header(std::uint64_t first_address, std::uint64_t base_decree) const {
-  std::string h(kSegmentMagic);
-  put_u32(h, kSegmentFormatVersion);
-  put_u32(h, static_cast<std::uint32_t>(kSegmentHeaderBytes));
-  put_u64(h, config_.aof_page_size_bytes);
-  put_u64(h, config_.aof_segment_pages);
-  put_u64(h, first_address);
-  put_u64(h, base_decree);
-  h.resize(kSegmentHeaderCrcOffset, '\0');
-  put_u32(h, crc32c(h));
-  return h;
+  return encode_header(config_, first_address, base_decree);
 }
 
 // ==== open and recovery ===========================================================================
@@ -645,6 +835,7 @@ Result<std::unique_ptr<Aof>> Aof::open(Env& env, AofConfig config) {
                                             "most 2^40 bytes)", config.aof_segment_pages));
   }
   std::unique_ptr<Aof> aof(new Aof(env, config));
+  if (Status s = redo_intent(env, config); !s) return s;
   Recoverer rec(env, config);
   if (Status s = rec.load_files(); !s) return s;
   if (Status s = rec.check_config(); !s) return s;
@@ -660,45 +851,7 @@ Result<std::unique_ptr<Aof>> Aof::open(Env& env, AofConfig config) {
   std::vector<FileInfo>& files = rec.files();
   const std::uint64_t x = analysis->end_address;
   if (!analysis->clean) {
-    // Damage counts as a torn tail only if nothing after it verifies. The search is done twice with
-    // fresh reads before anything is cut, so a read-time fault cannot hide a valid record.
-    std::optional<LaterRecord> later;
-    for (int attempt = 0; attempt < 2 && !later; ++attempt) {
-      auto found = rec.find_valid_after(x);
-      if (!found) return found.status();
-      later = *found;
-    }
-    if (later) {
-      return Status(Err::io_error,
-                    fmt::format("AOF {} is corrupt at address {}: {}, with valid records after it (decree {} at "
-                                "address {} in {}); refusing to start. {}",
-                                rec.file_at(x).name, x, analysis->reason, later->decree, later->address,
-                                later->file, kRestoreAdvice));
-    }
-    summary.torn_tail = true;
-    summary.torn_address = x;
-    summary.torn_reason = analysis->reason;
-    // Cut from the end backwards, making each removal durable, so a crash in here leaves a prefix.
-    const bool drop_all = !files.front().header_ok;
-    while (!files.empty()) {
-      FileInfo& f = files.back();
-      if (!(drop_all || f.first_address > x || (f.first_address == x && files.size() > 1))) break;
-      summary.bytes_dropped += f.data_bytes;
-      if (Status s = env.remove(f.name); !s) return s;
-      if (Status s = env.sync_dir(); !s) return s;
-      files.pop_back();
-    }
-    if (!files.empty()) {
-      FileInfo& f = files.back();
-      const std::uint64_t keep = x - f.first_address;
-      if (f.data_bytes > keep) {
-        summary.bytes_dropped += f.data_bytes - keep;
-        if (Status s = env.truncate(f.name, kSegmentHeaderBytes + keep); !s) return s;
-        f.data_bytes = keep;
-      }
-    }
-    env.log("aof.truncate_tail", fmt::format("address={} bytes_dropped={} reason=\"{}\"", x, summary.bytes_dropped,
-                                             summary.torn_reason));
+    if (Status s = rec.settle_damage(*analysis, &summary); !s) return s;
   }
   for (const FileInfo& f : files) {
     aof->segments_.push_back(Segment{f.first_address, f.header.base_decree, f.data_bytes, f.data_bytes, f.name});
@@ -1067,7 +1220,7 @@ Status Aof::truncate_after(std::uint64_t address) {
   auto decree = decree_before(address);
   if (!decree) return decree.status();
   if (address == tail_address_) return Status::ok();
-  // Newest first, each removal durable before the next, so a crash leaves a contiguous prefix.
+  if (Status s = persist_intent(env_, Intent{IntentKind::truncate_after, address, *decree}); !s) return s;
   while (segments_.size() > 1 && segments_.back().first_address >= address) {
     if (Status s = remove_segment_file(segments_.back().name); !s) return s;
     segments_.pop_back();
@@ -1085,6 +1238,11 @@ Status Aof::truncate_after(std::uint64_t address) {
     last.data_bytes = keep;
     last.synced_bytes = keep;
   }
+  if (Status s = clear_intent(env_); !s) {
+    write_error_ = Status(s.code(), fmt::format("AOF could not remove {} ({}); writes are refused until the node "
+                                                "restarts", kIntentName, s.to_string()));
+    return write_error_;
+  }
   env_.log("aof.truncate_after", fmt::format("address={} old_tail={} last_decree={}", address, tail_address_,
                                              *decree));
   tail_address_ = address;
@@ -1096,7 +1254,7 @@ Status Aof::truncate_after(std::uint64_t address) {
 
 Status Aof::reset_to(std::uint64_t address, std::uint64_t decree) {
   if (Status s = check_writable(); !s) return s;
-  // Newest first, so a crash in the middle leaves a shorter but contiguous old log.
+  if (Status s = persist_intent(env_, Intent{IntentKind::reset, address, decree}); !s) return s;
   while (!segments_.empty()) {
     if (Status s = remove_segment_file(segments_.back().name); !s) return s;
     segments_.pop_back();
@@ -1105,7 +1263,9 @@ Status Aof::reset_to(std::uint64_t address, std::uint64_t decree) {
   tail_address_ = address;
   synced_tail_ = address;
   last_decree_ = decree;
-  if (Status s = roll_over(address); !s) {
+  Status s = roll_over(address);
+  if (s) s = clear_intent(env_);
+  if (!s) {
     write_error_ = Status(s.code(), fmt::format("AOF reset to address {} failed: {}; writes are refused until "
                                                 "the node restarts", address, s.message()));
     return write_error_;

@@ -1,10 +1,10 @@
 // core/aof.h — the append-only file: every write the store accepts, as checksummed records at logical
 // byte addresses that replicas copy address for address.
 //
-// An Aof owns the segment files named aof.<16 hex digits> in its node's directory and the in-memory
-// view of them (begin, tail, last decree, what is synced). It reaches the disk only through core::Env
-// and never decides durability policy itself: the store calls sync() as its fsync policy says. It must
-// never accept a record that a reader could fail on later. The format is core/doc/aof-format.md.
+// An Aof owns the segment files named aof.<16 hex digits> (and aof.intent) in its node's directory
+// and the in-memory view of them (begin, tail, last decree, what is synced). It reaches the disk only
+// through core::Env and never decides durability policy itself: the store calls sync() as its fsync
+// policy says. It must never accept a record that a reader could fail on later. The format is core/doc/aof-format.md.
 #pragma once
 
 #include <cstddef>
@@ -124,13 +124,15 @@ class Aof {
   // max_bytes. Every record is verified before it is returned.
   Result<std::string> read_raw(std::uint64_t from, std::size_t max_bytes);
   // Empties the log and makes it begin at address, with decree the last decree before it (after a
-  // full checkpoint sync). Durable when it returns.
+  // full checkpoint sync). Durable when it returns, and atomic across crashes: an intent file
+  // (aof.intent) makes open() finish it, so a crash never leaves a shortened old log.
   Status reset_to(std::uint64_t address, std::uint64_t decree);
   // Removes whole segment files that lie entirely below address, except the last one; the begin
   // address moves to the first kept segment's start, never past address. Durable when it returns.
   Status truncate_before(std::uint64_t address);
   // Drops every record at or after address (a record boundary in [begin, tail]); the tail becomes
-  // address and last_decree() the decree of the record before it. Durable when it returns.
+  // address and last_decree() the decree of the record before it. Durable when it returns, and
+  // atomic across crashes through aof.intent like reset_to.
   Status truncate_after(std::uint64_t address);
 
   // ---- reader ---------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -350,6 +351,85 @@ TEST_CASE("crash after every disk operation recovers a prefix with every synced 
       }
     }
     MESSAGE("page ", page, ": ", crashes, " crash points over ", total_ops, " disk operations");
+  }
+}
+
+namespace {
+
+// Three histories: appends; a cut back to record 12 and new appends; a reset to a far address and
+// appends there. `phase` counts the ones whose closing sync returned.
+struct MovingEndsRun {
+  std::vector<Entry> h1, h2, h3;
+  int phase = 0;
+};
+
+MovingEndsRun run_moving_ends(FakeEnv& env, const AofConfig& c, std::optional<std::uint64_t> crash_at) {
+  MovingEndsRun run;
+  if (crash_at) env.crash_at_op(*crash_at);
+  try {
+    auto aof = open_ok(env, c);
+    TestRng rng(5);
+    run.h1 = append_random(*aof, rng, 20);
+    Status s = aof->sync();
+    REQUIRE(s.is_ok());
+    run.phase = 1;
+    run.h2.assign(run.h1.begin(), run.h1.begin() + 12);
+    s = aof->truncate_after(run.h1[12].address);
+    REQUIRE(s.is_ok());
+    for (const Entry& e : append_random(*aof, rng, 6)) run.h2.push_back(e);
+    s = aof->sync();
+    REQUIRE(s.is_ok());
+    run.phase = 2;
+    s = aof->reset_to(100000, 500);
+    REQUIRE(s.is_ok());
+    run.h3 = append_random(*aof, rng, 6);
+    s = aof->sync();
+    REQUIRE(s.is_ok());
+    run.phase = 3;
+  } catch (const CrashNow&) {
+  }
+  return run;
+}
+
+bool is_prefix(const std::vector<Entry>& got, const std::vector<Entry>& history) {
+  return got.size() <= history.size() && std::equal(got.begin(), got.end(), history.begin());
+}
+
+}  // namespace
+
+TEST_CASE("crashes inside truncate_after and reset_to leave one history's prefix") {
+  const AofConfig c = config(64, 2);
+  FakeEnv probe;
+  const MovingEndsRun full = run_moving_ends(probe, c, std::nullopt);
+  REQUIRE(full.phase == 3);
+  std::vector<CrashSpec> specs(3);
+  specs[1].default_kept_writes = std::numeric_limits<std::size_t>::max();
+  specs[2].torn_bytes = 5;
+  specs[2].keep_unsynced_directory = true;
+  for (std::uint64_t op = 0; op < probe.disk_ops(); ++op) {
+    for (std::size_t k = 0; k < specs.size(); ++k) {
+      CAPTURE(op);
+      CAPTURE(k);
+      FakeEnv env;
+      const MovingEndsRun run = run_moving_ends(env, c, op);
+      env.crash(specs[k]);
+      auto aof = Aof::open(env, c);
+      INFO(aof.status().to_string());
+      REQUIRE(aof.is_ok());
+      const std::vector<Entry> got = read_all(**aof);
+      if ((*aof)->begin_address() == 100000) {
+        CHECK(is_prefix(got, full.h3));
+        CHECK((*aof)->base_decree() == 500);
+      } else {
+        CHECK((*aof)->begin_address() == 0);
+        CHECK((is_prefix(got, full.h1) || is_prefix(got, full.h2)));
+      }
+      // A crash inside truncate_after leaves the old log or the cut one, never a partly cut old log;
+      // one inside reset_to leaves the old log whole or the new one.
+      if (run.phase == 1) CHECK((got == full.h1 || (is_prefix(got, full.h2) && got.size() >= 12)));
+      if (run.phase == 2 && (*aof)->begin_address() == 0) CHECK(got == full.h2);
+      if (run.phase == 3) CHECK(got == full.h3);
+    }
   }
 }
 
@@ -742,4 +822,24 @@ TEST_CASE("truncate_after drops a suffix and the log goes on from there") {
   auto empty = open_ok(env, config(64, 2));
   CHECK(empty->tail_address() == 0);
   CHECK(read_all(*empty).empty());
+}
+
+TEST_CASE("a damaged intent file refuses the start; a stale intent tmp is ignored") {
+  const Layout layout = build_small_log(128, 4, 5, 9);
+  {
+    FakeEnv env;
+    restore(env, layout.files);
+    env.put_file("aof.intent.tmp", "half written");
+    auto aof = open_ok(env, config(128, 4));
+    CHECK(read_all(*aof) == layout.records);
+    CHECK_FALSE(env.exists("aof.intent.tmp"));
+  }
+  {
+    FakeEnv env;
+    restore(env, layout.files);
+    env.put_file("aof.intent", std::string(36, 'x'));
+    auto aof = Aof::open(env, config(128, 4));
+    REQUIRE_FALSE(aof.is_ok());
+    CHECK(aof.status().message().starts_with("AOF intent file aof.intent is damaged: bad magic at byte offset 0"));
+  }
 }
