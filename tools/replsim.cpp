@@ -13,11 +13,12 @@
 #include "sim/kernel/demo.h"
 #include "sim/kernel/trace.h"
 #include "tools/bench.h"
+#include "tools/commands.h"
 
 namespace {
 
-constexpr int kExitUsage = 2;
-constexpr int kExitInternal = 3;
+using replsim::tools::kExitInternal;
+using replsim::tools::kExitUsage;
 
 // `replsim demo`: the kernel demonstration run, printed in the run contract's shape.
 int run_demo_command(std::uint64_t seed, bool print_trace) {
@@ -88,6 +89,18 @@ int main(int argc, char** argv) {
   demo->add_option("--seed", demo_seed, "The run's seed");
   demo->add_flag("--trace", demo_trace, "Print every trace event");
 
+  replsim::tools::RunArgs run_args;
+  CLI::App* run = app.add_subcommand(
+      "run", "Run one scenario with one seed. Prints SEED= and the derived parameters first, the "
+             "violations, and PASS or FAIL last. Exit 0 pass, 1 a check failed, 2 bad input.");
+  run->add_option("scenario", run_args.scenario_path, "Scenario file (JSON)")->required();
+  run->add_option("--seed", run_args.seed, "The run's seed (default 1)");
+  run->add_option("--bug", run_args.bugs, "Switch on a known bug (repeatable; see `replsim bugs`)");
+  run->add_option("--out", run_args.out_dir, "Write report.json, history.json and trace.jsonl here");
+  run->add_flag("--trace", run_args.print_trace, "Print every trace event");
+
+  CLI::App* checks = app.add_subcommand("checks", "List the checks with their ids and meaning.");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -97,6 +110,8 @@ int main(int argc, char** argv) {
 
   try {
     if (demo->parsed()) return run_demo_command(demo_seed, demo_trace);
+    if (run->parsed()) return replsim::tools::run_command(run_args);
+    if (checks->parsed()) return replsim::tools::checks_command();
     if (bench->parsed()) {
       if (bench_target == "kernel") return replsim::tools::bench_kernel(bench_options);
     }

@@ -1,0 +1,79 @@
+// reports/report.cpp — building and atomically writing report.json and history.json.
+#include "reports/report.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "sim/kernel/trace.h"
+
+namespace replsim::reports {
+
+nlohmann::json build_report(const ReportInputs& in) {
+  const sim::RunResult& r = *in.result;
+  nlohmann::json j;
+  j["format_version"] = kReportFormatVersion;
+  j["tool"] = "replsim";
+  j["binary"] = in.binary_id;
+  j["scenario_path"] = in.scenario_path;
+  j["scenario"] = sim::scenario_to_json(*in.scenario);
+  j["seed"] = in.seed;
+  j["bugs"] = in.bugs;
+  j["verdict"] = sim::verdict_name(r.verdict);
+  if (!r.error.empty()) j["error"] = r.error;
+  j["failed_check"] = r.first_failed_check();
+  nlohmann::json violations = nlohmann::json::array();
+  for (const sim::Violation& v : r.violations) violations.push_back(v.to_json());
+  j["violations"] = violations;
+  j["trace_hash"] = kernel::hex64(r.trace_hash);
+  j["stats"] = r.stats.to_json();
+  j["wall_ms"] = in.wall_ms;
+  j["swarm"] = r.swarm.to_json();
+  nlohmann::json decisions = nlohmann::json::array();
+  for (const sim::Decision& d : r.decisions) decisions.push_back(d.to_json());
+  j["decisions"] = decisions;
+  nlohmann::json finals = nlohmann::json::array();
+  for (const sim::NodeFinal& f : r.finals) {
+    finals.push_back({{"node", f.node}, {"cluster", f.cluster}, {"up", f.up}, {"start_error", f.start_error},
+                      {"role", f.role}, {"primary", f.primary}, {"recovering", f.recovering},
+                      {"digest", kernel::hex64(f.digest)}, {"aof_begin", f.aof_begin}, {"aof_tail", f.aof_tail},
+                      {"last_decree", f.last_decree}, {"checkpoint_decrees", f.checkpoint_decrees}});
+  }
+  j["nodes"] = finals;
+  nlohmann::json recent = nlohmann::json::array();
+  for (const kernel::TraceEvent& ev : r.recent_events) recent.push_back(nlohmann::json::parse(ev.to_json()));
+  j["recent_events"] = recent;
+  j["replay"] = in.replay_command;
+  return j;
+}
+
+std::string write_file_atomic(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) return fmt::format("{}: cannot open for writing: {}", tmp, std::strerror(errno));
+    out.write(text.data(), static_cast<std::streamsize>(text.size()));
+    out.flush();
+    if (!out) return fmt::format("{}: write failed: {}", tmp, std::strerror(errno));
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return fmt::format("{}: cannot rename into place: {}", path, ec.message());
+  return {};
+}
+
+std::string write_run_reports(const std::string& dir, const ReportInputs& in) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return fmt::format("{}: cannot create directory: {}", dir, ec.message());
+  if (auto err = write_file_atomic(dir + "/report.json", build_report(in).dump(2) + "\n"); !err.empty()) {
+    return err;
+  }
+  return write_file_atomic(dir + "/history.json", in.result->history.to_json().dump(1) + "\n");
+}
+
+}  // namespace replsim::reports
