@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "sim/checks/aof_readable.h"
 #include "sim/workload.h"
 
 namespace replsim::sim {
@@ -250,6 +251,16 @@ RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
     for (auto& v : check_no_abort(facts)) violations.push_back(std::move(v));
   }
   check_final_states(scenario, result.finals, sched.now_ns(), violations);
+  if (check_enabled(scenario, "aof-readable")) {
+    for (int i = 0; i < world.node_count(); ++i) {
+      core::Store* store = world.store(i);
+      if (store == nullptr) continue;
+      for (auto& v : check_aof_readable(world.node_name(i), world.disk(i), store->config(),
+                                        store->aof_tail_address(), sched.now_ns())) {
+        violations.push_back(std::move(v));
+      }
+    }
+  }
   std::stable_sort(violations.begin(), violations.end(), [](const Violation& a, const Violation& b) {
     const auto ta = a.time_ns < 0 ? INT64_MAX : a.time_ns;
     const auto tb = b.time_ns < 0 ? INT64_MAX : b.time_ns;

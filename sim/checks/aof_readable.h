@@ -1,0 +1,23 @@
+// sim/checks/aof_readable.h — the aof-readable check: every AOF and checkpoint a node wrote reads back.
+//
+// It copies the node's files (their true current bytes) into a private in-memory directory and opens
+// them with the store's own readers, so the check never changes the node's disk. A running node has
+// recovered and written since: its AOF must read back to exactly the tail the store reports, with no
+// torn tail, and every retained checkpoint must verify.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/store_config.h"
+#include "sim/checks/check.h"
+#include "sim/kernel/disk.h"
+
+namespace replsim::sim {
+
+std::vector<Violation> check_aof_readable(const std::string& node, const kernel::Disk& disk,
+                                          const core::StoreConfig& config, std::uint64_t store_tail_address,
+                                          std::int64_t now_ns);
+
+}  // namespace replsim::sim
