@@ -147,11 +147,6 @@ std::string Network::address(Host host, Port port) const {
   return fmt::format("{}:{}", host_name(host), port);
 }
 
-std::string Network::dir_name(const Conn& c, int d) const {
-  return fmt::format("{}->{}", address(c.side[d].host, c.side[d].port),
-                     address(c.side[1 - d].host, c.side[1 - d].port));
-}
-
 std::string Network::host_list(const std::vector<Host>& hosts) const {
   std::string out;
   for (Host h : hosts) {
@@ -162,8 +157,13 @@ std::string Network::host_list(const std::vector<Host>& hosts) const {
 }
 
 void Network::record(Host host, std::string_view kind, std::string_view detail) {
-  sched_.trace().record(sched_.now_ns(), host == kNoNode ? std::string() : host_name(host), kind,
-                        detail);
+  std::string_view name;
+  if (host != kNoNode) {
+    NET_ASSERT(is_known(host));
+    name = is_client(host) ? std::string_view(clients_[host - kFirstClientHost])
+                           : std::string_view(sched_.node_name(host));
+  }
+  sched_.trace().record(sched_.now_ns(), name, kind, detail);
 }
 
 std::int64_t Network::deadline_after(Nanos timeout) const {
@@ -226,6 +226,8 @@ ConnId Network::open_connection(Host from, Port from_port, Host to, Port port) {
   c.side[1].host = to;
   c.side[1].port = port;
   c.side[1].owned = true;  // by the listener's backlog until accepted
+  c.label[0] = fmt::format("{}->{}", address(from, from_port), address(to, port));
+  c.label[1] = fmt::format("{}->{}", address(to, port), address(from, from_port));
   ListenerState& l = listeners_.at(bound_.at({to, port}));
   l.backlog.push_back(id);
   ++stats_.established;

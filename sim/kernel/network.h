@@ -270,6 +270,7 @@ class Network {
     Direction dir[2];  // dir[s]: from side s to side 1 - s
     bool reset = false;
     std::string reset_reason;
+    std::string label[2];  // "a:49152->b:6379" per direction, for the trace
   };
   struct ListenerState {
     Host host = 0;
@@ -314,7 +315,7 @@ class Network {
   Nanos clog_extra(Host from, Host to) const;
   bool is_down(Host host) const;
   std::string address(Host host, Port port) const;
-  std::string dir_name(const Conn& c, int d) const;
+  static const std::string& dir_name(const Conn& c, int d) { return c.label[d]; }
   std::string host_list(const std::vector<Host>& hosts) const;
   std::int64_t deadline_after(Nanos timeout) const;
   void wake_all(std::vector<Scheduler::WaitToken>& waiters);
