@@ -81,6 +81,66 @@ void check_final_states(const Scenario& s, const std::vector<NodeFinal>& finals,
   }
 }
 
+// Builds the clusters whose topology is `shards`: learns every node id (CLUSTER MYID), introduces
+// the nodes (CLUSTER MEET), gives each primary its slots, attaches the replicas and waits until they
+// are in sync. A store without cluster support answers CLUSTER MYID with an error: then there is
+// nothing to build (a single node serves every key). Problems become scenario-expect violations.
+void build_topology(World& world, std::vector<Violation>& violations, std::int64_t deadline_ns) {
+  auto& sched = world.sched();
+  const kernel::Nanos timeout = ms(2'000);
+  bool cluster_mode = true;
+  for (int i = 0; i < world.node_count() && cluster_mode; ++i) {
+    ClientReply r = world.admin(world.node_name(i), {"CLUSTER", "MYID"}, timeout);
+    if (!r.answered || r.is_error_reply()) {
+      cluster_mode = false;
+      break;
+    }
+    world.set_cluster_node_id(i, r.value.text);
+  }
+  if (!cluster_mode) return;
+  auto must = [&](const std::string& node, const std::vector<std::string>& argv, std::string_view expect) {
+    for (;;) {
+      ClientReply r = world.admin(node, argv, timeout);
+      if (r.answered && reply_matches(expect, r.type_byte(), r.text())) return true;
+      if (sched.now_ns() >= deadline_ns) {
+        std::string shown;
+        for (const auto& a : argv) shown += (shown.empty() ? "" : " ") + a;
+        violations.push_back({"scenario-expect", sched.now_ns(), node,
+                              fmt::format("topology setup: {} on {} answered {}, expected {}", shown, node,
+                                          r.display(), expect),
+                              {{"argv", argv}, {"reply", r.display()}}});
+        return false;
+      }
+      sched.sleep_for(ms(100));
+    }
+  };
+  for (const ClusterSpec& c : world.scenario().clusters) {
+    if (c.topology != ClusterSpec::Topology::shards || c.nodes.empty()) continue;
+    const std::string& first = c.nodes.front().name;
+    for (std::size_t k = 1; k < c.nodes.size(); ++k) {
+      if (!must(first, {"CLUSTER", "MEET", c.nodes[k].name, std::to_string(c.nodes[k].config.port)}, "OK")) return;
+    }
+    for (const ShardSpec& shard : c.shards) {
+      for (const SlotRange& r : shard.slots) {
+        if (!must(shard.primary, {"CLUSTER", "ADDSLOTSRANGE", std::to_string(r.first), std::to_string(r.last)}, "OK")) {
+          return;
+        }
+      }
+    }
+    for (const ShardSpec& shard : c.shards) {
+      const int p = world.node_index(shard.primary);
+      for (const std::string& replica : shard.replicas) {
+        if (!must(replica, {"CLUSTER", "REPLICATE", world.cluster_node_id(p)}, "OK")) return;
+      }
+    }
+    for (const ShardSpec& shard : c.shards) {
+      for (const std::string& replica : shard.replicas) {
+        if (!must(replica, {"INFO", "replication"}, "*master_link_status:up*")) return;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 std::string_view verdict_name(Verdict v) {
@@ -144,6 +204,7 @@ RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
       }
       sched.sleep_for(ms(10));
     }
+    build_topology(world, violations, setup_deadline);
     for (const SetupStep& step : scenario.setup) {
       const AdminCommand& c = step.command;
       const std::int64_t deadline = sched.now_ns() + c.retry_for_ms * 1'000'000;

@@ -71,8 +71,9 @@ class World {
   core::Store* store(int i);
   bool started(int i) const { return nodes_[static_cast<std::size_t>(i)].started; }
   const std::string& start_error(int i) const { return nodes_[static_cast<std::size_t>(i)].start_error; }
-  // The cluster node id (40 hex) of a node; remembered from its last start.
+  // The cluster node id (40 hex) of a node, as CLUSTER MYID answered during setup ("" before).
   std::string cluster_node_id(int i) const;
+  void set_cluster_node_id(int i, std::string id) { nodes_[static_cast<std::size_t>(i)].cluster_id = std::move(id); }
 
   // ---- process faults (call from timers or harness tasks) -------------------------------------
   void start_all();
