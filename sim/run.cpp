@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "sim/checks/aof_readable.h"
+#include "sim/operator.h"
 #include "sim/workload.h"
 
 namespace replsim::sim {
@@ -184,6 +185,7 @@ RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
 
   const PhasesSpec& phases = scenario.phases;
   std::unique_ptr<Workload> workload;
+  std::unique_ptr<Operator> op;
   bool director_done = false;
   std::string director_error;
 
@@ -227,6 +229,10 @@ RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
     const std::int64_t safety_start = sched.now_ns();
     const std::int64_t safety_end = safety_start + phases.safety_duration_ms * 1'000'000;
     faults.schedule_script(safety_start);
+    if (scenario.operator_.enabled) {
+      op = std::make_unique<Operator>(world, scenario.operator_);
+      op->start();
+    }
     faults.start_swarm(safety_end);
     if (scenario.workload.enabled) {
       WorkloadContext ctx;
@@ -274,6 +280,7 @@ RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
         sched.sleep_for(ms(50));
       }
     }
+    if (op) op->stop();
     director_done = true;
   });
 
