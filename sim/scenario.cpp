@@ -9,8 +9,6 @@
 // reported for a file is always the same one.
 #include "sim/scenario.h"
 
-#include <fmt/format.h>
-
 #include <algorithm>
 #include <cassert>
 #include <cctype>
@@ -24,6 +22,8 @@
 #include <system_error>
 #include <tuple>
 #include <utility>
+
+#include <fmt/format.h>
 
 namespace replsim::sim {
 namespace {

@@ -3,15 +3,17 @@
 // scenarios/schema.json agrees with the loader's key and enum tables; every file in scenarios/ loads.
 #include "sim/scenario.h"
 
-#include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <vector>
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
 
 #ifndef REPLSIM_SOURCE_ROOT
 #error "REPLSIM_SOURCE_ROOT must name the source tree (set by sim/meson.build)"
@@ -413,10 +415,12 @@ TEST_CASE("error: a file that cannot be opened") {
 }
 
 TEST_CASE("error: messages from a file name that file") {
-  fs::path path = fs::temp_directory_path() / "replsim-scenario-test-bad.json";
+  // The process id keeps two test builds running at once from sharing the file.
+  fs::path path = fs::temp_directory_path() / ("replsim-scenario-test-" + std::to_string(::getpid()) + ".json");
   {
     std::ofstream out(path);
-    out << R"({"name": "t", "clusters": [{"name": "c0", "nodes": 1}], "faults": [{"at_ms": 1, "action": "crash", "node": "c0n9"}]})";
+    out << R"({"name": "t", "clusters": [{"name": "c0", "nodes": 1}], )"
+        << R"("faults": [{"at_ms": 1, "action": "crash", "node": "c0n9"}]})";
   }
   auto result = load_scenario_file(path.string());
   fs::remove(path);
