@@ -74,6 +74,7 @@ struct Scheduler::Task {
   NodeId node = kNoNode;
   std::string name;
   std::uint64_t generation = 0;  // bumped at every park; names the current wait
+  bool started = false;          // the fiber's body has begun (it has run at least once)
   bool finished = false;
   bool dying = false;            // being unwound by a crash
   bool parked = false;           // suspended in park()
@@ -211,6 +212,13 @@ TaskId Scheduler::spawn(NodeId node_id, std::string name, std::function<void()> 
                         [this, t, fn = std::move(fn)](ctx::fiber&& caller) mutable {
                           asan_finish_switch(nullptr, &t->caller_bottom, &t->caller_size);
                           t->caller = std::move(caller);
+                          t->started = true;
+                          if (t->dying) {
+                            // Discarded before it ever ran: leave without running the body.
+                            t->finished = true;
+                            asan_start_switch(nullptr, t->caller_bottom, t->caller_size);
+                            return std::move(t->caller);
+                          }
                           try {
                             fn();
                           } catch (const ctx::detail::forced_unwind&) {
@@ -325,10 +333,20 @@ void Scheduler::destroy_task(TaskId id) {
     // its own stack and control comes back here.
     ctx::fiber doomed = std::move(t->fiber);
     void* fake_stack = nullptr;
-    if (doomed) asan_start_switch(&fake_stack, stack_bottom(t->stack), t->stack.size);
-    const bool switched = static_cast<bool>(doomed);
-    doomed = ctx::fiber();
-    if (switched) asan_finish_switch(fake_stack, nullptr, nullptr);
+    if (doomed && !t->started) {
+      // A fiber that never ran has none of our code on its stack to unwind: run it once so its
+      // body sees `dying` and returns at once. Unwinding it instead would switch stacks behind the
+      // sanitizer's back (its entry code never announces the switch back), and AddressSanitizer
+      // would go on believing this thread lives on a stack that is about to be unmapped.
+      asan_start_switch(&fake_stack, stack_bottom(t->stack), t->stack.size);
+      doomed = std::move(doomed).resume();
+      asan_finish_switch(fake_stack, nullptr, nullptr);
+      KERNEL_ASSERT(!doomed);
+    } else if (doomed) {
+      asan_start_switch(&fake_stack, stack_bottom(t->stack), t->stack.size);
+      doomed = ctx::fiber();
+      asan_finish_switch(fake_stack, nullptr, nullptr);
+    }
   }
   current_ = prev;
 }
