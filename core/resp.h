@@ -179,4 +179,9 @@ class RespReplyParser {
   std::string error_;
 };
 
+// Owned copies of parsed argument views (a command's argv outlives the buffer it was parsed from).
+inline std::vector<std::string> to_strings(const std::vector<std::string_view>& views) {
+  return std::vector<std::string>(views.begin(), views.end());
+}
+
 }  // namespace replsim::core

@@ -1,5 +1,6 @@
 // core/store.cpp — the store's life cycle: recovery, tasks, connections and the write path.
-// Store-level commands are in store_commands.cpp, INFO in store_info.cpp.
+// Store-level commands are in store_commands.cpp, INFO in store_info.cpp, cluster mode in
+// store_cluster.cpp and replication in replication.cpp.
 #include "core/store.h"
 
 #include <fmt/format.h>
@@ -24,12 +25,6 @@ std::int64_t to_ms(LocalTime t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 
-std::vector<std::string> to_strings(const std::vector<std::string_view>& views) {
-  std::vector<std::string> out;
-  out.reserve(views.size());
-  for (std::string_view v : views) out.emplace_back(v);
-  return out;
-}
 
 }  // namespace
 
@@ -43,6 +38,8 @@ std::string_view role_name(Role role) {
   switch (role) {
     case Role::master:
       return "master";
+    case Role::replica:
+      return "slave";
   }
   return "unknown";
 }
@@ -65,7 +62,12 @@ Store::Client::Client(Store& s, std::uint64_t client_id, std::unique_ptr<Connect
 Store::Client::~Client() { store.clients_.erase(id); }
 
 Store::Store(Env& env, StoreConfig config)
-    : env_(env), config_(std::move(config)), mutex_(env), checkpoint_wake_(env.make_event()) {}
+    : env_(env),
+      config_(std::move(config)),
+      mutex_(env),
+      checkpoint_wake_(env.make_event()),
+      cluster_mutex_(env),
+      replication_(std::make_unique<Replication>(*this)) {}
 
 Store::~Store() = default;
 
@@ -95,6 +97,9 @@ Status Store::start() {
     return Status(listener.code(), fmt::format("store start: cannot listen on port {}: {}", config_.port,
                                                listener.status().message()));
   }
+  if (config_.cluster_enabled) {
+    if (Status st = start_cluster(); !st) return st;
+  }
   started_ = true;
   // std::function needs a copyable closure: the listener travels in a shared_ptr.
   auto l = std::make_shared<std::unique_ptr<Listener>>(std::move(listener.value()));
@@ -105,6 +110,12 @@ Status Store::start() {
 }
 
 Status Store::recover() {
+  // Cluster mode: the node knows its role before it touches any data, so a replica never writes a
+  // record of its own before it knows it is one (incident 003 lived in that order).
+  if (config_.cluster_enabled) {
+    if (Status st = load_cluster_config(); !st) return st;
+    if (Status st = replication_->prepare_recovery(); !st) return st;
+  }
   if (Status st = load_newest_checkpoint(); !st) return st;
   if (Status st = refresh_checkpoint_list(); !st) return st;
 
@@ -114,6 +125,9 @@ Status Store::recover() {
                                           aof.status().message()));
   }
   aof_ = std::move(aof.value());
+  if (config_.cluster_enabled) {
+    if (Status st = replication_->finish_recovery(); !st) return st;
+  }
   const AofRecovery& found = aof_->recovery();
   recovery_.aof_begin_address = aof_->begin_address();
   recovery_.torn_tail = found.torn_tail;
@@ -129,8 +143,11 @@ Status Store::recover() {
   if (Status st = replay_aof(); !st) return st;
   recovery_.aof_tail_address = aof_->tail_address();
   recovery_.last_decree = aof_->last_decree();
-  if (replication_id_.empty()) replication_id_ = new_replication_id();
-  return Status::ok();
+  if (!config_.cluster_enabled) {
+    replication_->set_standalone_id(checkpoint_replid_.empty() ? new_replication_id() : checkpoint_replid_);
+    return Status::ok();
+  }
+  return replication_->load_ids(cluster_.is_primary(), checkpoint_replid_);
 }
 
 Status Store::load_newest_checkpoint() {
@@ -156,7 +173,7 @@ Status Store::load_newest_checkpoint() {
                                             keyspace.status().message()));
   }
   keyspace_ = std::move(keyspace.value());
-  replication_id_ = cp.info.meta.replication_id;
+  checkpoint_replid_ = cp.info.meta.replication_id;
   recovery_.checkpoint_loaded = true;
   recovery_.checkpoint_file = cp.info.file_name;
   recovery_.checkpoint_decree = cp.info.meta.decree;
@@ -269,6 +286,8 @@ void Store::stop() {
   env_.log("store.stop", fmt::format("clients={}", clients_.size()));
   for (auto& [id, conn] : clients_) conn->close();
   checkpoint_wake_->set();
+  replication_->stop();
+  if (bus_) bus_->stop();
 }
 
 // ==== tasks =======================================================================================
@@ -316,6 +335,13 @@ void Store::serve_client(Client& client) {
     bool send_failed = false;
     while (auto argv = parser.next()) {
       const std::string reply = handle_request(client, *argv);
+      if (client.replsync) {
+        // CLUSTER REPLSYNC: this connection now carries a replica's sync and stream.
+        env_.log("store.client.handoff", fmt::format("client={} replica={}", client.id, client.replsync->replica_id));
+        const SyncRequest request = *client.replsync;
+        replication_->serve_replica(std::move(client.conn), request);
+        return;
+      }
       if (stopping_) break;
       if (Status st = conn.send(reply); !st) {
         send_failed = true;
@@ -385,10 +411,18 @@ std::string Store::handle_request(Client& client, const std::vector<std::string>
     return encode_error("NOAUTH Authentication required.");
   }
   if (spec->owner == CommandOwner::store) return execute_store_command(client, *spec, argv);
-  return execute_data(*spec, argv);
+  if (config_.cluster_enabled) {
+    // A primary handing over in a default failover holds writes until its replica took over (then
+    // they are redirected) or the pause runs out.
+    while (spec->has(cmd_flag::write) && writes_paused() && serves_as_primary() && !stopping_) {
+      env_.sleep_for(std::chrono::milliseconds(10));
+    }
+    if (auto refusal = route(*spec, argv)) return *refusal;
+  }
+  return execute_data(client, *spec, argv);
 }
 
-std::string Store::execute_data(const CommandSpec& spec, const std::vector<std::string>& argv) {
+std::string Store::execute_data(Client& client, const CommandSpec& spec, const std::vector<std::string>& argv) {
   if (spec.has(cmd_flag::write)) {
     // Refuse up front what could not be logged, so nothing is applied that the AOF cannot hold. The
     // AOF payload of an argv is never longer than its RESP encoding, and an effect's encoding exceeds
@@ -404,13 +438,20 @@ std::string Store::execute_data(const CommandSpec& spec, const std::vector<std::
   }
   FiberLock lock(mutex_);
   if (!lock.owns()) return encode_error("ERR server is shutting down");
+  // The role may have changed while this request waited for the mutex: a replica's log advances
+  // only by its primary's records, and its keyspace only with them.
+  if (config_.cluster_enabled && !serves_as_primary()) {
+    if (auto refusal = route(spec, argv)) return *refusal;
+    if (spec.has(cmd_flag::write)) return encode_error("READONLY You can't write against a read only replica.");
+  }
   ExecContext ctx;
   ctx.now_ms = to_ms(env_.now());
-  ctx.may_expire = role_ == Role::master;
+  ctx.may_expire = serves_as_primary();
   ctx.max_string_bytes = config_.resp_limits.max_bulk_bytes;
   CommandResult result = execute_data_command(keyspace_, argv, ctx);
   if (!result.effects.empty()) {
     if (Status st = log_effects(result.effects); !st) stop_on_aof_failure(st, "append");
+    client.last_write_address = aof_->tail_address();
     if (config_.checkpoint_interval_writes > 0 &&
         changes_since_checkpoint() >= config_.checkpoint_interval_writes) {
       checkpoint_wake_->set();
@@ -429,8 +470,9 @@ Status Store::log_effects(const std::vector<std::vector<std::string>>& effects) 
     auto appended = aof_->append(aof_->last_decree() + 1, effect);
     if (!appended) return appended.status();
   }
-  if (config_.appendfsync == FsyncPolicy::always) return aof_->sync();
-  return Status::ok();
+  Status synced = config_.appendfsync == FsyncPolicy::always ? aof_->sync() : Status::ok();
+  if (synced) replication_->notify_appended();
+  return synced;
 }
 
 void Store::stop_on_aof_failure(const Status& st, std::string_view what) {
@@ -462,7 +504,7 @@ Status Store::checkpoint_locked(std::string_view reason) {
     if (Status st = aof_->sync(); !st) stop_on_aof_failure(st, "sync before checkpoint");
   }
   CheckpointMeta meta;
-  meta.replication_id = replication_id_;
+  meta.replication_id = replication_->ids().replid;
   meta.decree = decree;
   meta.aof_address = address;
   const std::string payload = keyspace_.serialize();
@@ -524,5 +566,9 @@ std::vector<std::uint64_t> Store::checkpoint_decrees() const {
 }
 
 std::string Store::digest_hex() const { return fmt::format("{:040x}", keyspace_.digest()); }
+
+Role Store::role() const { return serves_as_primary() ? Role::master : Role::replica; }
+
+bool Store::recovering() const { return replication_->recovering(); }
 
 }  // namespace replsim::core

@@ -1,15 +1,18 @@
-// core/store.h — the single-node store: recovery, the RESP server, the write path to the AOF, and
-// checkpoints.
+// core/store.h — the store: recovery, the RESP server, the write path to the AOF, checkpoints, and in
+// cluster mode the cluster config, the cluster bus, replication and failover.
 //
-// A Store owns its keyspace, its AOF, its checkpoint files and the tasks it spawns (accept loop, one
-// task per client, the everysec syncer, the periodic checkpointer). It reaches the world only through
+// A Store owns its keyspace, its AOF, its checkpoint files, its cluster config (nodes.conf), its
+// replication state and the tasks it spawns (accept loop, one task per client, the everysec syncer,
+// the periodic checkpointer, the bus and sync tasks). It reaches the world only through
 // the Env it is given. It never aborts because of bad data on disk (start() returns the error), and
 // its destructor never blocks: the harness destroys a Store only after the node's tasks are gone.
-// The write path, the recovery order and what INFO reports are described in core/doc/store.md.
+// The write path, the recovery order and what INFO reports are described in core/doc/store.md;
+// cluster mode in core/doc/cluster.md.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -19,19 +22,23 @@
 
 #include "core/aof.h"
 #include "core/checkpoint.h"
+#include "core/cluster_bus.h"
+#include "core/cluster_config.h"
 #include "core/commands.h"
 #include "core/env.h"
 #include "core/fiber_sync.h"
 #include "core/keyspace.h"
+#include "core/replication.h"
 #include "core/store_config.h"
 
 namespace replsim::core {
 
-// The node's role. The replication issue adds the replica side.
+// The node's role, in Redis's words.
 enum class Role : std::uint8_t {
-  master,  // accepts writes from clients and is the source of its own AOF
+  master,   // accepts writes from clients and is the source of its own AOF
+  replica,  // copies a primary's AOF and keyspace; answers MOVED for keys (cluster mode)
 };
-std::string_view role_name(Role role);
+std::string_view role_name(Role role);  // "master", "slave"
 
 // What start() found on disk and did about it, for INFO, the trace and the harness.
 struct RecoverySummary {
@@ -80,9 +87,10 @@ class Store {
   // ---- read-only state for the harness's checks ------------------------------------------------
   bool started() const { return started_; }
   bool stopping() const { return stopping_; }
-  Role role() const { return role_; }
-  // True while the node refuses service until a sync finishes; always false until replication.
-  bool recovering() const { return recovering_; }
+  Role role() const;
+  // True while a sync attempt of this node is in flight (a replica answers MOVED to its primary; a
+  // primary would answer CLUSTERDOWN).
+  bool recovering() const;
   std::uint64_t last_decree() const;
   std::uint64_t aof_begin_address() const;
   std::uint64_t aof_tail_address() const;
@@ -95,12 +103,29 @@ class Store {
   // 40 lowercase hex digits, as DEBUG DIGEST answers.
   std::string digest_hex() const;
   const Keyspace& keyspace() const { return keyspace_; }
-  const std::string& replication_id() const { return replication_id_; }
+  const std::string& replication_id() const { return replication_->ids().replid; }
+  const ReplicationIds& replication_ids() const { return replication_->ids(); }
   const RecoverySummary& recovery() const { return recovery_; }
   const StoreConfig& config() const { return config_; }
   std::size_t connected_clients() const { return clients_.size(); }
   // The INFO text for a section ("", "all", "default", "server", "persistence", ...).
   std::string info(std::string_view section) const;
+
+  // ---- cluster mode, read-only for the harness's checks -----------------------------------------
+  bool cluster_enabled() const { return config_.cluster_enabled; }
+  // The config this node acts on; it is always what nodes.conf holds (changes are persisted first).
+  const ClusterConfig& cluster_config() const { return cluster_; }
+  std::string node_id() const { return cluster_.empty() ? std::string() : cluster_.my_id(); }
+  std::uint64_t config_epoch() const { return cluster_.empty() ? 0 : cluster_.myself().config_epoch; }
+  // The node name (host) of this node's primary; empty for a primary or an unknown primary.
+  std::string primary_node_name() const;
+  std::size_t slots_owned() const;
+  // The role nodes.conf on disk holds (the last config persisted).
+  Role persisted_role() const { return persisted_role_; }
+  // Replication: the sync state, the last sync error ("" after a successful sync) and the link.
+  const std::string& last_sync_error() const { return replication_->last_sync_error(); }
+  bool master_link_up() const { return replication_->link_up(); }
+  const Replication& replication() const { return *replication_; }
 
  private:
   // One connected client: its connection and session state. Registered in clients_ for its whole
@@ -117,6 +142,23 @@ class Store {
     std::unique_ptr<Connection> conn;
     std::string peer;
     bool authenticated = false;
+    // The AOF tail after this client's last write (WAIT waits for replicas to ack it).
+    std::uint64_t last_write_address = 0;
+    // Set by CLUSTER REPLSYNC: the connection is handed to replication once the reply loop ends.
+    std::optional<SyncRequest> replsync;
+  };
+  friend class Replication;
+  // The bus talks to the store through this adapter, so the handler methods stay private.
+  class BusAdapter final : public ClusterBusHandler {
+   public:
+    explicit BusAdapter(Store& store) : store_(store) {}
+    std::string bus_gossip_payload() override;
+    void bus_on_gossip(std::string_view payload) override;
+    std::string bus_on_request(const std::vector<std::string>& argv) override;
+    std::vector<BusPeer> bus_peers() override;
+
+   private:
+    Store& store_;
   };
 
   // ---- recovery (store.cpp) ----
@@ -137,7 +179,7 @@ class Store {
   // ---- execution ----
   // The complete reply to one request. May block (the store mutex, the disk).
   std::string handle_request(Client& client, const std::vector<std::string>& argv);
-  std::string execute_data(const CommandSpec& spec, const std::vector<std::string>& argv);
+  std::string execute_data(Client& client, const CommandSpec& spec, const std::vector<std::string>& argv);
   std::string execute_store_command(Client& client, const CommandSpec& spec,
                                     const std::vector<std::string>& argv);
   // Appends every effect as an AOF record and syncs under fsync always. On failure the node stops
@@ -151,14 +193,47 @@ class Store {
   std::string cmd_debug(const std::vector<std::string>& argv);
   std::string cmd_info(const std::vector<std::string>& argv) const;
   std::string cmd_save();
-  std::string cmd_wait(const std::vector<std::string>& argv);
+  std::string cmd_wait(Client& client, const std::vector<std::string>& argv);
   // INFO sections (store_info.cpp).
   std::string info_server() const;
   std::string info_clients() const;
   std::string info_persistence() const;
   std::string info_stats() const;
   std::string info_replication() const;
+  std::string info_cluster() const;
   std::string info_keyspace() const;
+
+  // ---- cluster mode (store_cluster.cpp) ----
+  // Loads nodes.conf, or makes and persists a fresh config with a new node id.
+  Status load_cluster_config();
+  // Starts the bus and, for a replica, its sync task. REQUIRES: recovery is done.
+  Status start_cluster();
+  // Whether this node takes writes: always outside cluster mode; a primary in it.
+  bool serves_as_primary() const;
+  // The redirection or refusal for a data command in cluster mode (MOVED, CROSSSLOT, CLUSTERDOWN,
+  // READONLY), or nullopt when this node serves it.
+  std::optional<std::string> route(const CommandSpec& spec, const std::vector<std::string>& argv) const;
+  // Applies change to a copy of the config, persists the copy, then installs it under the store
+  // mutex and brings replication in line with it (and runs after_install there, if given). An error
+  // from change is returned as is (its message is the reply after '-'); the config stays unchanged.
+  Status change_cluster_config(std::string_view why, const std::function<Status(ClusterConfig&)>& change,
+                               const std::function<void()>& after_install = {});
+  // Starts, restarts or stops the sync task so that it follows the installed config.
+  void reconcile_replication(std::string_view why);
+  void on_gossip(std::string_view payload);
+  std::string on_bus_request(const std::vector<std::string>& argv);
+  std::vector<BusPeer> bus_peers() const;
+  bool writes_paused() const;
+  // A replica applied records from its primary: checkpoint triggers count them as writes.
+  void after_replicated_write();
+  std::string cmd_cluster(Client& client, const std::vector<std::string>& argv);
+  std::string cluster_replicate(const std::string& node_id);
+  std::string cluster_failover(std::string_view mode);
+  std::string cluster_reset(bool hard);
+  std::string cluster_nodes_text() const;
+  std::string cluster_slots_reply() const;
+  std::string cluster_shards_reply() const;
+  std::string cluster_info_text() const;
 
   // ---- checkpoints ----
   // Writes a checkpoint of the current state and truncates the AOF below the oldest one kept.
@@ -175,13 +250,12 @@ class Store {
   // The checkpoint files whose headers verify, newest first; refreshed after recovery and each write.
   std::vector<CheckpointInfo> checkpoint_list_;
   std::unique_ptr<Event> checkpoint_wake_;  // set when a checkpoint may be due or on stop()
-  Role role_ = Role::master;
-  bool recovering_ = false;
   bool started_ = false;
   bool start_called_ = false;
   bool stopping_ = false;
-  std::string replication_id_;
   std::string run_id_;
+  // The replication id of the checkpoint loaded at start (the history when repl.state is missing).
+  std::string checkpoint_replid_;
   RecoverySummary recovery_;
   LocalTime start_time_{};
   std::uint64_t last_checkpoint_decree_ = 0;
@@ -199,6 +273,23 @@ class Store {
   std::uint64_t protocol_errors_ = 0;
   std::uint64_t writes_refused_too_large_ = 0;
   CommandTable commands_;
+
+  // ---- cluster mode ----
+  ClusterConfig cluster_;
+  Role persisted_role_ = Role::master;
+  FiberMutex cluster_mutex_;  // serializes config changes (taken before mutex_, never after)
+  std::unique_ptr<BusAdapter> bus_adapter_;
+  std::unique_ptr<ClusterBus> bus_;
+  std::unique_ptr<Replication> replication_;
+  // After a restart a node that knows peers serves no keys until it has heard the cluster's config
+  // (or kClusterJoinGrace has passed), so a stale primary never takes writes the cluster moved on from.
+  bool cluster_heard_ = true;
+  // Default failover: the primary holds writes while its replica catches up and takes over.
+  LocalTime writes_paused_until_{};
+  // Gossip fast path: the last payload merged from each sender and the config version it met.
+  std::map<std::string, std::pair<std::string, std::uint64_t>> gossip_seen_;
+  std::uint64_t cluster_version_ = 0;
+  std::string cluster_text_;  // cluster_.serialize(), what the bus gossips
 };
 
 }  // namespace replsim::core

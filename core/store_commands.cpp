@@ -33,8 +33,11 @@ std::string Store::execute_store_command(Client& client, const CommandSpec& spec
   if (name == "debug") return cmd_debug(argv);
   if (name == "info") return cmd_info(argv);
   if (name == "save") return cmd_save();
-  if (name == "wait") return cmd_wait(argv);
-  if (name == "cluster") return encode_error("ERR This instance has cluster support disabled");
+  if (name == "wait") return cmd_wait(client, argv);
+  if (name == "cluster") {
+    if (!config_.cluster_enabled) return encode_error("ERR This instance has cluster support disabled");
+    return cmd_cluster(client, argv);
+  }
   return encode_error(unknown_command_error(argv));
 }
 
@@ -144,7 +147,7 @@ std::string Store::cmd_info(const std::vector<std::string>& argv) const {
   const bool everything = asked.count("all") != 0 || asked.count("everything") != 0 ||
                           asked.count("default") != 0;
   for (std::string_view section :
-       {"server", "clients", "persistence", "stats", "replication", "keyspace"}) {
+       {"server", "clients", "persistence", "stats", "replication", "cluster", "keyspace"}) {
     if (!everything && asked.count(std::string(section)) == 0) continue;
     if (!text.empty()) text += "\r\n";
     text += info(section);
@@ -170,13 +173,19 @@ std::string Store::cmd_save() {
 
 // ---- WAIT ----------------------------------------------------------------------------------------
 
-std::string Store::cmd_wait(const std::vector<std::string>& argv) {
+std::string Store::cmd_wait(Client& client, const std::vector<std::string>& argv) {
   const auto replicas = parse_int64_strict(argv[1]);
   const auto timeout = parse_int64_strict(argv[2]);
   if (!replicas || !timeout) return encode_error(kErrNotInteger);
   if (*timeout < 0) return encode_error("ERR timeout is negative");
-  // No replicas until the replication issue: nothing can acknowledge.
-  return encode_integer(0);
+  if (!serves_as_primary()) {
+    return encode_error("ERR WAIT cannot be used with replica instances. Please also note that writes to "
+                        "replicas are just local and are not propagated.");
+  }
+  // Redis's semantics: the replicas that acknowledged this client's last write, waiting up to the
+  // timeout (0: without limit) for `replicas` of them.
+  const Nanos limit = *timeout == 0 ? kForever : Nanos(std::chrono::milliseconds(*timeout));
+  return encode_integer(replication_->wait_for_acks(client.last_write_address, *replicas, limit));
 }
 
 }  // namespace replsim::core

@@ -137,6 +137,9 @@ const std::vector<Parameter>& parameters() {
                                    kMaxCheckpointsRetained));
     t.push_back(limit_parameter("client-query-buffer-limit", &RespLimits::max_query_buffer_bytes, 1,
                                 kMaxInt64));
+    t.push_back(Parameter{"cluster-enabled",
+                          [](const StoreConfig& c) { return std::string(c.cluster_enabled ? "yes" : "no"); },
+                          nullptr});
     t.push_back(unsigned_parameter("maxclients", &StoreConfig::max_clients, 1, kMaxClientsLimit));
     t.push_back(Parameter{"port", [](const StoreConfig& c) { return std::to_string(c.port); }, nullptr});
     t.push_back(limit_parameter("proto-max-args", &RespLimits::max_args, 1, kMaxInt64));
@@ -177,6 +180,10 @@ Status StoreConfig::validate() const {
   if (max_clients < 1 || max_clients > kMaxClientsLimit) {
     return bad("max_clients", max_clients, fmt::format("[1, {}]", kMaxClientsLimit));
   }
+  if (cluster_gossip_interval_ms < 1) {
+    return bad("cluster_gossip_interval_ms", cluster_gossip_interval_ms, "a positive interval");
+  }
+  if (cluster_node_timeout_ms < 1) return bad("cluster_node_timeout_ms", cluster_node_timeout_ms, "a positive timeout");
   if (resp_limits.max_bulk_bytes < 1) return bad("resp_limits.max_bulk_bytes", 0, "at least 1");
   if (resp_limits.max_args < 1) return bad("resp_limits.max_args", 0, "at least 1");
   if (resp_limits.max_inline_bytes < 1) return bad("resp_limits.max_inline_bytes", 0, "at least 1");

@@ -47,6 +47,13 @@ struct StoreConfig {
   // Connected clients at most; one more gets "-ERR max number of clients reached" and is closed.
   std::size_t max_clients = 10000;
 
+  // Cluster mode (Redis's cluster-enabled): 16384 slots with MOVED, nodes.conf, the cluster bus on
+  // port + 10000, replication and failover. Off, the store is standalone and serves every key.
+  bool cluster_enabled = false;
+  // How often the bus gossips with each peer, and how long a bus connect or reply may take.
+  std::int64_t cluster_gossip_interval_ms = 100;
+  std::int64_t cluster_node_timeout_ms = 1000;
+
   KnownBugs known_bugs;
 
   // Err::invalid naming the first bad field, its value and the allowed range; ok otherwise.

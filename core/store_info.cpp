@@ -34,10 +34,12 @@ std::string Store::info(std::string_view section) const {
   if (s == "persistence") return info_persistence();
   if (s == "stats") return info_stats();
   if (s == "replication") return info_replication();
+  if (s == "cluster") return info_cluster();
   if (s == "keyspace") return info_keyspace();
   if (s.empty() || s == "all" || s == "default" || s == "everything") {
     return info_server() + "\r\n" + info_clients() + "\r\n" + info_persistence() + "\r\n" +
-           info_stats() + "\r\n" + info_replication() + "\r\n" + info_keyspace();
+           info_stats() + "\r\n" + info_replication() + "\r\n" + info_cluster() + "\r\n" +
+           info_keyspace();
   }
   return {};  // an unknown section is empty, as in Redis
 }
@@ -48,7 +50,7 @@ std::string Store::info_server() const {
       std::chrono::duration_cast<std::chrono::milliseconds>(env_.now() - start_time_).count();
   line(out, "redis_version", kRedisVersion);
   line(out, "replsim_version", kReplsimVersion);
-  line(out, "redis_mode", "standalone");
+  line(out, "redis_mode", config_.cluster_enabled ? "cluster" : "standalone");
   line(out, "node_name", env_.node_name());
   line(out, "run_id", run_id_);
   line(out, "tcp_port", config_.port);
@@ -108,13 +110,24 @@ std::string Store::info_stats() const {
 }
 
 std::string Store::info_replication() const {
-  // A stub with the fields a standalone Redis shows; the replication issue extends it.
+  // Redis's fields (master_repl_offset is the AOF tail address), then replsim's: recovering, the
+  // sync state and the last sync error.
   std::string out = "# Replication\r\n";
-  line(out, "role", role_name(role_));
-  line(out, "connected_slaves", 0);
-  line(out, "master_replid", replication_id_);
-  line(out, "master_repl_offset", aof_tail_address());
-  line(out, "recovering", recovering_ ? 1 : 0);
+  line(out, "role", role_name(role()));
+  out += replication_->info_lines(serves_as_primary());
+  return out;
+}
+
+std::string Store::info_cluster() const {
+  std::string out = "# Cluster\r\n";
+  line(out, "cluster_enabled", config_.cluster_enabled ? 1 : 0);
+  if (config_.cluster_enabled && !cluster_.empty()) {
+    line(out, "cluster_node_id", cluster_.my_id());
+    line(out, "cluster_my_epoch", cluster_.myself().config_epoch);
+    line(out, "cluster_current_epoch", cluster_.current_epoch());
+    line(out, "cluster_slots_owned", slots_owned());
+    line(out, "cluster_persisted_role", role_name(persisted_role_));
+  }
   return out;
 }
 

@@ -72,24 +72,31 @@ ClientReply SimClient::call_once(const std::string& node, const std::vector<std:
     r.error_text = fmt::format("unknown node {}", node);
     return r;
   }
+  // A cached connection may have died since its last use (the node crashed, a fault reset it). A send
+  // that fails on it sent nothing, so it is safe to open a fresh connection and send once more, as
+  // client libraries do; a failure on a fresh connection is the answer.
   auto it = conns_.find(node);
-  if (it == conns_.end()) {
-    auto conn = net_.connect(self_, addr->host, addr->port, timeout);
-    if (!conn) {
-      r.error = conn.code();
-      r.error_text = conn.status().to_string();
+  for (bool reused = it != conns_.end();; reused = false) {
+    if (!reused) {
+      auto conn = net_.connect(self_, addr->host, addr->port, timeout);
+      if (!conn) {
+        r.error = conn.code();
+        r.error_text = conn.status().to_string();
+        return r;
+      }
+      Conn fresh{std::move(conn.value()), core::RespReplyParser()};
+      it = conns_.insert_or_assign(node, std::move(fresh)).first;
+    }
+    const core::Status st = it->second.conn->send(core::encode_command(argv));
+    if (st) break;
+    conns_.erase(it);
+    if (!reused) {
+      r.error = st.code();
+      r.error_text = st.to_string();
       return r;
     }
-    Conn c{std::move(conn.value()), core::RespReplyParser()};
-    it = conns_.emplace(node, std::move(c)).first;
   }
   Conn& c = it->second;
-  if (auto st = c.conn->send(core::encode_command(argv)); !st) {
-    r.error = st.code();
-    r.error_text = st.to_string();
-    conns_.erase(it);
-    return r;
-  }
   const std::int64_t deadline = sched_.now_ns() + timeout.count();
   for (;;) {
     if (auto value = c.parser.next()) {

@@ -40,6 +40,8 @@ NodeFinal final_state(World& world, int i) {
   f.up = true;
   f.role = store->role() == core::Role::master ? "primary" : "replica";
   f.recovering = store->recovering();
+  f.primary = store->primary_node_name();
+  f.last_sync_error = store->last_sync_error();
   f.digest = store->digest();
   f.aof_begin = store->aof_begin_address();
   f.aof_tail = store->aof_tail_address();

@@ -18,6 +18,7 @@
 #include "core/keyspace.h"
 #include "core/resp.h"
 #include "core/store.h"
+#include "sim/testing/cluster_harness.h"
 #include "sim/testing/store_fixture.h"
 
 namespace replsim::sim::testing {
@@ -63,26 +64,10 @@ RespValue bulks(const std::vector<std::string>& items) {
   return RespValue::array(std::move(out));
 }
 
-// "key:value" lines of an INFO text.
-std::map<std::string, std::string> parse_info(const std::string& text) {
-  std::map<std::string, std::string> out;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    std::size_t end = text.find("\r\n", pos);
-    if (end == std::string::npos) end = text.size();
-    const std::string line = text.substr(pos, end - pos);
-    pos = end + 2;
-    if (line.empty() || line[0] == '#') continue;
-    const std::size_t colon = line.find(':');
-    if (colon != std::string::npos) out[line.substr(0, colon)] = line.substr(colon + 1);
-  }
-  return out;
-}
-
 std::map<std::string, std::string> info_over_wire(FixtureClient& c, const std::string& section) {
   RespValue r = call(c, {"INFO", section});
   CHECK(r.type == RespValue::Type::bulk);
-  return parse_info(r.text);
+  return parse_info_text(r.text);
 }
 
 // Flips one bit of a file's durable bytes while the node is down: damage at rest.
@@ -298,7 +283,7 @@ TEST_CASE("reply formats of every command over a real connection") {
     CHECK(persistence.text.rfind("# Persistence\r\n", 0) == 0);
     CHECK(persistence.text.find("# Server") == std::string::npos);
     CHECK(persistence.text.substr(persistence.text.size() - 2) == "\r\n");
-    auto p = parse_info(persistence.text);
+    auto p = parse_info_text(persistence.text);
     CHECK(p["aof_tail_address"] == std::to_string(fx.store(n)->aof_tail_address()));
     CHECK(p["aof_synced_address"] == p["aof_tail_address"]);  // fsync always
     CHECK(p["aof_last_decree"] == std::to_string(fx.store(n)->last_decree()));
@@ -848,6 +833,59 @@ TEST_CASE("an AOF truncated past every valid checkpoint refuses to start instead
   REQUIRE_FALSE(st.is_ok());
   CHECK(st.message().find("no valid checkpoint") != std::string::npos);
   CHECK(st.message().find(fmt::format("address {}", begin)) != std::string::npos);
+  CHECK(fx.aborts(n).empty());
+}
+
+TEST_CASE("a checkpoint whose AOF records are gone refuses to start, naming the checkpoint") {
+  StoreFixture fx;
+  const std::size_t n = fx.add_node(crash_config());
+  REQUIRE(fx.start(n).is_ok());
+  write_all(fx, n, pushes(0, 8));
+  write_all(fx, n, {{{"SAVE"}, false}});
+  const std::uint64_t address = fx.store(n)->last_checkpoint_address();
+  REQUIRE(address > 0);
+  fx.crash(n);
+  for (const std::string& name : files_with_prefix(fx.disk(n), "aof.")) REQUIRE(fx.disk(n).remove(name).is_ok());
+  REQUIRE(fx.disk(n).sync_dir().is_ok());
+  const core::Status st = fx.restart(n);
+  REQUIRE_FALSE(st.is_ok());
+  CHECK(st.message().find("refusing to start") != std::string::npos);
+  CHECK(st.message().find(core::checkpoint_file_name(8)) != std::string::npos);
+  CHECK(st.message().find(fmt::format("AOF address {}", address)) != std::string::npos);
+  CHECK(fx.aborts(n).empty());
+}
+
+TEST_CASE("an AOF record that does not apply is corruption: refuse, naming file, address and decree") {
+  StoreFixture fx;
+  const std::size_t n = fx.add_node(crash_config());
+  REQUIRE(fx.start(n).is_ok());
+  write_all(fx, n, {{{"SET", "k", "a string"}}, {{"RPUSH", "list", "x"}}});
+  fx.crash(n);
+  // Forge a well-formed, checksummed record that cannot apply: LPUSH onto a string.
+  fx.sched().restart_node(fx.node_id(n));
+  SimEnvParts parts;
+  parts.sched = &fx.sched();
+  parts.net = &fx.net();
+  parts.disk = &fx.disk(n);
+  SimEnv env(parts, fx.node_id(n), 3);
+  std::uint64_t forged_address = 0;
+  {
+    auto aof = core::Aof::open(env, crash_config().aof_config());
+    REQUIRE(aof.is_ok());
+    REQUIRE((*aof)->last_decree() == 2);
+    auto appended = (*aof)->append(3, {"LPUSH", "k", "y"});
+    REQUIRE(appended.is_ok());
+    forged_address = appended.value();
+    REQUIRE((*aof)->append(4, {"RPUSH", "list", "after"}).is_ok());
+    REQUIRE((*aof)->sync().is_ok());
+  }
+  const core::Status st = fx.start(n);
+  REQUIRE_FALSE(st.is_ok());
+  CHECK(st.message().find(fmt::format("AOF record at address {} (decree 3)", forged_address)) !=
+        std::string::npos);
+  CHECK(st.message().find("aof.0000000000000000") != std::string::npos);
+  CHECK(st.message().find("WRONGTYPE") != std::string::npos);
+  CHECK_FALSE(fx.store(n)->started());
   CHECK(fx.aborts(n).empty());
 }
 

@@ -29,8 +29,6 @@ World::World(const Scenario& scenario, WorldOptions options)
       nodes_.push_back(std::move(n));
     }
   }
-  admin_client_ = std::make_unique<SimClient>(*sched_, *net_, net_->add_client("admin"),
-                                              address_book(), "admin");
 }
 
 World::~World() {
@@ -43,7 +41,7 @@ World::~World() {
     nodes_[i].store.reset();
     nodes_[i].env.reset();
   }
-  admin_client_.reset();
+  for (AdminClient& a : admin_clients_) a.client.reset();  // the vector stays for unwinding borrowers
   net_.reset();
   sched_.reset();
 }
@@ -88,6 +86,8 @@ core::StoreConfig World::store_config(const Node& n) const {
   c.resp_limits.max_bulk_bytes = static_cast<std::size_t>(s.resp_max_bulk_bytes);
   c.resp_limits.max_args = static_cast<std::size_t>(s.resp_max_args);
   c.resp_limits.max_inline_bytes = static_cast<std::size_t>(s.resp_max_inline_bytes);
+  // Every node of a scenario runs in cluster mode: the world builds shards with CLUSTER commands.
+  c.cluster_enabled = true;
   return c;
 }
 
@@ -192,12 +192,26 @@ ClientReply World::admin(const std::string& node, const std::vector<std::string>
   std::vector<std::string> expanded;
   expanded.reserve(argv.size());
   for (const std::string& a : argv) expanded.push_back(expand_arg(a));
+  std::size_t slot = 0;
+  while (slot < admin_clients_.size() && admin_clients_[slot].busy) ++slot;
+  if (slot == admin_clients_.size()) {
+    const std::string name = slot == 0 ? std::string("admin") : fmt::format("admin{}", slot);
+    admin_clients_.push_back(
+        {std::make_unique<SimClient>(*sched_, *net_, net_->add_client(name), address_book(), name), false});
+  }
+  // Index, not reference: the vector may grow while this call is parked.
+  admin_clients_[slot].busy = true;
+  struct Release {
+    std::vector<AdminClient>& clients;
+    std::size_t slot;
+    ~Release() { clients[slot].busy = false; }
+  } release{admin_clients_, slot};
   const int i = node_index(node);
   if (i >= 0 && !nodes_[static_cast<std::size_t>(i)].spec.config.requirepass.empty()) {
-    (void)admin_client_->call(node, {"AUTH", nodes_[static_cast<std::size_t>(i)].spec.config.requirepass},
-                              timeout, 0);
+    (void)admin_clients_[slot].client->call(
+        node, {"AUTH", nodes_[static_cast<std::size_t>(i)].spec.config.requirepass}, timeout, 0);
   }
-  ClientReply r = admin_client_->call(node, expanded, timeout, 0);
+  ClientReply r = admin_clients_[slot].client->call(node, expanded, timeout, 0);
   std::string shown;
   for (const std::string& a : expanded) shown += (shown.empty() ? "" : " ") + a.substr(0, 64);
   trace_.record(sched_->now_ns(), node, "admin.reply", fmt::format("cmd=\"{}\" reply={}", shown, r.display()));

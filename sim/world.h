@@ -120,7 +120,13 @@ class World {
   std::vector<Node> nodes_;
   std::vector<Decision> decisions_;
   std::vector<AbortRecord> aborts_;
-  std::unique_ptr<SimClient> admin_client_;
+  // Admin clients, one per admin command in flight (scripted steps and the operator may overlap;
+  // sharing one connection between them would interleave their replies). Reused in order.
+  struct AdminClient {
+    std::unique_ptr<SimClient> client;
+    bool busy = false;
+  };
+  std::vector<AdminClient> admin_clients_;
 };
 
 }  // namespace replsim::sim

@@ -1,0 +1,509 @@
+// core/cluster_config.cpp — hash slots, the cluster config value, its merge rules and nodes.conf.
+#include "core/cluster_config.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <set>
+
+#include "core/small_file.h"
+
+namespace replsim::core {
+
+// ==== hash slots ==================================================================================
+
+std::uint16_t crc16_xmodem(std::string_view data) {
+  std::uint16_t crc = 0;
+  for (const char ch : data) {
+    crc = static_cast<std::uint16_t>(crc ^ (static_cast<std::uint16_t>(static_cast<unsigned char>(ch)) << 8));
+    for (int bit = 0; bit < 8; ++bit) {
+      crc = (crc & 0x8000u) != 0 ? static_cast<std::uint16_t>((crc << 1) ^ 0x1021u)
+                                 : static_cast<std::uint16_t>(crc << 1);
+    }
+  }
+  return crc;
+}
+
+int key_hash_slot(std::string_view key) {
+  const std::size_t open = key.find('{');
+  if (open != std::string_view::npos) {
+    const std::size_t close = key.find('}', open + 1);
+    // "{}" or a '{' without its '}' hashes the whole key, as in Redis.
+    if (close != std::string_view::npos && close > open + 1) key = key.substr(open + 1, close - open - 1);
+  }
+  return crc16_xmodem(key) & (kClusterSlots - 1);
+}
+
+std::vector<SlotSpan> slot_spans(const std::vector<int>& sorted_slots) {
+  std::vector<SlotSpan> out;
+  for (const int s : sorted_slots) {
+    if (!out.empty() && out.back().last + 1 == s) {
+      out.back().last = s;
+    } else {
+      out.push_back({s, s});
+    }
+  }
+  return out;
+}
+
+std::string_view node_role_name(NodeRole role) {
+  switch (role) {
+    case NodeRole::primary:
+      return "master";
+    case NodeRole::replica:
+      return "slave";
+  }
+  return "unknown";
+}
+
+bool is_node_id(std::string_view text) {
+  if (text.size() != kNodeIdHexDigits) return false;
+  return std::all_of(text.begin(), text.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+// ==== the config value ============================================================================
+
+ClusterConfig::ClusterConfig() : slot_owner_(kClusterSlots, -1) {}
+
+ClusterConfig ClusterConfig::fresh(std::string my_id, std::string host, std::uint16_t port) {
+  ClusterConfig c;
+  ClusterNode me;
+  me.id = std::move(my_id);
+  me.host = std::move(host);
+  me.port = port;
+  c.nodes_.push_back(std::move(me));
+  return c;
+}
+
+int ClusterConfig::index_of(std::string_view id) const {
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    if (nodes_[i].id == id) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+const ClusterNode* ClusterConfig::find(std::string_view id) const {
+  const int i = index_of(id);
+  return i < 0 ? nullptr : &nodes_[static_cast<std::size_t>(i)];
+}
+
+const ClusterNode* ClusterConfig::my_primary() const {
+  if (myself().role != NodeRole::replica) return nullptr;
+  return find(myself().primary_id);
+}
+
+const ClusterNode* ClusterConfig::slot_owner(int slot) const {
+  const int i = slot_owner_.at(static_cast<std::size_t>(slot));
+  return i < 0 ? nullptr : &nodes_[static_cast<std::size_t>(i)];
+}
+
+std::vector<int> ClusterConfig::slots_of(std::string_view id) const {
+  std::vector<int> out;
+  const int idx = index_of(id);
+  if (idx < 0) return out;
+  for (int s = 0; s < kClusterSlots; ++s) {
+    if (slot_owner_[static_cast<std::size_t>(s)] == idx) out.push_back(s);
+  }
+  return out;
+}
+
+std::size_t ClusterConfig::count_slots_of_index(int index) const {
+  if (index < 0) return 0;
+  return static_cast<std::size_t>(std::count(slot_owner_.begin(), slot_owner_.end(), index));
+}
+
+std::size_t ClusterConfig::slot_count(std::string_view id) const { return count_slots_of_index(index_of(id)); }
+
+std::size_t ClusterConfig::assigned_slots() const {
+  return static_cast<std::size_t>(
+      std::count_if(slot_owner_.begin(), slot_owner_.end(), [](std::int16_t i) { return i >= 0; }));
+}
+
+std::uint64_t ClusterConfig::current_epoch() const {
+  std::uint64_t max = current_epoch_;
+  for (const ClusterNode& n : nodes_) max = std::max(max, n.config_epoch);
+  return max;
+}
+
+std::vector<const ClusterNode*> ClusterConfig::replicas_of(std::string_view id) const {
+  std::vector<const ClusterNode*> out;
+  for (const ClusterNode& n : nodes_) {
+    if (n.role == NodeRole::replica && n.primary_id == id) out.push_back(&n);
+  }
+  return out;
+}
+
+// ==== changes to this node ========================================================================
+
+namespace {
+
+Status check_no_duplicates(const std::vector<int>& slots) {
+  std::set<int> seen;
+  for (const int s : slots) {
+    if (!seen.insert(s).second) return Status(Err::invalid, fmt::format("ERR Slot {} specified multiple times", s));
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Status ClusterConfig::add_slots(const std::vector<int>& slots) {
+  if (Status st = check_no_duplicates(slots); !st) return st;
+  for (const int s : slots) {
+    if (slot_owner_.at(static_cast<std::size_t>(s)) >= 0) {
+      return Status(Err::invalid, fmt::format("ERR Slot {} is already busy", s));
+    }
+  }
+  for (const int s : slots) slot_owner_[static_cast<std::size_t>(s)] = 0;
+  return Status::ok();
+}
+
+Status ClusterConfig::del_slots(const std::vector<int>& slots) {
+  if (Status st = check_no_duplicates(slots); !st) return st;
+  for (const int s : slots) {
+    if (slot_owner_.at(static_cast<std::size_t>(s)) < 0) {
+      return Status(Err::invalid, fmt::format("ERR Slot {} is already unassigned", s));
+    }
+  }
+  for (const int s : slots) slot_owner_[static_cast<std::size_t>(s)] = -1;
+  return Status::ok();
+}
+
+void ClusterConfig::bump_my_epoch() {
+  const std::uint64_t next = current_epoch() + 1;
+  nodes_.front().config_epoch = next;
+  current_epoch_ = next;
+}
+
+void ClusterConfig::set_my_epoch(std::uint64_t epoch) {
+  nodes_.front().config_epoch = epoch;
+  current_epoch_ = std::max(current_epoch_, epoch);
+}
+
+void ClusterConfig::make_replica_of(const std::string& primary_id) {
+  for (std::int16_t& owner : slot_owner_) {
+    if (owner == 0) owner = -1;
+  }
+  nodes_.front().role = NodeRole::replica;
+  nodes_.front().primary_id = primary_id;
+  bump_my_epoch();
+}
+
+std::size_t ClusterConfig::take_over_from_primary() {
+  const int primary = myself().role == NodeRole::replica ? index_of(myself().primary_id) : -1;
+  std::size_t taken = 0;
+  if (primary > 0) {
+    for (std::int16_t& owner : slot_owner_) {
+      if (owner == primary) {
+        owner = 0;
+        ++taken;
+      }
+    }
+  }
+  nodes_.front().role = NodeRole::primary;
+  nodes_.front().primary_id.clear();
+  bump_my_epoch();
+  return taken;
+}
+
+void ClusterConfig::reset(bool hard, std::string new_id) {
+  ClusterNode me = nodes_.front();
+  me.role = NodeRole::primary;
+  me.primary_id.clear();
+  if (hard) {
+    me.id = std::move(new_id);
+    me.config_epoch = 0;
+    current_epoch_ = 0;
+  }
+  nodes_.assign(1, me);
+  std::fill(slot_owner_.begin(), slot_owner_.end(), std::int16_t{-1});
+}
+
+void ClusterConfig::set_my_address(std::string host, std::uint16_t port) {
+  nodes_.front().host = std::move(host);
+  nodes_.front().port = port;
+}
+
+void ClusterConfig::learn_node(const ClusterNode& node) {
+  const int i = index_of(node.id);
+  if (i == 0) return;
+  if (i > 0) {
+    nodes_[static_cast<std::size_t>(i)].host = node.host;
+    nodes_[static_cast<std::size_t>(i)].port = node.port;
+    return;
+  }
+  nodes_.push_back(node);
+}
+
+// ==== merge =======================================================================================
+
+MergeOutcome ClusterConfig::merge(const ClusterConfig& sender) {
+  MergeOutcome out;
+  if (sender.empty() || empty() || sender.my_id() == my_id()) return out;
+
+  // Who owned what before, for the follow rules below.
+  const NodeRole my_role_before = myself().role;
+  const std::size_t my_slots_before = count_slots_of_index(0);
+  const int my_primary_index = my_role_before == NodeRole::replica ? index_of(myself().primary_id) : -1;
+  const std::size_t primary_slots_before = count_slots_of_index(my_primary_index);
+  const std::vector<std::int16_t> owners_before = slot_owner_;
+
+  // 1. Node entries: add unknown nodes, replace known ones only with a strictly greater epoch, and
+  //    never take anything about this node from someone else.
+  for (const ClusterNode& theirs : sender.nodes_) {
+    if (theirs.id == my_id()) continue;
+    const int i = index_of(theirs.id);
+    if (i < 0) {
+      nodes_.push_back(theirs);
+      ++out.nodes_added;
+      continue;
+    }
+    ClusterNode& mine = nodes_[static_cast<std::size_t>(i)];
+    if (theirs.config_epoch > mine.config_epoch) {
+      mine = theirs;
+      ++out.nodes_updated;
+    }
+  }
+  current_epoch_ = std::max(current_epoch_, sender.current_epoch());
+
+  // 2. Slots, from the sender's own claims only (what it says about third parties' slots is hearsay).
+  const ClusterNode& s = sender.myself();
+  const int si = index_of(s.id);  // known now: step 1 added it
+  const ClusterNode& s_here = nodes_[static_cast<std::size_t>(si)];
+  const bool sender_is_current = s.config_epoch >= s_here.config_epoch;
+  if (s.role == NodeRole::primary) {
+    for (int slot = 0; slot < kClusterSlots; ++slot) {
+      const auto k = static_cast<std::size_t>(slot);
+      const bool claimed = sender.slot_owner_[k] == 0;
+      const int owner = slot_owner_[k];
+      if (claimed) {
+        if (owner == si) continue;
+        // A slot moves only to a claimant whose epoch is greater than its current owner's.
+        if (owner >= 0 && nodes_[static_cast<std::size_t>(owner)].config_epoch >= s.config_epoch) continue;
+        slot_owner_[k] = static_cast<std::int16_t>(si);
+        ++out.slots_moved;
+      } else if (owner == si && sender_is_current) {
+        // The sender no longer claims a slot we think is its own (DELSLOTS, or it lost an epoch
+        // collision): release it so that its real owner can claim it.
+        slot_owner_[k] = -1;
+        ++out.slots_released;
+      }
+    }
+  } else if (sender_is_current) {
+    // A replica owns nothing: slots we still think are the sender's went to its primary (a primary
+    // that stepped down in a planned failover), if we know that primary.
+    const int pi = index_of(s.primary_id);
+    for (std::int16_t& owner : slot_owner_) {
+      if (owner != si) continue;
+      owner = static_cast<std::int16_t>(pi);
+      if (pi >= 0) {
+        ++out.slots_moved;
+      } else {
+        ++out.slots_released;
+      }
+    }
+  }
+
+  // 3. Epoch collision between two primaries (Redis's rule: the smaller id moves on).
+  if (s.role == NodeRole::primary && my_role_before == NodeRole::primary &&
+      s.config_epoch == myself().config_epoch && s.id > my_id()) {
+    out.epoch_collision = true;
+  }
+
+  // 4. Should this node follow someone? Only the caller changes this node's own entry.
+  auto new_owner_of = [&](int former_owner) -> std::optional<std::string> {
+    for (int slot = 0; slot < kClusterSlots; ++slot) {
+      const auto k = static_cast<std::size_t>(slot);
+      if (owners_before[k] == former_owner && slot_owner_[k] >= 0 && slot_owner_[k] != former_owner) {
+        return nodes_[static_cast<std::size_t>(slot_owner_[k])].id;
+      }
+    }
+    return std::nullopt;
+  };
+  if (my_role_before == NodeRole::primary && my_slots_before > 0 && count_slots_of_index(0) == 0) {
+    out.follow = new_owner_of(0);
+    out.follow_reason = fmt::format("lost all {} slots to a node with a greater config epoch", my_slots_before);
+  } else if (my_primary_index > 0) {
+    const ClusterNode& p = nodes_[static_cast<std::size_t>(my_primary_index)];
+    if (p.role == NodeRole::replica && !p.primary_id.empty() && p.primary_id != my_id() &&
+        index_of(p.primary_id) >= 0) {
+      out.follow = p.primary_id;
+      out.follow_reason = fmt::format("my primary {} became a replica", p.id);
+    } else if (primary_slots_before > 0 && count_slots_of_index(my_primary_index) == 0) {
+      out.follow = new_owner_of(my_primary_index);
+      out.follow_reason = fmt::format("my primary {} lost all {} slots", p.id, primary_slots_before);
+    }
+    if (out.follow && *out.follow == my_id()) out.follow.reset();
+  }
+
+  out.changed = out.nodes_added > 0 || out.nodes_updated > 0 || out.slots_moved > 0 ||
+                out.slots_released > 0;
+  return out;
+}
+
+// ==== text form ===================================================================================
+
+namespace {
+
+constexpr std::string_view kHeader = "replsim-cluster-config 1";
+
+std::vector<std::string_view> split_words(std::string_view line) {
+  std::vector<std::string_view> out;
+  std::size_t pos = 0;
+  while (pos < line.size()) {
+    while (pos < line.size() && line[pos] == ' ') ++pos;
+    if (pos >= line.size()) break;
+    std::size_t end = line.find(' ', pos);
+    if (end == std::string_view::npos) end = line.size();
+    out.push_back(line.substr(pos, end - pos));
+    pos = end;
+  }
+  return out;
+}
+
+template <class T>
+std::optional<T> parse_number(std::string_view text) {
+  T value{};
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || ptr != text.data() + text.size() || text.empty()) return std::nullopt;
+  return value;
+}
+
+bool is_token(std::string_view text) {
+  return !text.empty() && std::none_of(text.begin(), text.end(), [](char c) {
+    return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+  });
+}
+
+}  // namespace
+
+std::string ClusterConfig::serialize() const {
+  std::string out(kHeader);
+  out += '\n';
+  out += fmt::format("myself {}\n", my_id());
+  out += fmt::format("current_epoch {}\n", current_epoch());
+  for (const ClusterNode& n : nodes_) {
+    out += fmt::format("node {} {} {} {} {} {}\n", n.id, n.host, n.port, n.config_epoch, node_role_name(n.role),
+                       n.primary_id.empty() ? "-" : n.primary_id);
+  }
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    const std::vector<int> slots = slots_of(nodes_[i].id);
+    if (slots.empty()) continue;
+    out += "slots " + nodes_[i].id;
+    for (const SlotSpan& span : slot_spans(slots)) {
+      out += span.first == span.last ? fmt::format(" {}", span.first) : fmt::format(" {}-{}", span.first, span.last);
+    }
+    out += '\n';
+  }
+  return out;
+}
+
+Result<ClusterConfig> ClusterConfig::parse(std::string_view text) {
+  ClusterConfig c;
+  std::string my_id;
+  std::size_t line_no = 0;
+  std::size_t pos = 0;
+  bool header_seen = false;
+  auto fail = [&](std::string_view what) {
+    return Status(Err::invalid, fmt::format("cluster config line {}: {}", line_no, what));
+  };
+  std::vector<std::pair<std::size_t, std::string>> slot_lines;  // (line number, text) after the nodes
+  while (pos < text.size()) {
+    std::size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view line = text.substr(pos, end - pos);
+    pos = end + 1;
+    ++line_no;
+    if (line.empty()) continue;
+    if (!header_seen) {
+      if (line != kHeader) return fail(fmt::format("expected \"{}\"", kHeader));
+      header_seen = true;
+      continue;
+    }
+    const std::vector<std::string_view> w = split_words(line);
+    if (w[0] == "myself") {
+      if (w.size() != 2 || !is_node_id(w[1])) return fail("expected \"myself <40 hex digit id>\"");
+      my_id = std::string(w[1]);
+    } else if (w[0] == "current_epoch") {
+      const auto e = w.size() == 2 ? parse_number<std::uint64_t>(w[1]) : std::nullopt;
+      if (!e) return fail("expected \"current_epoch <n>\"");
+      c.current_epoch_ = *e;
+    } else if (w[0] == "node") {
+      if (w.size() != 7) return fail("expected \"node <id> <host> <port> <epoch> master|slave <primary id>|-\"");
+      ClusterNode n;
+      const auto port = parse_number<std::uint16_t>(w[3]);
+      const auto epoch = parse_number<std::uint64_t>(w[4]);
+      if (!is_node_id(w[1]) || !is_token(w[2]) || !port || !epoch) return fail("bad node id, host, port or epoch");
+      n.id = std::string(w[1]);
+      n.host = std::string(w[2]);
+      n.port = *port;
+      n.config_epoch = *epoch;
+      if (w[5] == "master" && w[6] == "-") {
+        n.role = NodeRole::primary;
+      } else if (w[5] == "slave" && is_node_id(w[6])) {
+        n.role = NodeRole::replica;
+        n.primary_id = std::string(w[6]);
+      } else {
+        return fail("expected \"master -\" or \"slave <primary id>\"");
+      }
+      if (c.index_of(n.id) >= 0) return fail(fmt::format("node {} listed twice", n.id));
+      c.nodes_.push_back(std::move(n));
+    } else if (w[0] == "slots") {
+      slot_lines.emplace_back(line_no, std::string(line));
+    } else {
+      return fail(fmt::format("unknown line kind \"{}\"", w[0]));
+    }
+  }
+  if (!header_seen) return Status(Err::invalid, "cluster config: empty text");
+  if (my_id.empty()) return Status(Err::invalid, "cluster config: no \"myself\" line");
+  const int me = c.index_of(my_id);
+  if (me < 0) return Status(Err::invalid, fmt::format("cluster config: myself {} has no node line", my_id));
+  // The local node is always nodes_[0].
+  std::rotate(c.nodes_.begin(), c.nodes_.begin() + me, c.nodes_.begin() + me + 1);
+  for (const auto& [no, slot_line] : slot_lines) {
+    line_no = no;
+    const std::vector<std::string_view> w = split_words(slot_line);
+    const int owner = w.size() >= 2 ? c.index_of(w[1]) : -1;
+    if (owner < 0) return fail("slots line for an unknown node");
+    for (std::size_t k = 2; k < w.size(); ++k) {
+      const std::size_t dash = w[k].find('-');
+      const auto first = parse_number<int>(w[k].substr(0, dash));
+      const auto last = dash == std::string_view::npos ? first : parse_number<int>(w[k].substr(dash + 1));
+      if (!first || !last || *first < 0 || *last >= kClusterSlots || *first > *last) return fail("bad slot range");
+      for (int s = *first; s <= *last; ++s) {
+        if (c.slot_owner_[static_cast<std::size_t>(s)] >= 0) return fail(fmt::format("slot {} assigned twice", s));
+        c.slot_owner_[static_cast<std::size_t>(s)] = static_cast<std::int16_t>(owner);
+      }
+    }
+  }
+  for (const ClusterNode& n : c.nodes_) {
+    if (n.role == NodeRole::replica && c.slot_count(n.id) > 0) {
+      return Status(Err::invalid, fmt::format("cluster config: replica {} owns slots", n.id));
+    }
+  }
+  return c;
+}
+
+// ==== nodes.conf ==================================================================================
+
+Status save_nodes_conf(Env& env, const ClusterConfig& config) {
+  return save_small_file(env, std::string(kNodesConfFile), config.serialize());
+}
+
+Result<std::optional<ClusterConfig>> load_nodes_conf(Env& env) {
+  const std::string name(kNodesConfFile);
+  constexpr std::string_view kRemedy =
+      "; remove it to rejoin the cluster as a fresh node (then CLUSTER MEET and REPLICATE it again)";
+  auto body = load_small_file(env, name);
+  if (!body) return Status(body.code(), fmt::format("{}{}", body.status().message(), kRemedy));
+  if (!body->has_value()) return std::optional<ClusterConfig>();
+  auto parsed = ClusterConfig::parse(**body);
+  if (!parsed) {
+    return Status(Err::invalid, fmt::format("{} does not parse: {}{}", name, parsed.status().message(), kRemedy));
+  }
+  return std::optional<ClusterConfig>(std::move(parsed.value()));
+}
+
+}  // namespace replsim::core

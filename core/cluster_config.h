@@ -1,0 +1,178 @@
+// core/cluster_config.h — the cluster configuration one node holds: the known nodes (40-hex ids,
+// addresses, config epochs, roles, the primary of each replica), the owner of each of the 16384 hash
+// slots, the merge rules applied to configs learned by gossip, and nodes.conf on disk.
+//
+// ClusterConfig is a value: every change is made on a copy that the store persists before it
+// installs it, so what a node acts on and gossips is always what a restart would find. This file does
+// no I/O except save_nodes_conf/load_nodes_conf, reads no clock and draws no randomness (node ids are
+// passed in). The merge rules follow Garnet and Redis: another node's entry is replaced only by a
+// strictly greater config epoch, a node never accepts gossip about itself, and a slot moves only to a
+// claimant with a greater epoch than its current owner's.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/env.h"
+
+namespace replsim::core {
+
+inline constexpr int kClusterSlots = 16384;
+inline constexpr std::size_t kNodeIdHexDigits = 40;
+// The cluster bus listens on the client port plus this offset, as Redis's does.
+inline constexpr std::uint16_t kClusterBusPortOffset = 10000;
+
+// ---- hash slots ----------------------------------------------------------------------------------
+
+// CRC16-CCITT in the XMODEM variant (polynomial 0x1021, initial value 0), the one Redis Cluster uses:
+// crc16("123456789") == 0x31C3.
+std::uint16_t crc16_xmodem(std::string_view data);
+
+// The slot of a key: CRC16 of the key, or of the part between the first '{' and the next '}' when that
+// part is not empty, modulo 16384 (Redis's keyHashSlot).
+int key_hash_slot(std::string_view key);
+
+struct SlotSpan {
+  int first = 0;
+  int last = 0;  // inclusive
+  bool operator==(const SlotSpan&) const = default;
+};
+
+// Sorted slots as maximal runs: {0,1,2,5} -> [0-2], [5-5].
+std::vector<SlotSpan> slot_spans(const std::vector<int>& sorted_slots);
+
+// ---- nodes ---------------------------------------------------------------------------------------
+
+enum class NodeRole : std::uint8_t {
+  primary,  // owns slots (or none yet) and is the source of its own AOF
+  replica,  // copies its primary's AOF and keyspace; owns no slots
+};
+
+// Redis's words, as INFO and CLUSTER NODES print them: "master", "slave".
+std::string_view node_role_name(NodeRole role);
+
+struct ClusterNode {
+  std::string id;  // 40 lowercase hex digits
+  std::string host;
+  std::uint16_t port = 0;  // client port; the bus is port + kClusterBusPortOffset
+  std::uint64_t config_epoch = 0;
+  NodeRole role = NodeRole::primary;
+  std::string primary_id;  // the node this one replicates; empty for a primary
+
+  bool operator==(const ClusterNode&) const = default;
+};
+
+// Whether text is a well-formed node id (40 lowercase hex digits).
+bool is_node_id(std::string_view text);
+
+// What merge() changed and what the merging node should do about it.
+struct MergeOutcome {
+  bool changed = false;         // anything at all (the caller persists)
+  std::size_t nodes_added = 0;  // entries for nodes this config did not know
+  std::size_t nodes_updated = 0;
+  std::size_t slots_moved = 0;     // slots whose owner changed
+  std::size_t slots_released = 0;  // slots the sender no longer claims, now unassigned
+  // Set when this node should become a replica of that node: it lost every slot it owned to it, its
+  // primary lost every slot to it, or its primary became that node's replica. The merge itself never
+  // changes this node's own entry; the caller does, with make_replica_of().
+  std::optional<std::string> follow;
+  std::string follow_reason;
+  // The sender and this node are both primaries with the same config epoch and this node's id is
+  // the smaller: this node must bump its epoch (Redis's collision rule), so epochs end up unique.
+  bool epoch_collision = false;
+};
+
+class ClusterConfig {
+ public:
+  // An empty config that knows no node. Only parse() and fresh() make usable ones.
+  ClusterConfig();
+
+  // A config that knows only this node: a primary with no slots and config epoch 0.
+  static ClusterConfig fresh(std::string my_id, std::string host, std::uint16_t port);
+
+  // ---- reading --------------------------------------------------------------------------------
+  bool empty() const { return nodes_.empty(); }
+  const std::string& my_id() const { return nodes_.front().id; }
+  const ClusterNode& myself() const { return nodes_.front(); }
+  // Every known node, this one first, the others in the order they became known.
+  const std::vector<ClusterNode>& nodes() const { return nodes_; }
+  const ClusterNode* find(std::string_view id) const;
+  bool is_primary() const { return myself().role == NodeRole::primary; }
+  // My primary's entry, or nullptr (a primary, or a replica of a node this config does not know).
+  const ClusterNode* my_primary() const;
+
+  // The node owning a slot, or nullptr when the slot is unassigned. REQUIRES: 0 <= slot < 16384.
+  const ClusterNode* slot_owner(int slot) const;
+  std::vector<int> slots_of(std::string_view id) const;
+  std::size_t slot_count(std::string_view id) const;
+  std::size_t assigned_slots() const;
+  // The greatest config epoch known (Redis's currentEpoch): never below any node's epoch.
+  std::uint64_t current_epoch() const;
+  // Replicas of a node, in the order they became known.
+  std::vector<const ClusterNode*> replicas_of(std::string_view id) const;
+
+  // ---- changes to this node (the caller persists the result) ----------------------------------
+  // Claims slots for this node. Errors (config unchanged), with Redis's texts after the '-':
+  // "ERR Slot N is already busy", "ERR Slot N specified multiple times".
+  // REQUIRES: every slot in [0, 16384).
+  Status add_slots(const std::vector<int>& slots);
+  // Unassigns slots: "ERR Slot N is already unassigned", "ERR Slot N specified multiple times".
+  Status del_slots(const std::vector<int>& slots);
+  // My config epoch becomes current_epoch() + 1.
+  void bump_my_epoch();
+  void set_my_epoch(std::uint64_t epoch);
+  // This node becomes a replica of primary_id (which must be known): it releases its slots and bumps
+  // its epoch so that the change wins over what others know about it.
+  void make_replica_of(const std::string& primary_id);
+  // A replica takes over: it becomes a primary, claims every slot its primary owns in this config,
+  // and bumps its epoch above every known one. Returns how many slots it took.
+  std::size_t take_over_from_primary();
+  // CLUSTER RESET: forget every other node and every slot; this node becomes a primary. A hard reset
+  // also takes a new id and sets the epochs to 0.
+  void reset(bool hard, std::string new_id);
+  // This node's own address (it may differ after a restart elsewhere); id, epoch and role stay.
+  void set_my_address(std::string host, std::uint16_t port);
+  // Adds a node learned by MEET's handshake (or replaces its address when known). Does not touch
+  // its epoch or role.
+  void learn_node(const ClusterNode& node);
+
+  // ---- gossip ---------------------------------------------------------------------------------
+  // Merges the config another node sent (its myself() is the sender). Pure: returns what changed.
+  MergeOutcome merge(const ClusterConfig& sender);
+
+  // ---- text form (gossip payload and nodes.conf body) -----------------------------------------
+  // Line-based and canonical: equal configs give equal text.
+  std::string serialize() const;
+  // Err::invalid naming the line and what was expected there.
+  static Result<ClusterConfig> parse(std::string_view text);
+
+  bool operator==(const ClusterConfig& other) const = default;
+
+ private:
+  int index_of(std::string_view id) const;  // -1 when unknown
+  std::size_t count_slots_of_index(int index) const;
+
+  std::vector<ClusterNode> nodes_;  // nodes_[0] is this node
+  // Slot -> index into nodes_, or -1 for unassigned.
+  std::vector<std::int16_t> slot_owner_;
+  std::uint64_t current_epoch_ = 0;
+};
+
+// ---- nodes.conf ----------------------------------------------------------------------------------
+
+inline constexpr std::string_view kNodesConfFile = "nodes.conf";
+
+// Writes nodes.conf.tmp with the serialized config and a CRC32C line, syncs it, renames it over
+// nodes.conf and syncs the directory: after a crash either the old or the new file is there, whole.
+Status save_nodes_conf(Env& env, const ClusterConfig& config);
+
+// nullopt when there is no nodes.conf (a fresh node). A file whose checksum or content does not verify
+// is an error naming the file and what to do (remove it to rejoin the cluster as a fresh node).
+Result<std::optional<ClusterConfig>> load_nodes_conf(Env& env);
+
+}  // namespace replsim::core

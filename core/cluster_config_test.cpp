@@ -1,0 +1,399 @@
+// core/cluster_config_test.cpp — hash slot vectors, the config's changes and merge rules, its text form,
+// and nodes.conf across crashes on the fake env.
+#include "core/cluster_config.h"
+
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include <string>
+#include <vector>
+
+#include "core/testing/fake_env.h"
+
+using replsim::core::ClusterConfig;
+using replsim::core::ClusterNode;
+using replsim::core::crc16_xmodem;
+using replsim::core::Err;
+using replsim::core::is_node_id;
+using replsim::core::key_hash_slot;
+using replsim::core::kClusterSlots;
+using replsim::core::load_nodes_conf;
+using replsim::core::MergeOutcome;
+using replsim::core::NodeRole;
+using replsim::core::save_nodes_conf;
+using replsim::core::slot_spans;
+using replsim::core::SlotSpan;
+using replsim::core::Status;
+using replsim::core::testing::CrashNow;
+using replsim::core::testing::CrashSpec;
+using replsim::core::testing::FakeEnv;
+
+namespace {
+
+std::string id(char c) { return std::string(40, c); }
+
+std::vector<int> range(int first, int last) {
+  std::vector<int> out;
+  for (int s = first; s <= last; ++s) out.push_back(s);
+  return out;
+}
+
+// A config for node `me` that knows the others as fresh primaries (as after MEET).
+ClusterConfig config_of(char me, const std::vector<char>& others) {
+  ClusterConfig c = ClusterConfig::fresh(id(me), std::string("host-") + me, 6379);
+  for (char o : others) {
+    ClusterNode n;
+    n.id = id(o);
+    n.host = std::string("host-") + o;
+    n.port = 6379;
+    c.learn_node(n);
+  }
+  return c;
+}
+
+}  // namespace
+
+// ---- hash slots ----------------------------------------------------------------------------------
+
+TEST_CASE("CRC16 XMODEM and key slots match Redis's vectors") {
+  CHECK(crc16_xmodem("123456789") == 0x31C3);
+  CHECK(crc16_xmodem("") == 0);
+  // CLUSTER KEYSLOT answers of a real Redis.
+  CHECK(key_hash_slot("foo") == 12182);
+  CHECK(key_hash_slot("bar") == 5061);
+  CHECK(key_hash_slot("somekey") == 11058);
+  CHECK(key_hash_slot("hello") == 866);
+  CHECK(key_hash_slot("123456789") == (0x31C3 & (kClusterSlots - 1)));
+}
+
+TEST_CASE("hash tags: the first non-empty {...} decides the slot") {
+  CHECK(key_hash_slot("{user1000}.following") == key_hash_slot("user1000"));
+  CHECK(key_hash_slot("{user1000}.followers") == key_hash_slot("{user1000}.following"));
+  CHECK(key_hash_slot("foo{bar}{zap}") == key_hash_slot("bar"));
+  CHECK(key_hash_slot("foo{{bar}}zap") == key_hash_slot("{bar"));
+  // An empty tag or an unclosed brace hashes the whole key.
+  CHECK(key_hash_slot("foo{}{bar}") == crc16_xmodem("foo{}{bar}") % kClusterSlots);
+  CHECK(key_hash_slot("foo{bar") == crc16_xmodem("foo{bar") % kClusterSlots);
+  CHECK(key_hash_slot("{}") == crc16_xmodem("{}") % kClusterSlots);
+}
+
+TEST_CASE("slot spans and node ids") {
+  CHECK(slot_spans({}).empty());
+  CHECK(slot_spans({0, 1, 2, 5, 7, 8}) == std::vector<SlotSpan>{{0, 2}, {5, 5}, {7, 8}});
+  CHECK(is_node_id(id('a')));
+  CHECK_FALSE(is_node_id(std::string(39, 'a')));
+  CHECK_FALSE(is_node_id(std::string(40, 'A')));
+  CHECK_FALSE(is_node_id(std::string(39, 'a') + "g"));
+}
+
+// ---- changes -------------------------------------------------------------------------------------
+
+TEST_CASE("add and delete slots with Redis's errors; nothing changes on an error") {
+  ClusterConfig c = config_of('a', {});
+  REQUIRE(c.add_slots(range(0, 99)).is_ok());
+  CHECK(c.slot_count(id('a')) == 100);
+  const ClusterConfig before = c;
+  Status st = c.add_slots({100, 50});
+  CHECK(st.message() == "ERR Slot 50 is already busy");
+  CHECK(c == before);
+  CHECK(c.add_slots({200, 200}).message() == "ERR Slot 200 specified multiple times");
+  CHECK(c.del_slots({300}).message() == "ERR Slot 300 is already unassigned");
+  CHECK(c == before);
+  REQUIRE(c.del_slots({0, 1}).is_ok());
+  CHECK(c.slot_count(id('a')) == 98);
+  CHECK(c.slot_owner(0) == nullptr);
+  CHECK(c.slot_owner(2)->id == id('a'));
+}
+
+TEST_CASE("make_replica_of releases slots and bumps the epoch; take over claims the primary's slots") {
+  ClusterConfig b = config_of('b', {'a'});
+  ClusterConfig a = config_of('a', {'b'});
+  REQUIRE(a.add_slots(range(0, kClusterSlots - 1)).is_ok());
+  a.bump_my_epoch();
+  CHECK(a.myself().config_epoch == 1);
+  b.merge(a);
+  CHECK(b.slot_owner(0)->id == id('a'));
+  b.make_replica_of(id('a'));
+  CHECK(b.myself().role == NodeRole::replica);
+  CHECK(b.myself().primary_id == id('a'));
+  CHECK(b.myself().config_epoch == 2);
+  CHECK(b.my_primary()->id == id('a'));
+  CHECK(b.take_over_from_primary() == kClusterSlots);
+  CHECK(b.myself().role == NodeRole::primary);
+  CHECK(b.myself().primary_id.empty());
+  CHECK(b.myself().config_epoch == 3);
+  CHECK(b.slot_count(id('b')) == kClusterSlots);
+}
+
+TEST_CASE("reset: soft keeps id and epoch, hard takes a new id and zero epochs") {
+  ClusterConfig c = config_of('a', {'b', 'c'});
+  REQUIRE(c.add_slots({1, 2, 3}).is_ok());
+  c.bump_my_epoch();
+  c.bump_my_epoch();
+  ClusterConfig soft = c;
+  soft.reset(false, "");
+  CHECK(soft.nodes().size() == 1);
+  CHECK(soft.my_id() == id('a'));
+  CHECK(soft.myself().config_epoch == 2);
+  CHECK(soft.assigned_slots() == 0);
+  ClusterConfig hard = c;
+  hard.reset(true, id('d'));
+  CHECK(hard.my_id() == id('d'));
+  CHECK(hard.myself().config_epoch == 0);
+  CHECK(hard.current_epoch() == 0);
+}
+
+// ---- merge ---------------------------------------------------------------------------------------
+
+TEST_CASE("merge: unknown nodes are added, known ones replaced only by a strictly greater epoch") {
+  ClusterConfig a = config_of('a', {});
+  ClusterConfig b = config_of('b', {'c'});
+  MergeOutcome m = a.merge(b);
+  CHECK(m.changed);
+  CHECK(m.nodes_added == 2);
+  REQUIRE(a.find(id('c')) != nullptr);
+
+  // Same epoch, different content: ignored.
+  ClusterConfig b2 = b;
+  b2.make_replica_of(id('c'));  // epoch 1
+  ClusterConfig stale = b;      // epoch 0, a primary
+  a.merge(b2);
+  CHECK(a.find(id('b'))->role == NodeRole::replica);
+  m = a.merge(stale);
+  CHECK_FALSE(m.changed);
+  CHECK(a.find(id('b'))->role == NodeRole::replica);
+  CHECK(a.find(id('b'))->config_epoch == 1);
+}
+
+TEST_CASE("merge never accepts gossip about the local node") {
+  ClusterConfig a = config_of('a', {'b'});
+  ClusterConfig b = config_of('b', {'a'});
+  // b believes a is a replica of b with a huge epoch.
+  ClusterConfig lie = ClusterConfig::fresh(id('a'), "elsewhere", 1);
+  lie.make_replica_of(id('b'));
+  lie.set_my_epoch(1000);
+  ClusterConfig b_with_lie = b;
+  b_with_lie.merge(lie);
+  REQUIRE(b_with_lie.find(id('a'))->role == NodeRole::replica);
+  const ClusterNode me_before = a.myself();
+  a.merge(b_with_lie);
+  CHECK(a.myself() == me_before);
+  CHECK(a.myself().role == NodeRole::primary);
+}
+
+TEST_CASE("merge: slots move only to a claimant with a greater epoch, and only on its own claim") {
+  ClusterConfig a = config_of('a', {'b', 'c'});
+  ClusterConfig b = config_of('b', {'a', 'c'});
+  ClusterConfig c = config_of('c', {'a', 'b'});
+  REQUIRE(a.add_slots(range(0, 99)).is_ok());
+  a.set_my_epoch(5);
+  b.merge(a);
+  c.merge(a);
+  CHECK(c.slot_owner(10)->id == id('a'));
+
+  // b claims the same slots with a smaller epoch: c keeps a as the owner.
+  ClusterConfig b_claims = config_of('b', {});
+  REQUIRE(b_claims.add_slots(range(0, 99)).is_ok());
+  b_claims.set_my_epoch(3);
+  MergeOutcome m = c.merge(b_claims);
+  CHECK(m.slots_moved == 0);
+  CHECK(c.slot_owner(10)->id == id('a'));
+
+  // An equal epoch does not win either.
+  b_claims.set_my_epoch(5);
+  c.merge(b_claims);
+  CHECK(c.slot_owner(10)->id == id('a'));
+
+  // A greater epoch does.
+  b_claims.set_my_epoch(6);
+  m = c.merge(b_claims);
+  CHECK(m.slots_moved == 100);
+  CHECK(c.slot_owner(10)->id == id('b'));
+
+  // Hearsay does not move slots: a config sent by c that says b owns them moves nothing at a node
+  // that believes a owns them (only b's own claim could).
+  ClusterConfig a2 = a;
+  m = a2.merge(c);
+  CHECK(a2.slot_owner(10)->id == id('a'));
+  CHECK(m.slots_moved == 0);
+}
+
+TEST_CASE("merge: unassigned slots go to any claimant; DELSLOTS by the owner releases them") {
+  ClusterConfig a = config_of('a', {});
+  ClusterConfig b = config_of('b', {});
+  REQUIRE(b.add_slots(range(10, 19)).is_ok());
+  a.merge(b);
+  CHECK(a.slot_count(id('b')) == 10);
+  REQUIRE(b.del_slots({10, 11}).is_ok());
+  MergeOutcome m = a.merge(b);
+  CHECK(m.slots_released == 2);
+  CHECK(a.slot_owner(10) == nullptr);
+  CHECK(a.slot_owner(12)->id == id('b'));
+}
+
+TEST_CASE("merge: a stale primary that lost every slot is told to follow the new owner (incident 002)") {
+  // a was the primary of every slot, b its replica; b took over while a was down.
+  ClusterConfig a = config_of('a', {'b'});
+  REQUIRE(a.add_slots(range(0, kClusterSlots - 1)).is_ok());
+  a.bump_my_epoch();  // 1
+  ClusterConfig b = config_of('b', {'a'});
+  b.merge(a);
+  b.make_replica_of(id('a'));  // 2
+  a.merge(b);
+  const ClusterConfig a_on_disk = a;  // what a restarts with
+  b.take_over_from_primary();         // 3
+  CHECK(b.myself().config_epoch == 3);
+
+  ClusterConfig restarted = a_on_disk;
+  MergeOutcome m = restarted.merge(b);
+  CHECK(restarted.slot_count(id('a')) == 0);
+  CHECK(restarted.slot_count(id('b')) == kClusterSlots);
+  REQUIRE(m.follow.has_value());
+  CHECK(*m.follow == id('b'));
+  // The merge left the local entry alone; following is the caller's move.
+  CHECK(restarted.myself().role == NodeRole::primary);
+  restarted.make_replica_of(*m.follow);
+  CHECK(restarted.myself().config_epoch == 4);
+
+  // b learns that a is its replica now.
+  b.merge(restarted);
+  CHECK(b.find(id('a'))->role == NodeRole::replica);
+  CHECK(b.find(id('a'))->primary_id == id('b'));
+  CHECK(b.slot_count(id('b')) == kClusterSlots);
+  CHECK_FALSE(b.merge(a_on_disk).follow.has_value());  // the stale claim (epoch 1) changes nothing at b
+  CHECK(b.slot_count(id('b')) == kClusterSlots);
+}
+
+TEST_CASE("merge: a replica follows when its primary loses its slots or becomes a replica") {
+  ClusterConfig p = config_of('p', {'r', 's'});
+  REQUIRE(p.add_slots(range(0, 999)).is_ok());
+  p.set_my_epoch(1);
+  ClusterConfig r = config_of('r', {'p', 's'});
+  ClusterConfig s = config_of('s', {'p', 'r'});
+  r.merge(p);
+  s.merge(p);
+  r.make_replica_of(id('p'));
+  s.make_replica_of(id('p'));
+  r.merge(s);
+  s.merge(r);
+  // r takes over (FORCE); s hears it: its primary lost every slot to r.
+  r.take_over_from_primary();
+  MergeOutcome m = s.merge(r);
+  REQUIRE(m.follow.has_value());
+  CHECK(*m.follow == id('r'));
+
+  // A planned failover: p becomes r's replica and says so first.
+  ClusterConfig s2 = config_of('s', {'p', 'r'});
+  s2.merge(p);
+  s2.make_replica_of(id('p'));
+  ClusterConfig p2 = p;
+  p2.merge(r);  // p learns r's entry
+  ClusterConfig p_stepped_down = p;
+  p_stepped_down.make_replica_of(id('r'));
+  m = s2.merge(p_stepped_down);
+  REQUIRE(m.follow.has_value());
+  CHECK(*m.follow == id('r'));
+  // p's slots, which s2 still attributed to p, went to p's new primary r.
+  CHECK(s2.slot_owner(0)->id == id('r'));
+}
+
+TEST_CASE("merge: equal epochs of two primaries make the smaller id bump") {
+  ClusterConfig a = config_of('a', {});
+  ClusterConfig b = config_of('b', {});
+  CHECK(a.merge(b).epoch_collision);   // a < b: a moves on
+  CHECK_FALSE(b.merge(a).epoch_collision);
+  a.bump_my_epoch();
+  CHECK_FALSE(b.merge(a).epoch_collision);
+}
+
+// ---- text form and nodes.conf ----------------------------------------------------------------------
+
+TEST_CASE("serialize and parse round trip; the local node comes first") {
+  ClusterConfig a = config_of('a', {'b', 'c'});
+  REQUIRE(a.add_slots(range(0, 5460)).is_ok());
+  REQUIRE(a.add_slots({7000, 7002}).is_ok());
+  ClusterConfig c = config_of('c', {'a'});
+  c.make_replica_of(id('a'));
+  a.merge(c);
+  a.bump_my_epoch();
+  const std::string text = a.serialize();
+  auto parsed = ClusterConfig::parse(text);
+  REQUIRE(parsed.is_ok());
+  CHECK(parsed.value() == a);
+  CHECK(parsed.value().serialize() == text);
+  CHECK(text.find("slots " + id('a') + " 0-5460 7000 7002\n") != std::string::npos);
+  // The same config as another node sees it: parse puts "myself" first.
+  auto rotated = ClusterConfig::parse(replsim::core::ClusterConfig(a).serialize());
+  REQUIRE(rotated.is_ok());
+  CHECK(rotated->my_id() == id('a'));
+}
+
+TEST_CASE("parse rejects malformed text with the line and the reason") {
+  CHECK(ClusterConfig::parse("").code() == Err::invalid);
+  CHECK(ClusterConfig::parse("hello\n").status().message().find("line 1") != std::string::npos);
+  const std::string good = config_of('a', {}).serialize();
+  CHECK_FALSE(ClusterConfig::parse(good + "node " + id('a') + " h 1 0 master -\n").is_ok());  // twice
+  CHECK_FALSE(ClusterConfig::parse(good + "slots " + id('a') + " 5-3\n").is_ok());
+  CHECK_FALSE(ClusterConfig::parse(good + "slots " + id('a') + " 16384\n").is_ok());
+  CHECK_FALSE(ClusterConfig::parse(good + "slots " + id('b') + " 1\n").is_ok());
+  CHECK_FALSE(ClusterConfig::parse(good + "bogus 1\n").is_ok());
+}
+
+TEST_CASE("nodes.conf: absent, round trip, damage detected with a remedy") {
+  FakeEnv env;
+  auto none = load_nodes_conf(env);
+  REQUIRE(none.is_ok());
+  CHECK_FALSE(none->has_value());
+  ClusterConfig a = config_of('a', {'b'});
+  REQUIRE(a.add_slots(range(0, 10)).is_ok());
+  REQUIRE(save_nodes_conf(env, a).is_ok());
+  auto loaded = load_nodes_conf(env);
+  REQUIRE(loaded.is_ok());
+  REQUIRE(loaded->has_value());
+  CHECK(**loaded == a);
+  CHECK_FALSE(env.exists("nodes.conf.tmp"));
+
+  env.flip_bit("nodes.conf", 30);
+  auto damaged = load_nodes_conf(env);
+  REQUIRE_FALSE(damaged.is_ok());
+  CHECK(damaged.status().message().find("checksum") != std::string::npos);
+  CHECK(damaged.status().message().find("remove it") != std::string::npos);
+}
+
+TEST_CASE("nodes.conf: a crash at any disk operation of a save leaves the old or the new config") {
+  ClusterConfig old_config = config_of('a', {'b'});
+  ClusterConfig new_config = old_config;
+  REQUIRE(new_config.add_slots(range(100, 200)).is_ok());
+  new_config.bump_my_epoch();
+  for (std::uint64_t op = 0;; ++op) {
+    bool crashed = false;
+    for (std::size_t kept : {std::size_t{0}, SIZE_MAX}) {
+      FakeEnv env;
+      REQUIRE(save_nodes_conf(env, old_config).is_ok());
+      // A leftover tmp from an earlier interrupted save must not be appended to.
+      env.put_file("nodes.conf.tmp", "garbage");
+      env.crash_at_op(env.disk_ops() + op);
+      crashed = false;
+      bool saved = false;
+      try {
+        saved = save_nodes_conf(env, new_config).is_ok();
+      } catch (const CrashNow&) {
+        crashed = true;
+      }
+      REQUIRE((crashed || saved));
+      CrashSpec spec;
+      spec.default_kept_writes = kept;
+      env.crash(spec);
+      auto loaded = load_nodes_conf(env);
+      INFO("crash at op " << op << " kept " << kept);
+      REQUIRE(loaded.is_ok());
+      REQUIRE(loaded->has_value());
+      if (!crashed) {
+        CHECK(**loaded == new_config);
+      } else {
+        CHECK((**loaded == old_config || **loaded == new_config));
+      }
+    }
+    if (!crashed) break;
+  }
+}
