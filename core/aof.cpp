@@ -798,6 +798,9 @@ std::size_t Aof::payload_size(const std::vector<std::string>& argv) {
 }
 
 Status Aof::check_record_fits(std::size_t framed_bytes) const {
+  // KNOWN BUG aof-record-exceeds-page (incident 000): Garnet took a record as large as its page and
+  // wrote it; the record then runs past the page end, where every reader rejects it.
+  if (config_.bug_accept_records_over_page) return Status::ok();
   if (framed_bytes > page_size()) {
     return Status(Err::invalid, fmt::format("record of {} bytes does not fit aof_page_size_bytes={}; raise "
                                             "aof_page_size_bytes", framed_bytes, page_size()));

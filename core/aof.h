@@ -34,6 +34,9 @@ struct AofConfig {
   // Pages per segment file (segments are aligned to multiples of pages * page size). At least 1.
   std::uint64_t aof_segment_pages = 1024;
   FsyncPolicy aof_fsync = FsyncPolicy::everysec;
+  // KNOWN BUG aof-record-exceeds-page (incident 000): accept records larger than a page. Off in a
+  // correct store; see core/known_bugs.h.
+  bool bug_accept_records_over_page = false;
 };
 
 // What open() found and did, for INFO and the trace.

@@ -191,6 +191,11 @@ void ClusterConfig::make_replica_of(const std::string& primary_id) {
   bump_my_epoch();
 }
 
+void ClusterConfig::drop_to_primary_without_slots() {
+  nodes_.front().role = NodeRole::primary;
+  nodes_.front().primary_id.clear();
+}
+
 std::size_t ClusterConfig::take_over_from_primary() {
   const int primary = myself().role == NodeRole::replica ? index_of(myself().primary_id) : -1;
   std::size_t taken = 0;

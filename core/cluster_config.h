@@ -129,6 +129,9 @@ class ClusterConfig {
   // This node becomes a replica of primary_id (which must be known): it releases its slots and bumps
   // its epoch so that the change wins over what others know about it.
   void make_replica_of(const std::string& primary_id);
+  // This node becomes a primary of no slots, epoch unchanged (the role reset of KNOWN BUGs
+  // stuck-recovering and failed-attach-resets-role; a correct store never calls it).
+  void drop_to_primary_without_slots();
   // A replica takes over: it becomes a primary, claims every slot its primary owns in this config,
   // and bumps its epoch above every known one. Returns how many slots it took.
   std::size_t take_over_from_primary();

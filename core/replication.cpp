@@ -156,13 +156,19 @@ Result<SyncRequest> SyncRequest::from_argv(const std::vector<std::string>& argv)
 std::string_view sync_mode_name(SyncMode mode) { return mode == SyncMode::partial ? "partial" : "full"; }
 
 SyncDecision choose_sync_mode(const SyncRequest& request, const ReplicationIds& primary, std::uint64_t aof_begin,
-                              std::uint64_t aof_tail, std::optional<std::uint64_t> decree_before_tail) {
+                              std::uint64_t aof_tail, std::optional<std::uint64_t> decree_before_tail,
+                              bool bug_no_offset2_cap) {
   const std::uint64_t tail = request.aof_tail;
   // Whether our history contains the replica's log, read as history `id` up to its tail.
   auto contains = [&](const std::string& id) {
     if (id.empty()) return false;
     if (id == primary.replid) return tail <= aof_tail;
-    if (!primary.replid2.empty() && id == primary.replid2) return tail <= primary.offset2;
+    if (!primary.replid2.empty() && id == primary.replid2) {
+      // KNOWN BUG failover-replays-diverged-aof (incident 000): without the offset2 cap, a former
+      // primary's log counts as ours up to wherever it ends, diverged suffix included.
+      if (bug_no_offset2_cap) return tail <= aof_tail;
+      return tail <= primary.offset2;
+    }
     return false;
   };
   const bool same_history =
@@ -185,7 +191,9 @@ SyncDecision choose_sync_mode(const SyncRequest& request, const ReplicationIds& 
                                         "primary's AOF [{}, {}]",
                                         tail, aof_begin, aof_tail)};
   }
-  if (*decree_before_tail != request.last_decree) {
+  // The decree check is the second half of the cap: the record ending at the replica's tail must be
+  // the same record in both logs. (The bug skips it along with the cap.)
+  if (!bug_no_offset2_cap && *decree_before_tail != request.last_decree) {
     return {SyncMode::full, fmt::format("the replica's last decree {} differs from this primary's decree "
                                         "{} at address {}",
                                         request.last_decree, *decree_before_tail, tail)};
@@ -466,6 +474,9 @@ void Replication::start_sync(const SyncTarget& target, std::string_view reason) 
 
 void Replication::stop_sync(std::string_view reason) {
   if (!target_ && !recovering_) return;
+  // KNOWN BUG stuck-recovering (incident 001): with no sync task left, Garnet's config changes never
+  // looked at the flag, so nothing cleared it.
+  if (!target_ && store_.config_.known_bugs.stuck_recovering) return;
   ++generation_;
   if (sync_conn_ != nullptr) sync_conn_->close();
   retry_wake_->set();
@@ -484,14 +495,30 @@ void Replication::sync_task(std::uint64_t generation, SyncTarget target, std::ui
   int failures = 0;
   while (!stopping_ && generation == generation_) {
     Status outcome;
+    bool attached = false;  // the attempt synced (and then, maybe, lost its stream)
     {
       Attempt attempt(*this, attempt_id);
       attempt_id = 0;
       outcome = run_attempt(generation, target, attempt);
+      attached = attempt.ended();
       if (generation != generation_) outcome = Status(Err::closed, "sync aborted: " + outcome.message());
       if (!attempt.ended()) end_attempt(attempt, outcome);
     }
     if (stopping_ || generation != generation_) return;
+    const KnownBugs& bugs = store_.config_.known_bugs;
+    if (!outcome.is_ok() && !attached && (bugs.stuck_recovering || bugs.failed_attach_resets_role)) {
+      // KNOWN BUGs stuck-recovering (incident 001) and failed-attach-resets-role (incident 002): Garnet
+      // gave up on a failed attach by making the node a primary again, on disk, instead of keeping
+      // its role and retrying. Its role reset did not clear the recovering flag either (the fix of
+      // garnet #227 clears it wherever the role is reset).
+      store_.bug_reset_role_after_failed_attach();
+      if (bugs.stuck_recovering) {
+        // The flag the attach set when it began stays set: nothing on Garnet's path cleared it.
+        recovering_ = true;
+        env_.log("repl.bug.stuck_recovering", "recovering=1 role=primary");
+      }
+      return;
+    }
     state_ = SyncState::retrying;
     last_link_error_ = outcome.message();
     ++failures;
@@ -514,6 +541,12 @@ Result<RespValue> Replication::read_value(Connection& conn, RespReplyParser& par
 }
 
 Status Replication::run_attempt(std::uint64_t generation, const SyncTarget& target, Attempt& attempt) {
+  if (store_.config_.known_bugs.failed_attach_resets_role) {
+    // KNOWN BUG failed-attach-resets-role (incident 002): the attach drops the replica's data before
+    // the new data is in hand, so an attach that fails leaves the node with nothing.
+    store_.keyspace_.clear();
+    env_.log("repl.bug.wipe", fmt::format("attempt={}", attempt.id()));
+  }
   state_ = SyncState::connecting;
   sync_total_bytes_ = 0;
   sync_read_bytes_ = 0;
@@ -798,7 +831,8 @@ void Replication::serve_replica(std::unique_ptr<Connection> conn, const SyncRequ
       if (d) decree_before = d.value();
     }
     ids = ids_;
-    decision = choose_sync_mode(request, ids, aof.begin_address(), aof.tail_address(), decree_before);
+    decision = choose_sync_mode(request, ids, aof.begin_address(), aof.tail_address(), decree_before,
+                                store_.config().known_bugs.failover_replays_diverged_aof);
     if (decision.mode == SyncMode::full) {
       payload = store_.keyspace_.serialize();
       decree = aof.last_decree();

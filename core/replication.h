@@ -76,8 +76,11 @@ struct SyncDecision {
 // does not must never continue from its tail). decree_before_tail is the primary's decree of the
 // record ending at request.aof_tail, or nullopt when that address is not a record boundary of the
 // primary's AOF within [aof_begin, aof_tail].
+// bug_no_offset2_cap brings back KNOWN BUG failover-replays-diverged-aof (incident 000); false in a
+// correct store.
 SyncDecision choose_sync_mode(const SyncRequest& request, const ReplicationIds& primary, std::uint64_t aof_begin,
-                              std::uint64_t aof_tail, std::optional<std::uint64_t> decree_before_tail);
+                              std::uint64_t aof_tail, std::optional<std::uint64_t> decree_before_tail,
+                              bool bug_no_offset2_cap = false);
 
 // ---- the replica's view of its sync --------------------------------------------------------------
 

@@ -218,6 +218,10 @@ class Store {
   // from change is returned as is (its message is the reply after '-'); the config stays unchanged.
   Status change_cluster_config(std::string_view why, const std::function<Status(ClusterConfig&)>& change,
                                const std::function<void()>& after_install = {});
+  // KNOWN BUGs stuck-recovering (incident 001) and failed-attach-resets-role (incident 002): after a
+  // failed attach the node persists itself as a primary of no slots, as Garnet did. Never called by a
+  // correct store.
+  void bug_reset_role_after_failed_attach();
   // Starts, restarts or stops the sync task so that it follows the installed config.
   void reconcile_replication(std::string_view why);
   void on_gossip(std::string_view payload);

@@ -477,6 +477,14 @@ std::string Store::cluster_failover(std::string_view mode) {
   return encode_simple("OK");
 }
 
+void Store::bug_reset_role_after_failed_attach() {
+  const Status st = change_cluster_config("failed attach", [](ClusterConfig& next) {
+    next.drop_to_primary_without_slots();
+    return Status::ok();
+  });
+  env_.log("cluster.bug.role_reset", fmt::format("ok={} error=\"{}\"", st.is_ok() ? 1 : 0, st.message()));
+}
+
 std::string Store::cluster_reset(bool hard) {
   if (cluster_.is_primary() && !keyspace_.empty()) {
     return encode_error("ERR CLUSTER RESET can't be called with master nodes containing keys");

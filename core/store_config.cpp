@@ -198,6 +198,7 @@ AofConfig StoreConfig::aof_config() const {
   c.aof_page_size_bytes = aof_page_size_bytes;
   c.aof_segment_pages = aof_segment_pages;
   c.aof_fsync = appendfsync;
+  c.bug_accept_records_over_page = known_bugs.aof_record_exceeds_page;
   return c;
 }
 

@@ -15,15 +15,10 @@
 
 #include "core/aof.h"
 #include "core/env.h"
+#include "core/known_bugs.h"
 #include "core/resp.h"
 
 namespace replsim::core {
-
-// Switches that bring back the bugs of the incidents (DESIGN.md section 4, "Known bugs"). Empty
-// for now: the replication issue adds them. All off by default, and off they change nothing.
-struct KnownBugs {
-  bool operator==(const KnownBugs&) const = default;
-};
 
 struct StoreConfig {
   std::uint16_t port = 6379;

@@ -9,6 +9,8 @@
 // reported for a file is always the same one.
 #include "sim/scenario.h"
 
+#include "core/known_bugs.h"
+
 #include <algorithm>
 #include <cassert>
 #include <cctype>
@@ -177,9 +179,7 @@ std::vector<EnumTable> build_enum_tables() {
         "single-primary-per-slot", "replicate-ok-means-sync", "aof-readable", "acknowledged-writes-durable",
         "no-abort"}},
       // The switches of issue 7's catalogue (core/known_bugs.h), by the names `--bug` takes.
-      {"bug_name",
-       {"aof-record-exceeds-page", "failover-replays-diverged-aof", "stuck-recovering",
-        "failed-attach-resets-role", "replica-restart-writes-locally", "duplication-decree-reset"}},
+      {"bug_name", core::known_bug_names()},
       {"checks_keyword", {"all", "default"}},
       {"topology_keyword", {"manual"}},
   };

@@ -1,7 +1,11 @@
 // sim/world.cpp — building the world from a scenario, node lifecycles, admin commands.
 #include "sim/world.h"
 
+#include "core/known_bugs.h"
+
 #include <fmt/format.h>
+
+#include <stdexcept>
 
 namespace replsim::sim {
 
@@ -88,6 +92,10 @@ core::StoreConfig World::store_config(const Node& n) const {
   c.resp_limits.max_inline_bytes = static_cast<std::size_t>(s.resp_max_inline_bytes);
   // Every node of a scenario runs in cluster mode: the world builds shards with CLUSTER commands.
   c.cluster_enabled = true;
+  for (const std::string& bug : options_.bugs) {
+    // The CLI refuses unknown names before a run starts; one reaching here is a caller's bug.
+    if (core::Status st = core::enable_known_bug(c.known_bugs, bug); !st) throw std::invalid_argument(st.message());
+  }
   return c;
 }
 

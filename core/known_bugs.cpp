@@ -1,0 +1,63 @@
+// core/known_bugs.cpp — the known-bug catalogue (see known_bugs.h).
+#include "core/known_bugs.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+namespace replsim::core {
+
+// Not yet here: replica-restart-writes-locally (incident 003) and duplication-decree-reset (incident
+// 004). The first needs the replica's resync position to be a sequence number the primary cannot
+// validate (this store's primary checks the replica's address and decree against its own log, which
+// turns the bug into a full sync); the second needs duplication (issue 5). A switch joins the catalogue
+// only once its mechanism is wired in.
+const std::vector<KnownBugInfo>& known_bug_catalogue() {
+  static const std::vector<KnownBugInfo> catalogue = {
+      {"aof-record-exceeds-page", &KnownBugs::aof_record_exceeds_page, "000", "garnet #1116",
+       "aof-readable",
+       "a record larger than the AOF page is written across the page end; readers fail on it later"},
+      {"failover-replays-diverged-aof", &KnownBugs::failover_replays_diverged_aof, "000", "garnet #1153",
+       "no-duplicate-list-entries",
+       "no offset2 cap: a former primary continues from its own tail and keeps its diverged suffix"},
+      {"stuck-recovering", &KnownBugs::stuck_recovering, "001", "garnet #226 (fix #227)", "no-stuck-recovering",
+       "a failed attach resets the role to primary but leaves the recovering flag set"},
+      {"failed-attach-resets-role", &KnownBugs::failed_attach_resets_role, "002", "garnet #1044 (fix #1305)",
+       "single-primary-per-slot",
+       "an attach wipes the data first; a failed attach persists the node as a primary"},
+  };
+  return catalogue;
+}
+
+bool KnownBugs::any() const {
+  for (const KnownBugInfo& b : known_bug_catalogue()) {
+    if (this->*b.flag) return true;
+  }
+  return false;
+}
+
+std::vector<std::string> known_bug_names() {
+  std::vector<std::string> out;
+  for (const KnownBugInfo& b : known_bug_catalogue()) out.emplace_back(b.name);
+  return out;
+}
+
+Status enable_known_bug(KnownBugs& bugs, std::string_view name) {
+  for (const KnownBugInfo& b : known_bug_catalogue()) {
+    if (b.name == name) {
+      bugs.*b.flag = true;
+      return Status::ok();
+    }
+  }
+  return Status(Err::invalid, fmt::format("unknown known-bug switch \"{}\" (known: {}; see `replsim bugs`)", name,
+                                          fmt::join(known_bug_names(), ", ")));
+}
+
+std::vector<std::string> enabled_known_bugs(const KnownBugs& bugs) {
+  std::vector<std::string> out;
+  for (const KnownBugInfo& b : known_bug_catalogue()) {
+    if (bugs.*b.flag) out.emplace_back(b.name);
+  }
+  return out;
+}
+
+}  // namespace replsim::core
