@@ -8,7 +8,7 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bin=${REPLSIM_BIN:-build/tools/replsim}  # REPLSIM_BIN: another build of the CLI
-seeds=${1:-3}
+seeds=${1:-10}
 fail=0
 
 for seed in 1 2 3 17 4242; do

@@ -14,6 +14,7 @@
 #include "sim/kernel/trace.h"
 #include "tools/bench.h"
 #include "tools/commands.h"
+#include "tools/shrink.h"
 
 namespace {
 
@@ -141,6 +142,18 @@ int main(int argc, char** argv) {
   merge->add_option("inputs", merge_args.inputs, "Shard --out folders (or their summary.json files)")->required();
   merge->add_option("--out", merge_args.out_dir, "Where the merged outputs go")->required();
 
+  replsim::tools::ShrinkArgs shrink_args;
+  CLI::App* shrink = app.add_subcommand(
+      "shrink", "Turn a failing run's report.json into a small scripted scenario (no swarm generators) that "
+                "fails the same check: delta debugging over the recorded faults, then a shorter workload and "
+                "fewer replica nodes. Exit 0 written, 1 the failure does not reproduce as a script, 2 bad input.");
+  shrink->add_option("report", shrink_args.report_path, "The report.json of a failing run")->required();
+  shrink->add_option("--out", shrink_args.out_path, "Where the shrunk scenario goes (e.g. MIN.json)")->required();
+  shrink->add_option("--jobs,-j", shrink_args.jobs, "Candidates run at a time (default: one per CPU)");
+  shrink->add_option("--max-trials", shrink_args.max_trials,
+                     "Most candidates delta debugging may run over the faults (default 400)")
+      ->check(CLI::PositiveNumber);
+
   CLI::App* checks = app.add_subcommand("checks", "List the checks with their ids and meaning.");
 
   try {
@@ -157,6 +170,7 @@ int main(int argc, char** argv) {
     if (sweep->parsed()) return replsim::tools::sweep_command(sweep_args);
     if (replay->parsed()) return replsim::tools::replay_report_command(replay_args);
     if (merge->parsed()) return replsim::tools::merge_command(merge_args);
+    if (shrink->parsed()) return replsim::tools::shrink_command(shrink_args);
     if (checks->parsed()) return replsim::tools::checks_command();
     if (bench->parsed()) {
       if (bench_target == "kernel") return replsim::tools::bench_kernel(bench_options);
