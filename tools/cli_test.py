@@ -465,6 +465,16 @@ def case_shrink(cli):
     expect(again.returncode == 1 and last.startswith("FAIL ") and "check=acknowledged-writes-durable" in last,
            "running MIN.json fails with the same check", again.all)
 
+    # With two replicas that play no part in the lost writes, shrink drops them.
+    replicas = os.path.join(cli.root, "tools", "testdata", "fsync-off-replicas.json")
+    r = cli.run("run", replicas, "--seed", "3", "--out", "r3")
+    expect(r.returncode == 1 and "check=acknowledged-writes-durable" in r.stdout.split("\n")[-2], "it fails", r.all)
+    p3 = cli.run("shrink", "r3/report.json", "--out", "MIN3.json")
+    m = re.search(r"^faults \d+ -> \d+, ops \d+ -> \d+, nodes 3 -> (\d+)", p3.stdout, re.M)
+    expect(p3.returncode == 0 and m is not None and int(m.group(1)) < 3, "replica nodes are dropped", p3.all)
+    nodes = [n["name"] for c in load(cli.path("MIN3.json"))["clusters"] for n in c["nodes"]]
+    expect("c0n0" in nodes and len(nodes) == int(m.group(1)), f"the primary stays: {nodes}", p3.all)
+
     # Shrinking the shrunk scenario's own report keeps it failing (the scripted form round-trips).
     cli.run(*args, "--out", "r2")
     p2 = cli.run("shrink", "r2/report.json", "--out", "MIN2.json")
