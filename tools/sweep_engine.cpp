@@ -895,6 +895,7 @@ unsigned available_cpus() {
 
 EngineReport run_engine(const std::vector<ScenarioEntry>& scenarios, const std::vector<RunKey>& keys,
                         const EngineOptions& options, const EngineObserver& observer) {
+  (void)binary_id();  // hash the executable once here rather than in every worker that writes a report
   Engine engine(scenarios, keys, options, observer);
   return engine.run();
 }
