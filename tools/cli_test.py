@@ -456,6 +456,8 @@ def case_shrink(cli):
            "no swarm generator is on in MIN.json", json.dumps(doc.get("swarm")))
     expect(any(f["action"] == "crash" for f in doc["faults"]), "the crash that loses the writes is kept",
            json.dumps(doc["faults"]))
+    expect(doc["phases"]["safety_duration_ms"] < report["scenario"]["phases"]["safety_duration_ms"] / 4,
+           "the faults moved earlier and the safety phase with them", json.dumps(doc["phases"]))
     cmd = re.search(r"`replsim (run [^`]*)`", p.stdout)
     expect(cmd is not None, "shrink names the command that fails", p.all)
     args = cmd.group(1).split()

@@ -3,10 +3,11 @@
 // The report gives the scenario, seed, bug switches, failed check and decision log. The swarm's faults
 // are written out as scripted steps and the generators switched off; that scripted form must still
 // fail the same check before anything is removed. Then, in order: delta debugging over the fault
-// units, a shorter workload (duration, then clients), fewer replica nodes. Every candidate runs in a
-// forked worker of the sweep engine, so a candidate that crashes the simulator costs one trial, not
-// the shrink; a candidate the scenario loader rejects (say, a restart of a node that is no longer
-// crashed) counts as "does not fail". The result is written with the loader's normalized form.
+// units, a shorter workload (duration, then clients), fewer replica nodes, earlier faults. Every
+// candidate runs in a forked worker of the sweep engine, so a candidate that crashes the simulator
+// costs one trial, not the shrink; a candidate the scenario loader rejects (say, a restart of a node
+// that is no longer crashed) counts as "does not fail". The result is written in the loader's
+// normalized form.
 #include "tools/shrink.h"
 
 #include <algorithm>
@@ -678,6 +679,24 @@ int shrink_command(const ShrinkArgs& args) {
   }
   std::printf("shrink: nodes %lld -> %lld\n", static_cast<long long>(nodes_before),
               static_cast<long long>(node_count(current)));
+
+  // 4. Time: the kept faults earlier (halving every step's time, order kept), the safety phase with
+  // them, so the failure comes sooner and the trace is shorter.
+  const std::int64_t safety_before_ms = current.phases.safety_duration_ms;
+  for (int round = 0; round < 8 && !current.faults.empty() && !trials.interrupted(); ++round) {
+    sim::Scenario earlier = current;
+    std::int64_t last_ms = 0;
+    for (FaultStep& f : earlier.faults) {
+      f.at_ms /= 2;
+      last_ms = std::max(last_ms, f.at_ms);
+    }
+    const std::int64_t workload_end_ms = current.workload.duration_ms > 0 ? current.workload.duration_ms : 0;
+    earlier.phases.safety_duration_ms = std::max<std::int64_t>({1, last_ms, workload_end_ms});
+    if (earlier == current || !trials.fails(earlier, seed)) break;
+    current = std::move(earlier);
+  }
+  std::printf("shrink: safety phase %lld ms -> %lld ms\n", static_cast<long long>(safety_before_ms),
+              static_cast<long long>(current.phases.safety_duration_ms));
 
   // A smaller scenario may fail with the default seed where the full one did not; then the plain
   // `replsim run MIN.json` reproduces it.
