@@ -200,6 +200,16 @@ def case_worker_crash(cli):
         text = f.read()
     expect("replay: replsim run" in text and "SEGV" in text, "error.txt has the signal and the replay command")
 
+    # An abort (a failed assertion in the simulator or the store) is an error in the same way.
+    p = cli.run("sweep", cli.tiny, "--seeds", "3", "--jobs", "2", "--json", "a.json",
+                env={"REPLSIM_TEST_ABORT_SEED": "3"})
+    expect(p.returncode == 1 and sweep_totals(p)["errors"] == 1 and sweep_totals(p)["runs"] == 3,
+           "an aborting worker is one error and the sweep goes on", p.all)
+    run = [r for r in load(cli.path("a.json"))["runs"] if r["seed"] == 3][0]
+    expect(run["verdict"] == "error", f"recorded as an error: {run}")
+    if not SANITIZED:
+        expect(run["error_kind"] == "signal" and "SIGABRT" in run["message"], f"killed by SIGABRT: {run}")
+
 
 def case_worker_hang(cli):
     start = time.monotonic()
