@@ -1,28 +1,16 @@
 #!/usr/bin/env bash
-# tools/main-job.sh — the README's main job: every bundled fuzz scenario over a range of seeds, one
-# `replsim run` per seed, with a summary line at the end. (`replsim sweep` replaces this loop when it
-# lands.) A failing seed prints its FAIL line, which ends with the command that replays it.
+# tools/main-job.sh — the README's main job: `replsim sweep` over every bundled fuzz scenario for a
+# range of seeds, on one worker process per CPU. Each failing seed prints its FAIL line (ending with
+# the command that replays it) and gets a folder with report.json under build/main-job/; the last
+# line is the SWEEP summary. Exit 0 when every run passed, 1 when one failed or errored.
+#
+#   tools/main-job.sh [SEEDS] [more sweep options]    SEEDS: N (1..N) or A..B; default 3000
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-bin=build/tools/replsim
-seeds=${1:-25}
-runs=0; passed=0; failed=0; errors=0
-start=$(date +%s)
-for f in $(find scenarios/fuzz -name '*.json' | sort); do
-  echo "== $f, seeds 1..$seeds"
-  for seed in $(seq 1 "$seeds"); do
-    line=$("$bin" run "$f" --seed "$seed" 2>&1 | tail -n 1)
-    code=${PIPESTATUS[0]}
-    runs=$((runs + 1))
-    case "$line" in
-      PASS*) passed=$((passed + 1)) ;;
-      FAIL*) failed=$((failed + 1)); echo "$line" ;;
-      *) errors=$((errors + 1)); echo "error (exit $code) seed=$seed: $line" ;;
-    esac
-  done
-done
-wall=$(( $(date +%s) - start ))
-echo "== kernel demonstration"
-"$bin" demo --seed 1 | tail -n 1
-echo "SWEEP runs=$runs passed=$passed failed=$failed errors=$errors wall_s=$wall"
-[ "$failed" -eq 0 ] && [ "$errors" -eq 0 ]
+bin=${REPLSIM_BIN:-build/tools/replsim}  # REPLSIM_BIN: another build of the CLI
+seeds=${1:-3000}
+shift || true
+out=build/main-job
+# The folder holds exactly this sweep's outputs: stale failing-run folders would mislead.
+rm -rf -- "$out"
+exec "$bin" sweep scenarios/fuzz --seeds "$seeds" --out "$out" "$@"

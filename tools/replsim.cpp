@@ -14,6 +14,7 @@
 #include "sim/kernel/trace.h"
 #include "tools/bench.h"
 #include "tools/commands.h"
+#include "tools/shrink.h"
 
 namespace {
 
@@ -98,6 +99,60 @@ int main(int argc, char** argv) {
   run->add_option("--bug", run_args.bugs, "Switch on a known bug (repeatable; see `replsim bugs`)");
   run->add_option("--out", run_args.out_dir, "Write report.json, history.json and trace.jsonl here");
   run->add_flag("--trace", run_args.print_trace, "Print every trace event");
+  run->add_flag("--check-determinism", run_args.check_determinism,
+                "Run the seed twice in separate processes and compare the per-event trace hashes");
+
+  replsim::tools::SweepArgs sweep_args;
+  CLI::App* sweep = app.add_subcommand(
+      "sweep", "Run every scenario over a range of seeds in forked worker processes. Prints each failure "
+               "with its replay command as it happens, and the SWEEP line last. Exit 0 all passed, 1 a run "
+               "failed or errored, 2 bad input, 130 interrupted.");
+  sweep->add_option("scenarios", sweep_args.inputs, "Scenario files and folders (searched for *.json)")->required();
+  sweep->add_option("--seeds", sweep_args.seeds, "N (seeds 1..N) or A..B (default 100)");
+  sweep->add_option("--jobs,-j", sweep_args.jobs, "Worker processes at a time (default: one per CPU)");
+  sweep->add_option("--shard", sweep_args.shard, "Run only shard K of N (K/N) of the sorted (scenario, seed) list");
+  sweep->add_option("--bug", sweep_args.bugs, "Switch on a known bug (repeatable)");
+  sweep->add_option("--out", sweep_args.out_dir,
+                    "Write summary.json, junit.xml and a folder per failing run (report.json, history.json, "
+                    "trace.jsonl) here");
+  sweep->add_option("--junit", sweep_args.junit_path, "Write a JUnit XML file");
+  sweep->add_option("--json", sweep_args.json_path, "Write the machine-readable summary");
+  sweep->add_flag("--stop-on-first-fail", sweep_args.stop_on_first_fail,
+                  "Stop at the first failing or erroring run (runs in flight are cancelled)");
+  sweep->add_flag("--check-determinism", sweep_args.check_determinism,
+                  "Run each seed twice in separate processes and compare the per-event trace hashes");
+  sweep->add_option("--wall-budget-ms", sweep_args.wall_budget_ms,
+                    "Kill a worker that runs longer than this and record an error (default 300000)");
+  sweep->add_option("--memory-limit-mb", sweep_args.memory_limit_mb,
+                    "Address-space limit per worker; 0 for none (default 2048; not applied in sanitizer builds)");
+
+  replsim::tools::ReplayArgs replay_args;
+  CLI::App* replay = app.add_subcommand(
+      "replay", "Rerun the run a report.json describes (its embedded scenario, seed and bugs) and check that "
+                "the trace hash matches. Exit 0 reproduced a pass, 1 reproduced a failure or did not "
+                "reproduce, 2 bad report.");
+  replay->add_option("report", replay_args.report_path, "A report.json")->required();
+  replay->add_flag("--trace", replay_args.print_trace, "Print every trace event");
+  replay->add_option("--out", replay_args.out_dir, "Write report.json, history.json and trace.jsonl here");
+
+  replsim::tools::MergeArgs merge_args;
+  CLI::App* merge = app.add_subcommand(
+      "merge", "Join the --out folders of sharded sweeps into one summary.json, junit.xml and set of failing-run "
+               "folders. Exit 0 all passed and every shard present, 1 otherwise, 2 bad input.");
+  merge->add_option("inputs", merge_args.inputs, "Shard --out folders (or their summary.json files)")->required();
+  merge->add_option("--out", merge_args.out_dir, "Where the merged outputs go")->required();
+
+  replsim::tools::ShrinkArgs shrink_args;
+  CLI::App* shrink = app.add_subcommand(
+      "shrink", "Turn a failing run's report.json into a small scripted scenario (no swarm generators) that "
+                "fails the same check: delta debugging over the recorded faults, then a shorter workload and "
+                "fewer replica nodes. Exit 0 written, 1 the failure does not reproduce as a script, 2 bad input.");
+  shrink->add_option("report", shrink_args.report_path, "The report.json of a failing run")->required();
+  shrink->add_option("--out", shrink_args.out_path, "Where the shrunk scenario goes (e.g. MIN.json)")->required();
+  shrink->add_option("--jobs,-j", shrink_args.jobs, "Candidates run at a time (default: one per CPU)");
+  shrink->add_option("--max-trials", shrink_args.max_trials,
+                     "Most candidates delta debugging may run over the faults (default 400)")
+      ->check(CLI::PositiveNumber);
 
   CLI::App* checks = app.add_subcommand("checks", "List the checks with their ids and meaning.");
 
@@ -110,7 +165,12 @@ int main(int argc, char** argv) {
 
   try {
     if (demo->parsed()) return run_demo_command(demo_seed, demo_trace);
+    if (run->parsed() && run_args.check_determinism) return replsim::tools::run_determinism_command(run_args);
     if (run->parsed()) return replsim::tools::run_command(run_args);
+    if (sweep->parsed()) return replsim::tools::sweep_command(sweep_args);
+    if (replay->parsed()) return replsim::tools::replay_report_command(replay_args);
+    if (merge->parsed()) return replsim::tools::merge_command(merge_args);
+    if (shrink->parsed()) return replsim::tools::shrink_command(shrink_args);
     if (checks->parsed()) return replsim::tools::checks_command();
     if (bench->parsed()) {
       if (bench_target == "kernel") return replsim::tools::bench_kernel(bench_options);

@@ -9,8 +9,10 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <vector>
 
 #include <fmt/format.h>
+#include <xxhash.h>
 
 #include "reports/report.h"
 #include "sim/checks/check.h"
@@ -134,8 +136,36 @@ int run_command(const RunArgs& args) {
   return kExitFail;
 }
 
+namespace {
+
+// xxh64 of this executable's bytes, or "" when it cannot be read.
+std::string executable_hash() {
+  std::FILE* f = std::fopen("/proc/self/exe", "rb");
+  if (f == nullptr) return {};
+  XXH64_state_t* state = XXH64_createState();
+  XXH64_reset(state, 0);
+  std::vector<char> buf(1 << 16);
+  std::size_t n = 0;
+  while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) XXH64_update(state, buf.data(), n);
+  const bool ok = std::ferror(f) == 0;
+  std::fclose(f);
+  const XXH64_hash_t h = XXH64_digest(state);
+  XXH64_freeState(state);
+  return ok ? kernel::hex64(h) : std::string();
+}
+
+}  // namespace
+
+// The executable's content hash changes with any rebuild that changes code, unlike a compile date,
+// so replay can tell a report written by another build. Computed once (sweeps call it before they
+// fork, so workers inherit the value).
 std::string binary_id() {
-  return fmt::format("replsim 0.1.0 built {} {}", __DATE__, __TIME__);
+  static const std::string id = [] {
+    const std::string hash = executable_hash();
+    return hash.empty() ? fmt::format("replsim 0.1.0 built {} {}", __DATE__, __TIME__)
+                        : fmt::format("replsim 0.1.0 exe-xxh64={}", hash);
+  }();
+  return id;
 }
 
 int checks_command() {

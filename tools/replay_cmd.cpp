@@ -1,0 +1,171 @@
+// tools/replay_cmd.cpp — `replsim replay DIR/report.json [--trace] [--out DIR]`.
+//
+// Reruns exactly the run a report describes — the scenario embedded in the report (not the file it
+// came from, which may have changed since), its seed and its bug switches — prints the usual run
+// output and says whether the trace hash matches the report's. A report from another format version,
+// or with a missing or mistyped field, is refused with the file and the field named (exit 2).
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "reports/report.h"
+#include "tools/commands.h"
+#include "tools/sweep.h"
+
+namespace replsim::tools {
+
+namespace {
+
+using WallClock = std::chrono::steady_clock;
+
+bool is_hex16(const std::string& s) {
+  return s.size() == 16 && s.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+}  // namespace
+
+core::Result<ReplayInputs> read_replay_report(const nlohmann::json& report, const std::string& file) {
+  JsonFields f(report, file);
+  if (!f.ok()) {
+    return {core::Err::invalid, fmt::format("{}: expected a JSON object (a report.json written by `replsim run "
+                                            "--out` or `replsim sweep --out`)", file)};
+  }
+  const std::string tool = f.str("tool", false);
+  if (f.ok() && report.contains("tool") && tool != "replsim") {
+    return {core::Err::invalid, fmt::format("{}: field `tool`: expected \"replsim\", found \"{}\"", file, tool)};
+  }
+  const nlohmann::json* version = f.get("format_version", false);
+  if (version == nullptr) {
+    return {core::Err::invalid, fmt::format("{}: field `format_version`: missing (is this a report.json written by "
+                                            "replsim?)", file)};
+  }
+  if (!version->is_number_integer() || version->get<std::int64_t>() != reports::kReportFormatVersion) {
+    std::string writer = "an unknown binary";
+    if (report.contains("binary") && report["binary"].is_string()) writer = "`" + report["binary"].get<std::string>() + "`";
+    return {core::Err::invalid,
+            fmt::format("{}: field `format_version`: this replsim reads report format {}, the file has {} (written "
+                        "by {}); replay it with the replsim that wrote it", file, reports::kReportFormatVersion,
+                        version->dump(), writer)};
+  }
+  ReplayInputs in;
+  in.binary = f.str("binary");
+  in.seed = f.u64("seed");
+  in.bugs = f.strings("bugs");
+  const nlohmann::json* scenario = f.object("scenario");
+  in.trace_hash = f.str("trace_hash");
+  in.verdict = f.str("verdict");
+  in.failed_check = f.str("failed_check");
+  in.scenario_path = f.str("scenario_path", false);
+  in.replay = f.str("replay", false);
+  if (f.ok() && !is_hex16(in.trace_hash)) {
+    f.fail("trace_hash", fmt::format("expected 16 lowercase hex digits, found \"{}\"", in.trace_hash));
+  }
+  if (f.ok() && in.verdict != "pass" && in.verdict != "fail" && in.verdict != "error") {
+    f.fail("verdict", fmt::format("expected pass, fail or error, found \"{}\"", in.verdict));
+  }
+  if (!f.ok()) return {core::Err::invalid, f.error()};
+  if (std::string err = check_bug_names(in.bugs); !err.empty()) {
+    return {core::Err::invalid, fmt::format("{}: field `bugs`: {}", file, err)};
+  }
+  auto loaded = sim::load_scenario_json(*scenario, file + " (embedded scenario)");
+  if (!loaded) return loaded.status();
+  in.scenario = std::move(loaded.value());
+  return in;
+}
+
+int replay_report_command(const ReplayArgs& args) {
+  std::ifstream file(args.report_path, std::ios::binary);
+  if (!file) {
+    return std::fprintf(stderr, "replsim: %s: cannot read the report\n", args.report_path.c_str()), kExitUsage;
+  }
+  std::stringstream text;
+  text << file.rdbuf();
+  nlohmann::json report;
+  try {
+    report = nlohmann::json::parse(text.str());
+  } catch (const nlohmann::json::parse_error& e) {
+    return std::fprintf(stderr, "replsim: %s: not valid JSON: %s\n", args.report_path.c_str(), e.what()), kExitUsage;
+  }
+  auto read = read_replay_report(report, args.report_path);
+  if (!read) return std::fprintf(stderr, "replsim: %s\n", read.status().message().c_str()), kExitUsage;
+  const ReplayInputs& in = read.value();
+  if (in.binary != binary_id()) {
+    std::fprintf(stderr,
+                 "replsim: warning: %s was written by `%s`; this is `%s`. If the simulator or the store changed "
+                 "in between, the run may differ.\n",
+                 args.report_path.c_str(), in.binary.c_str(), binary_id().c_str());
+  }
+
+  std::printf("%s\n", seed_line(in.seed, in.scenario, args.report_path, in.bugs).c_str());
+  std::fflush(stdout);
+  sim::RunOptions options;
+  options.seed = in.seed;
+  options.bugs = in.bugs;
+  std::FILE* trace_file = nullptr;
+  const std::string trace_tmp = args.out_dir + "/trace.jsonl.tmp";
+  if (!args.out_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(args.out_dir, ec);
+    trace_file = std::fopen(trace_tmp.c_str(), "w");
+    if (trace_file == nullptr) std::fprintf(stderr, "replsim: %s: cannot open for writing\n", trace_tmp.c_str());
+  }
+  if (args.print_trace || trace_file != nullptr) {
+    options.trace_sink = [&args, trace_file](const kernel::TraceEvent& ev) {
+      if (args.print_trace) std::printf("%s\n", ev.to_text().c_str());
+      if (trace_file != nullptr) std::fprintf(trace_file, "%s\n", ev.to_json().c_str());
+    };
+  }
+  const auto start = WallClock::now();
+  const sim::RunResult result = sim::run_scenario(in.scenario, options);
+  const auto wall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(WallClock::now() - start).count();
+  if (trace_file != nullptr && std::fclose(trace_file) == 0) {
+    std::error_code ec;
+    std::filesystem::rename(trace_tmp, args.out_dir + "/trace.jsonl", ec);
+  }
+  for (const std::string& line : run_body_lines(result)) std::printf("%s\n", line.c_str());
+
+  const std::string replay = "replsim replay " + shell_quoted(args.report_path);
+  if (!args.out_dir.empty()) {
+    reports::ReportInputs out;
+    out.scenario = &in.scenario;
+    out.scenario_path = in.scenario_path;
+    out.seed = in.seed;
+    out.bugs = in.bugs;
+    out.result = &result;
+    out.replay_command = in.replay.empty() ? replay : in.replay;
+    out.wall_ms = wall_ms;
+    out.binary_id = binary_id();
+    if (std::string err = reports::write_run_reports(args.out_dir, out); !err.empty()) {
+      std::fprintf(stderr, "replsim: cannot write the report: %s\n", err.c_str());
+    } else {
+      std::printf("report: %s/report.json\n", args.out_dir.c_str());
+    }
+  }
+  std::printf("%s\n", verdict_line(in.seed, result, wall_ms, replay).c_str());
+
+  const std::string hash = kernel::hex64(result.trace_hash);
+  const std::string verdict(sim::verdict_name(result.verdict));
+  const std::string check = result.verdict == sim::Verdict::error ? "run-limit" : result.first_failed_check();
+  const bool same_hash = hash == in.trace_hash;
+  const bool same_verdict = verdict == in.verdict && (in.verdict == "error" || check == in.failed_check);
+  if (same_hash && same_verdict) {
+    std::printf("REPLAY reproduced: trace_hash=%s verdict=%s%s matches %s\n", hash.c_str(), verdict.c_str(),
+                check.empty() ? "" : (" check=" + check).c_str(), args.report_path.c_str());
+    std::fflush(stdout);
+    return result.verdict == sim::Verdict::pass ? kExitPass : kExitFail;
+  }
+  std::printf("REPLAY MISMATCH: this run gave trace_hash=%s verdict=%s%s, the report has trace_hash=%s "
+              "verdict=%s%s — the run did not reproduce%s\n",
+              hash.c_str(), verdict.c_str(), check.empty() ? "" : (" check=" + check).c_str(), in.trace_hash.c_str(),
+              in.verdict.c_str(), in.failed_check.empty() ? "" : (" check=" + in.failed_check).c_str(),
+              in.binary != binary_id() ? " (the report comes from a different binary)" : " (nondeterminism: try "
+                                                                                         "`replsim run --check-determinism`)");
+  std::fflush(stdout);
+  return kExitFail;
+}
+
+}  // namespace replsim::tools
