@@ -2,10 +2,15 @@
 #include "sim/run.h"
 
 #include <algorithm>
+#include <map>
+#include <optional>
 
 #include <fmt/format.h>
 
+#include "core/commands.h"
 #include "sim/checks/aof_readable.h"
+#include "sim/checks/recovering.h"
+#include "sim/checks/replicate_ok.h"
 #include "sim/operator.h"
 #include "sim/workload.h"
 
@@ -20,14 +25,54 @@ bool check_enabled(const Scenario& s, std::string_view id) {
 }
 
 // Whether the scenario promises that acknowledged writes survive: every node syncs before it
-// acknowledges, and generated faults stay within the budget.
+// acknowledges, generated faults stay within the budget, and no forced failover can hand the slots to
+// a replica that lags (replication is asynchronous: a FAILOVER FORCE or TAKEOVER, from the operator or
+// the script, may drop what the old primary acknowledged last).
 bool durability_promised(const Scenario& s) {
   for (const ClusterSpec& c : s.clusters) {
     for (const NodeSpec& n : c.nodes) {
       if (n.config.appendfsync != StoreSpec::Fsync::always) return false;
     }
   }
+  if (s.operator_.enabled) return false;
+  for (const FaultStep& step : s.faults) {
+    const auto* admin = std::get_if<AdminStep>(&step.detail);
+    if (admin == nullptr || admin->command.argv.size() < 3) continue;
+    std::string sub = admin->command.argv[1];
+    std::string mode = admin->command.argv[2];
+    for (char& ch : sub) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    for (char& ch : mode) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    if (sub == "FAILOVER" && (mode == "FORCE" || mode == "TAKEOVER")) return false;
+  }
   return s.swarm.budget.within_budget;
+}
+
+std::string role_text(core::Role role) { return role == core::Role::master ? "primary" : "replica"; }
+
+// The replication and cluster part of a node's state: its sync, its id and roles, and the config it
+// acts on in a form that compares equal across nodes (entries by id, slot owners as runs).
+void fill_cluster_state(const core::Store& store, NodeFinal& f) {
+  f.link_up = store.master_link_up();
+  f.sync_state = std::string(core::sync_state_name(store.replication().sync_state()));
+  const core::ClusterConfig& c = store.cluster_config();
+  if (!store.cluster_enabled() || c.empty()) return;
+  f.node_id = c.my_id();
+  f.persisted_role = role_text(store.persisted_role());
+  for (const core::ClusterNode& n : c.nodes()) {
+    f.config.push_back({n.id, n.host, n.config_epoch, n.role == core::NodeRole::primary ? "primary" : "replica",
+                        n.primary_id});
+  }
+  std::sort(f.config.begin(), f.config.end(),
+            [](const ConfigEntry& a, const ConfigEntry& b) { return a.id < b.id; });
+  for (int slot = 0; slot < core::kClusterSlots; ++slot) {
+    const core::ClusterNode* owner = c.slot_owner(slot);
+    if (owner == nullptr) continue;
+    if (!f.slot_owners.empty() && f.slot_owners.back().last == slot - 1 && f.slot_owners.back().owner_id == owner->id) {
+      f.slot_owners.back().last = slot;
+    } else {
+      f.slot_owners.push_back({slot, slot, owner->id});
+    }
+  }
 }
 
 NodeFinal final_state(World& world, int i) {
@@ -38,7 +83,7 @@ NodeFinal final_state(World& world, int i) {
   core::Store* store = world.store(i);
   if (store == nullptr || world.state(i) != kernel::NodeState::up) return f;
   f.up = true;
-  f.role = store->role() == core::Role::master ? "primary" : "replica";
+  f.role = role_text(store->role());
   f.recovering = store->recovering();
   f.primary = store->primary_node_name();
   f.last_sync_error = store->last_sync_error();
@@ -47,6 +92,8 @@ NodeFinal final_state(World& world, int i) {
   f.aof_tail = store->aof_tail_address();
   f.last_decree = static_cast<std::int64_t>(store->last_decree());
   for (std::uint64_t d : store->checkpoint_decrees()) f.checkpoint_decrees.push_back(static_cast<std::int64_t>(d));
+  fill_cluster_state(*store, f);
+  f.aof_read_error = read_aof_prints(world.disk(i), store->config(), f.aof_records);
   const core::Keyspace& ks = store->keyspace();
   for (const std::string& key : ks.keys()) {
     const core::Value* v = ks.find(key);
@@ -57,19 +104,11 @@ NodeFinal final_state(World& world, int i) {
   return f;
 }
 
-// Checks over node state that need no replication: nothing stays recovering, checkpoint decrees are
-// valid. (The cluster checks join them with replication.)
+// Checkpoint decrees are valid on every running node.
 void check_final_states(const Scenario& s, const std::vector<NodeFinal>& finals, std::int64_t now_ns,
                         std::vector<Violation>& out) {
   for (const NodeFinal& f : finals) {
     if (!f.up) continue;
-    if (check_enabled(s, "no-stuck-recovering") && f.recovering) {
-      out.push_back({"no-stuck-recovering", now_ns, f.node,
-                     fmt::format("{} is still recovering after the liveness phase (role {}, last sync "
-                                 "error: {})",
-                                 f.node, f.role, f.last_sync_error.empty() ? "none" : f.last_sync_error),
-                     {{"role", f.role}, {"last_sync_error", f.last_sync_error}}});
-    }
     if (check_enabled(s, "valid-checkpoint-decrees")) {
       for (std::int64_t d : f.checkpoint_decrees) {
         if (d < 1 || d > f.last_decree) {
@@ -82,6 +121,47 @@ void check_final_states(const Scenario& s, const std::vector<NodeFinal>& finals,
       }
     }
   }
+}
+
+// Whether replication and the cluster configs have settled, as far as the scenario's checks judge
+// them: every node up, nobody recovering, every replica streaming from its primary and level with
+// it, and the nodes of each cluster holding one config. The liveness phase waits for this.
+bool settled(World& world, const Scenario& s) {
+  const bool catch_up = check_enabled(s, "replicas-converge") || check_enabled(s, "replicate-ok-means-sync");
+  const bool agree = check_enabled(s, "single-primary-per-slot");
+  const bool no_recovering = check_enabled(s, "no-stuck-recovering");
+  std::map<std::string, NodeFinal> first_view;  // per cluster
+  for (int i = 0; i < world.node_count(); ++i) {
+    core::Store* store = world.store(i);
+    if (store == nullptr || !world.started(i) || world.state(i) != kernel::NodeState::up) return false;
+    if (no_recovering && store->recovering()) return false;
+    if (catch_up && store->role() == core::Role::replica) {
+      const int p = world.node_index(store->primary_node_name());
+      core::Store* primary = p < 0 ? nullptr : world.store(p);
+      if (primary == nullptr || !store->master_link_up() || store->aof_tail_address() != primary->aof_tail_address() ||
+          store->digest() != primary->digest()) {
+        return false;
+      }
+    }
+    if (agree && store->cluster_enabled()) {
+      NodeFinal view;
+      fill_cluster_state(*store, view);
+      const ClusterSpec* c = s.cluster_of(world.node_name(i));
+      auto [it, fresh] = first_view.emplace(c == nullptr ? std::string() : c->name, view);
+      if (!fresh && (it->second.config != view.config || it->second.slot_owners != view.slot_owners)) return false;
+    }
+  }
+  return true;
+}
+
+// The slot of the command's first key, when it has one.
+std::optional<int> key_slot(const std::vector<std::string>& argv) {
+  if (argv.empty()) return std::nullopt;
+  const core::CommandSpec* spec = core::find_command(core::lowercase_ascii(argv[0]));
+  if (spec == nullptr || !spec->arity_ok(argv.size())) return std::nullopt;
+  const std::vector<std::size_t> keys = core::command_key_positions(*spec, argv);
+  if (keys.empty()) return std::nullopt;
+  return core::key_hash_slot(argv[keys.front()]);
 }
 
 // Builds the clusters whose topology is `shards`: learns every node id (CLUSTER MYID), introduces
@@ -191,7 +271,48 @@ RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
   bool director_done = false;
   std::string director_error;
 
+  // Online checks: the recovering monitor samples every node and sees every reply; the replicate
+  // tracker sees every admin command.
+  RecoveringMonitor recovering_monitor(/*grace_ns=*/1'000'000'000, /*quiet_ns=*/3'000'000'000);
+  ReplicateTracker replicate_tracker;
+  auto observe_reply = [&](const std::vector<std::string>& argv, const ClientReply& r) {
+    if (!r.is_error_reply() || !r.value.text.starts_with("CLUSTERDOWN")) return;
+    const int i = world.node_index(r.node);
+    core::Store* store = i < 0 ? nullptr : world.store(i);
+    if (store == nullptr || world.started_at_ns(i) < 0) return;
+    bool owns = false;
+    if (const auto slot = key_slot(argv); slot && store->role() == core::Role::master && !store->cluster_config().empty()) {
+      const core::ClusterNode* owner = store->cluster_config().slot_owner(*slot);
+      owns = owner != nullptr && owner->id == store->cluster_config().my_id();
+    }
+    std::string shown;
+    for (const std::string& a : argv) shown += (shown.empty() ? "" : " ") + a.substr(0, 64);
+    recovering_monitor.reply(r.node, sched.now_ns(), shown, r.value.text, owns, sched.now_ns() - world.started_at_ns(i));
+  };
+  world.set_admin_observer([&](const std::string& node, const std::vector<std::string>& argv, const ClientReply& r) {
+    replicate_tracker.command(node, sched.now_ns(), argv, r.answered && !r.is_error_reply() && r.value.text == "OK");
+    observe_reply(argv, r);
+  });
+
   world.start_all();
+  sched.spawn(kernel::kNoNode, "recovering-monitor", [&] {
+    while (!director_done) {
+      for (int i = 0; i < world.node_count(); ++i) {
+        if (world.state(i) == kernel::NodeState::paused) continue;
+        core::Store* store = world.store(i);
+        if (store == nullptr || !world.started(i)) {
+          recovering_monitor.node_down(world.node_name(i));
+          continue;
+        }
+        RecoveringSample sample;
+        sample.primary = store->role() == core::Role::master;
+        sample.recovering = store->recovering();
+        sample.sync_state = std::string(core::sync_state_name(store->replication().sync_state()));
+        recovering_monitor.sample(world.node_name(i), sched.now_ns(), sample);
+      }
+      sched.sleep_for(ms(100));
+    }
+  });
   sched.spawn(kernel::kNoNode, "director", [&] {
     // ---- setup: every node up, then the scenario's own commands.
     const std::int64_t setup_deadline = sched.now_ns() + phases.setup_timeout_ms * 1'000'000;
@@ -243,6 +364,7 @@ RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
       ctx.history = &result.history;
       ctx.book = world.address_book();
       ctx.seed = options.seed;
+      ctx.on_reply = observe_reply;
       const std::string& cluster_name =
           scenario.workload.cluster.empty() ? scenario.clusters.front().name : scenario.workload.cluster;
       for (const ClusterSpec& c : scenario.clusters) {
@@ -278,6 +400,7 @@ RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
             world.restart(i, "liveness");
           }
         }
+        if (converged) converged = settled(world, scenario);
         if (converged || sched.now_ns() >= deadline) break;
         sched.sleep_for(ms(50));
       }
@@ -321,6 +444,19 @@ RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
     for (auto& v : check_no_abort(facts)) violations.push_back(std::move(v));
   }
   check_final_states(scenario, result.finals, sched.now_ns(), violations);
+  if (check_enabled(scenario, "no-stuck-recovering")) {
+    for (const Violation& v : recovering_monitor.violations()) violations.push_back(v);
+    for (auto& v : check_no_stuck_recovering_final(facts, sched.now_ns())) violations.push_back(std::move(v));
+  }
+  if (check_enabled(scenario, "replicate-ok-means-sync")) {
+    for (auto& v : replicate_tracker.check(facts, sched.now_ns())) violations.push_back(std::move(v));
+  }
+  if (scenario.phases.liveness.enabled && check_enabled(scenario, "replicas-converge")) {
+    for (auto& v : check_replicas_converge(facts, sched.now_ns())) violations.push_back(std::move(v));
+  }
+  if (scenario.phases.liveness.enabled && check_enabled(scenario, "single-primary-per-slot")) {
+    for (auto& v : check_single_primary_per_slot(facts, sched.now_ns())) violations.push_back(std::move(v));
+  }
   if (check_enabled(scenario, "aof-readable")) {
     for (int i = 0; i < world.node_count(); ++i) {
       core::Store* store = world.store(i);

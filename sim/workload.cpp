@@ -153,6 +153,7 @@ void Workload::run_op(int index, SimClient& client, kernel::Rng& rng, Op op) {
       (void)client.call(node, {"AUTH", ctx_.password}, timeout, 0);
     }
     reply = client.call(node, argv, timeout);
+    if (ctx_.on_reply) ctx_.on_reply(argv, reply);
     const bool definitely_not_run =
         (!reply.answered && reply.error == core::Err::refused) ||
         (reply.is_error_reply() && retryable_error(reply.value));

@@ -30,6 +30,8 @@ struct WorkloadContext {
   std::string password;             // AUTH sent on each new connection when not empty
   std::int64_t aof_page_size_bytes = 64 * 1024;  // for large values given as page-size factors
   std::uint64_t seed = 0;
+  // Sees every request and the reply it got (reply.node: the node that answered), for online checks.
+  std::function<void(const std::vector<std::string>& argv, const ClientReply& reply)> on_reply;
 };
 
 struct WorkloadStats {

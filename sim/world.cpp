@@ -133,6 +133,7 @@ void World::boot(int i) {
     if (node.store.get() != store) return;  // replaced meanwhile
     if (st) {
       node.started = true;
+      node.started_at_ns = sched_->now_ns();
     } else {
       node.start_error = st.to_string();
       trace_.record(sched_->now_ns(), node.spec.name, "node.start_failed", node.start_error);
@@ -149,6 +150,7 @@ void World::crash(int i, const std::string& source, const std::string& reason) {
   n.store.reset();
   n.env.reset();
   n.started = false;
+  n.started_at_ns = -1;
   const kernel::CrashReport report = n.disk->crash(*n.crash_rng);
   trace_.record(sched_->now_ns(), n.spec.name, "disk.crash", report.detail());
 }
@@ -223,6 +225,7 @@ ClientReply World::admin(const std::string& node, const std::vector<std::string>
   std::string shown;
   for (const std::string& a : expanded) shown += (shown.empty() ? "" : " ") + a.substr(0, 64);
   trace_.record(sched_->now_ns(), node, "admin.reply", fmt::format("cmd=\"{}\" reply={}", shown, r.display()));
+  if (admin_observer_) admin_observer_(node, expanded, r);
   return r;
 }
 

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -87,6 +88,12 @@ class World {
   ClientReply admin(const std::string& node, const std::vector<std::string>& argv,
                     kernel::Nanos timeout);
   std::string expand_arg(const std::string& arg);
+  // Sees every admin command (placeholders expanded) and its reply, for the online checks.
+  using AdminObserver = std::function<void(const std::string& node, const std::vector<std::string>& argv,
+                                           const ClientReply& reply)>;
+  void set_admin_observer(AdminObserver observer) { admin_observer_ = std::move(observer); }
+  // Global virtual time at which the node's current store finished starting (-1 when it has not).
+  std::int64_t started_at_ns(int i) const { return nodes_[static_cast<std::size_t>(i)].started_at_ns; }
 
   // ---- records --------------------------------------------------------------------------------
   void decide(std::string source, std::string action, nlohmann::json detail);
@@ -104,6 +111,7 @@ class World {
     std::unique_ptr<SimEnv> env;
     std::unique_ptr<core::Store> store;
     bool started = false;
+    std::int64_t started_at_ns = -1;
     std::string start_error;
     std::string cluster_id;
   };
@@ -127,6 +135,7 @@ class World {
     bool busy = false;
   };
   std::vector<AdminClient> admin_clients_;
+  AdminObserver admin_observer_;
 };
 
 }  // namespace replsim::sim

@@ -87,7 +87,48 @@ class MemEnv final : public core::Env {
   std::map<std::string, std::string> files_;
 };
 
+// FNV-1a over the record's arguments, each prefixed by its length.
+std::uint64_t hash_argv(const std::vector<std::string_view>& argv) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  auto mix = [&h](unsigned char c) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  };
+  for (std::string_view a : argv) {
+    for (int k = 0; k < 8; ++k) mix(static_cast<unsigned char>((a.size() >> (8 * k)) & 0xff));
+    for (char c : a) mix(static_cast<unsigned char>(c));
+  }
+  return h;
+}
+
+std::map<std::string, std::string> copy_files(const kernel::Disk& disk) {
+  std::map<std::string, std::string> files;
+  for (const std::string& name : disk.list_files()) {
+    auto bytes = disk.true_contents(name);
+    if (bytes) files.emplace(name, std::move(bytes.value()));
+  }
+  return files;
+}
+
 }  // namespace
+
+std::string read_aof_prints(const kernel::Disk& disk, const core::StoreConfig& config,
+                            std::vector<AofRecordPrint>& records) {
+  MemEnv env(copy_files(disk));
+  try {
+    auto aof = core::Aof::open(env, config.aof_config());
+    if (!aof) return aof.status().message();
+    core::Aof& log = *aof.value();
+    const core::Status st = log.scan(log.begin_address(), [&](const core::AofRecord& r) {
+      records.push_back({r.address, r.end_address, r.decree, hash_argv(r.argv)});
+      return true;
+    });
+    if (!st) return st.message();
+  } catch (const ReaderAborted& e) {
+    return std::string("the AOF reader hit an internal assertion: ") + e.what();
+  }
+  return {};
+}
 
 std::vector<Violation> check_aof_readable(const std::string& node, const kernel::Disk& disk,
                                           const core::StoreConfig& config, std::uint64_t store_tail_address,
@@ -96,12 +137,7 @@ std::vector<Violation> check_aof_readable(const std::string& node, const kernel:
   auto add = [&](std::string message, nlohmann::json evidence) {
     out.push_back({"aof-readable", now_ns, node, std::move(message), std::move(evidence)});
   };
-  std::map<std::string, std::string> files;
-  for (const std::string& name : disk.list_files()) {
-    auto bytes = disk.true_contents(name);
-    if (bytes) files.emplace(name, std::move(bytes.value()));
-  }
-  MemEnv env(files);
+  MemEnv env(copy_files(disk));
   try {
     auto aof = core::Aof::open(env, config.aof_config());
     if (!aof) {

@@ -20,4 +20,9 @@ std::vector<Violation> check_aof_readable(const std::string& node, const kernel:
                                           const core::StoreConfig& config, std::uint64_t store_tail_address,
                                           std::int64_t now_ns);
 
+// Reads the node's AOF back the same way (a private copy, the store's reader) and lists its records
+// for replicas-converge. Returns "" or why the AOF did not read back (records then holds what did).
+std::string read_aof_prints(const kernel::Disk& disk, const core::StoreConfig& config,
+                            std::vector<AofRecordPrint>& records);
+
 }  // namespace replsim::sim

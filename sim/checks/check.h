@@ -39,6 +39,34 @@ struct CheckInfo {
 const std::vector<CheckInfo>& check_catalogue();
 const CheckInfo* find_check(std::string_view id);
 
+// One node entry of a cluster config, as a node holds it (for single-primary-per-slot).
+struct ConfigEntry {
+  std::string id;
+  std::string host;
+  std::uint64_t epoch = 0;
+  std::string role;        // "primary" or "replica"
+  std::string primary_id;  // for a replica
+  bool operator==(const ConfigEntry&) const = default;
+};
+
+// A maximal run of slots with one owner in a node's config.
+struct SlotOwner {
+  int first = 0;
+  int last = 0;  // inclusive
+  std::string owner_id;
+  bool operator==(const SlotOwner&) const = default;
+};
+
+// One AOF record as the replicas-converge check compares it: where it lies, its decree and a hash of
+// its payload (so two AOFs can be compared address for address without keeping their bytes).
+struct AofRecordPrint {
+  std::uint64_t address = 0;
+  std::uint64_t end_address = 0;
+  std::uint64_t decree = 0;
+  std::uint64_t payload_hash = 0;
+  bool operator==(const AofRecordPrint&) const = default;
+};
+
 // The final state of one node after the liveness phase, as the checks see it.
 struct NodeFinal {
   std::string node;
@@ -49,6 +77,18 @@ struct NodeFinal {
   std::string primary;        // for a replica: its primary's node name
   bool recovering = false;
   std::string last_sync_error;
+  bool link_up = false;       // a replica streaming from its primary
+  std::string sync_state;     // core::sync_state_name
+  // Cluster mode: this node's id, the role nodes.conf holds, and the config it acts on (entries
+  // sorted by id, slot owners in slot order). Empty outside cluster mode.
+  std::string node_id;
+  std::string persisted_role;
+  std::vector<ConfigEntry> config;
+  std::vector<SlotOwner> slot_owners;
+  // The AOF's records from its begin to its tail, read back from disk with the store's reader;
+  // aof_read_error says why that failed (then aof_records is incomplete).
+  std::vector<AofRecordPrint> aof_records;
+  std::string aof_read_error;
   std::uint64_t digest = 0;
   std::uint64_t aof_begin = 0;
   std::uint64_t aof_tail = 0;
@@ -78,5 +118,11 @@ struct RunFacts {
 std::vector<Violation> check_no_duplicate_list_entries(const RunFacts& facts);
 std::vector<Violation> check_acknowledged_writes_durable(const RunFacts& facts);
 std::vector<Violation> check_no_abort(const RunFacts& facts);
+// replicas_converge.cpp: every up replica against its primary (digest, AOF tail, last decree, and
+// the records both AOFs hold, address for address).
+std::vector<Violation> check_replicas_converge(const RunFacts& facts, std::int64_t now_ns);
+// single_primary.cpp: per cluster, every up node holds the same config, each assigned slot has
+// exactly one primary that claims it, and every node's persisted and running role match the config.
+std::vector<Violation> check_single_primary_per_slot(const RunFacts& facts, std::int64_t now_ns);
 
 }  // namespace replsim::sim

@@ -53,7 +53,10 @@ std::vector<Violation> check_no_duplicate_list_entries(const RunFacts& facts) {
                          {{"op", op.id}, {"key", op.key}, {"element", op.values[dup->first]},
                           {"positions", {dup->first, dup->second}}}});
         }
-      } else if (is_pop(op.kind)) {
+      } else if (is_pop(op.kind) && facts.durability_promised) {
+        // Two pops returning one element prove a duplicate only if the first pop could not be lost:
+        // without the durability promise (fsync everysec, a failover to a lagging replica) a lost
+        // acknowledged pop puts the element back, and popping it again is no duplicate.
         for (const std::string& v : op.values) {
           auto [it, inserted] = popped_by.emplace(v, op.id);
           if (!inserted) {

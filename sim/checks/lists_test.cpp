@@ -63,11 +63,17 @@ TEST_CASE("no-duplicate-list-entries: the same element popped twice, and a final
   push(h, "l:1", "a", Outcome::ok);
   pop(h, "l:1", {"a"}, Outcome::ok);
   pop(h, "l:1", {"a"}, Outcome::ok);
-  RunFacts facts{&h, {primary_with("l:2", {"x", "y", "x"})}, {}, false};
+  RunFacts facts{&h, {primary_with("l:2", {"x", "y", "x"})}, {}, true};
   auto v = check_no_duplicate_list_entries(facts);
   REQUIRE(v.size() == 2);
   CHECK(v[0].message.find("popped twice") != std::string::npos);
   CHECK(v[1].message.find("final state of l:2") != std::string::npos);
+  // Without the durability promise the first pop may have been lost (the element came back): only
+  // the final-state duplicate is proof.
+  RunFacts unpromised{&h, {primary_with("l:2", {"x", "y", "x"})}, {}, false};
+  auto u = check_no_duplicate_list_entries(unpromised);
+  REQUIRE(u.size() == 1);
+  CHECK(u[0].message.find("final state of l:2") != std::string::npos);
 }
 
 TEST_CASE("no-duplicate-list-entries: clean runs pass, including failed and unknown reads") {
