@@ -65,6 +65,8 @@ struct ReplayArgs {
 // trace hash. Exit 0 reproduced a pass, 1 reproduced a failure or did not reproduce, 2 bad report.
 int replay_report_command(const ReplayArgs& args);
 int checks_command();
+// `replsim bugs`: the known-bug switches, their incidents and the checks expected to catch them.
+int bugs_command();
 
 // The command that reruns one seed of one scenario with the given bug switches.
 std::string replay_command(const std::string& scenario_path, std::uint64_t seed,

@@ -155,6 +155,8 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
 
   CLI::App* checks = app.add_subcommand("checks", "List the checks with their ids and meaning.");
+  CLI::App* bugs = app.add_subcommand(
+      "bugs", "List the known-bug switches (--bug NAME): incident, upstream issue, the check that catches it.");
 
   try {
     app.parse(argc, argv);
@@ -172,6 +174,7 @@ int main(int argc, char** argv) {
     if (merge->parsed()) return replsim::tools::merge_command(merge_args);
     if (shrink->parsed()) return replsim::tools::shrink_command(shrink_args);
     if (checks->parsed()) return replsim::tools::checks_command();
+    if (bugs->parsed()) return replsim::tools::bugs_command();
     if (bench->parsed()) {
       if (bench_target == "kernel") return replsim::tools::bench_kernel(bench_options);
     }

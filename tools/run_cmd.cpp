@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <xxhash.h>
 
+#include "core/known_bugs.h"
 #include "reports/report.h"
 #include "sim/checks/check.h"
 #include "sim/run.h"
@@ -173,6 +174,16 @@ int checks_command() {
     std::printf("%-28s %s\n%-28s   from: %s\n", std::string(c.id).c_str(), std::string(c.meaning).c_str(), "",
                 std::string(c.source).c_str());
   }
+  return kExitPass;
+}
+
+int bugs_command() {
+  for (const core::KnownBugInfo& b : core::known_bug_catalogue()) {
+    std::printf("%-30s incident %s (%s); caught by %s\n%-30s   %s\n", std::string(b.name).c_str(),
+                std::string(b.incident).c_str(), std::string(b.upstream).c_str(), std::string(b.check).c_str(), "",
+                std::string(b.mechanism).c_str());
+  }
+  std::printf("\nSwitch one on with --bug NAME on run or sweep (repeatable); every switch is off by default.\n");
   return kExitPass;
 }
 
