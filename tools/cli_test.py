@@ -241,12 +241,22 @@ def case_worker_oom(cli):
 
 
 def case_interrupt(cli):
-    # Far more runs than finish in the three seconds before Ctrl-C (a tiny run takes a few ms; the
-    # wait is long enough that a loaded machine or a sanitizer build still finishes some).
+    # Far more runs than can finish before Ctrl-C. Off a terminal the sweep prints a progress line every
+    # 5 s; the first one that counts a finished run is the moment to interrupt (a fixed sleep is not
+    # enough on a loaded machine or in a sanitizer build).
     proc = subprocess.Popen([cli.binary, "sweep", cli.tiny, "--seeds", "200000", "--jobs", "2", "--out", "out"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cli.tmp)
-    lines = [proc.stdout.readline()]  # the sweep's header: the workers are about to start
-    time.sleep(3.0)
+    lines = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        m = re.match(r"progress runs=(\d+)/200000 failed=0 errors=0 runs_per_s=[0-9.]+ eta=\S+$", line)
+        if m and int(m.group(1)) > 0:
+            break
+    expect(any(l.startswith("progress runs=") for l in lines), "plain progress lines off a terminal", "".join(lines))
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     text = "".join(lines) + out
