@@ -385,7 +385,8 @@ bool parse_frame(const std::string& bytes, AttemptResult& out) {
     return false;
   }
   out.hashes.resize(hash_count);
-  std::memcpy(out.hashes.data(), bytes.data() + pos, hash_count * sizeof(std::uint64_t));
+  // memcpy with a null destination is undefined even for zero bytes, and an empty vector's data() may be null.
+  if (hash_count != 0) std::memcpy(out.hashes.data(), bytes.data() + pos, hash_count * sizeof(std::uint64_t));
   return true;
 }
 
