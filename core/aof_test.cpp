@@ -499,7 +499,10 @@ TEST_CASE("bit flips at every byte are detected") {
     const Entry& last = layout.records.back();
     int refused = 0;
     int torn = 0;
-    for (const auto& [name, bytes] : layout.files) {
+    for (const auto& file : layout.files) {
+      // Named copies: clang 14 cannot capture structured bindings in the lambdas CAPTURE makes.
+      const std::string& name = file.first;
+      const std::string& bytes = file.second;
       for (std::uint64_t offset = 0; offset < bytes.size(); ++offset) {
         for (int bit : {0, 5}) {
           CAPTURE(name);

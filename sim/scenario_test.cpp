@@ -553,7 +553,7 @@ TEST_CASE("error: negative durations") {
   doc["phases"] = {{"safety_duration_ms", -5}};
   CHECK_LOAD_ERROR(doc, "$.phases.safety_duration_ms: expected a positive integer (milliseconds), found -5");
   doc = base();
-  doc["faults"] = {crash(-1, "c0n0")};
+  doc["faults"] = json::array({crash(-1, "c0n0")});
   CHECK_LOAD_ERROR(doc, "$.faults[0].at_ms: expected a non-negative integer (milliseconds), found -1");
   doc = base();
   doc["clusters"][0]["config"] = {{"checkpoint_interval_ms", -1}};
@@ -626,7 +626,7 @@ TEST_CASE("error: duplicate node and cluster names") {
 
 TEST_CASE("error: unknown nodes in faults, admin commands and placeholders") {
   json doc = base();
-  doc["faults"] = {crash(10, "c0n9")};
+  doc["faults"] = json::array({crash(10, "c0n9")});
   CHECK(load_error(doc) ==
         std::string(kSource) + ": $.faults[0].node: unknown node \"c0n9\" (nodes are c0n0, c0n1, c0n2)");
   doc = base();
@@ -686,7 +686,7 @@ TEST_CASE("error: shards that do not match the cluster's nodes") {
 TEST_CASE("error: a fault after the end of the run") {
   json doc = base();
   doc["phases"] = {{"safety_duration_ms", 60000}};
-  doc["faults"] = {crash(1000, "c0n0"), simple(90000, "restart", "c0n0")};
+  doc["faults"] = json::array({crash(1000, "c0n0"), simple(90000, "restart", "c0n0")});
   CHECK(load_error(doc) ==
         std::string(kSource) +
             ": $.faults[1].at_ms: 90000 is after the end of the run (safety phase ends at 60000 ms)");
@@ -694,7 +694,7 @@ TEST_CASE("error: a fault after the end of the run") {
 
 TEST_CASE("error: faults out of time order") {
   json doc = base();
-  doc["faults"] = {crash(2000, "c0n0"), crash(1000, "c0n1")};
+  doc["faults"] = json::array({crash(2000, "c0n0"), crash(1000, "c0n1")});
   CHECK_LOAD_ERROR(doc,
                    "$.faults[1].at_ms: 1000 ms is earlier than the step before it ($.faults[0] at 2000 ms)",
                    "time order");
@@ -702,19 +702,19 @@ TEST_CASE("error: faults out of time order") {
 
 TEST_CASE("error: restart of a node that was never crashed, resume without pause") {
   json doc = base();
-  doc["faults"] = {simple(1000, "restart", "c0n1")};
+  doc["faults"] = json::array({simple(1000, "restart", "c0n1")});
   CHECK_LOAD_ERROR(doc,
                    "$.faults[0].node: restart of \"c0n1\", which is not crashed at 1000 ms (crash it first)");
-  doc["faults"] = {crash(1000, "c0n1"), simple(2000, "restart", "c0n1"), simple(3000, "restart", "c0n1")};
+  doc["faults"] = json::array({crash(1000, "c0n1"), simple(2000, "restart", "c0n1"), simple(3000, "restart", "c0n1")});
   CHECK_LOAD_ERROR(doc, "$.faults[2].node: restart of \"c0n1\", which is not crashed at 3000 ms");
-  doc["faults"] = {simple(1000, "pause", "c0n1"), simple(2000, "restart", "c0n1")};
+  doc["faults"] = json::array({simple(1000, "pause", "c0n1"), simple(2000, "restart", "c0n1")});
   CHECK_LOAD_ERROR(doc, "$.faults[1].node: restart of \"c0n1\", which is paused, not crashed", "use resume");
-  doc["faults"] = {simple(1000, "resume", "c0n2")};
+  doc["faults"] = json::array({simple(1000, "resume", "c0n2")});
   CHECK_LOAD_ERROR(doc,
                    "$.faults[0].node: resume of \"c0n2\", which is not paused at 1000 ms (pause it first)");
-  doc["faults"] = {simple(1000, "pause", "c0n2"), simple(1000, "pause", "c0n2")};
+  doc["faults"] = json::array({simple(1000, "pause", "c0n2"), simple(1000, "pause", "c0n2")});
   CHECK_LOAD_ERROR(doc, "$.faults[1].node: pause of \"c0n2\", which is already paused at 1000 ms");
-  doc["faults"] = {crash(1000, "c0n2"), crash(1500, "c0n2")};
+  doc["faults"] = json::array({crash(1000, "c0n2"), crash(1500, "c0n2")});
   CHECK_LOAD_ERROR(doc, "$.faults[1].node: \"c0n2\" is already crashed at 1500 ms (restart it first)");
   // The legal sequence loads.
   doc["faults"] = {crash(1000, "c0n2"), simple(1500, "restart", "c0n2"), simple(2000, "pause", "c0n2"),

@@ -17,9 +17,16 @@
 #include <boost/context/protected_fixedsize_stack.hpp>
 #include <fmt/format.h>
 
+// gcc says __SANITIZE_ADDRESS__, clang __has_feature(address_sanitizer).
 #if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/common_interface_defs.h>
 #define REPLSIM_ASAN_FIBERS 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define REPLSIM_ASAN_FIBERS 1
+#endif
+#endif
+#if defined(REPLSIM_ASAN_FIBERS)
+#include <sanitizer/common_interface_defs.h>
 #endif
 
 namespace replsim::kernel {
@@ -209,7 +216,7 @@ TaskId Scheduler::spawn(NodeId node_id, std::string name, std::function<void()> 
   t->name = std::move(name);
   using Alloc = RecordingStackAlloc<std::remove_reference_t<decltype(stacks_->alloc)>>;
   t->fiber = ctx::fiber(std::allocator_arg, Alloc{&stacks_->alloc, &t->stack},
-                        [this, t, fn = std::move(fn)](ctx::fiber&& caller) mutable {
+                        [t, fn = std::move(fn)](ctx::fiber&& caller) mutable {
                           asan_finish_switch(nullptr, &t->caller_bottom, &t->caller_size);
                           t->caller = std::move(caller);
                           t->started = true;
