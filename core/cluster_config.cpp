@@ -483,8 +483,11 @@ Result<ClusterConfig> ClusterConfig::parse(std::string_view text) {
       }
     }
   }
-  for (const ClusterNode& n : c.nodes_) {
-    if (n.role == NodeRole::replica && c.slot_count(n.id) > 0) {
+  // One pass over the slots, not one per node: configs are parsed at every gossip that changes them.
+  for (const std::int16_t owner : c.slot_owner_) {
+    if (owner < 0) continue;
+    const ClusterNode& n = c.nodes_[static_cast<std::size_t>(owner)];
+    if (n.role == NodeRole::replica) {
       return Status(Err::invalid, fmt::format("cluster config: replica {} owns slots", n.id));
     }
   }
