@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/env.h"
@@ -199,8 +200,12 @@ class Aof {
   // Remembers an address known to be a record boundary (a unit end this Aof wrote or verified), so
   // check_boundary need not re-read and re-verify the page up to it: a replication stream resumes at
   // the end of what it read last, on every record appended.
-  void remember_boundary(std::uint64_t address);
-  bool is_known_boundary(std::uint64_t address) const;
+  // decree_before is the decree of the last record before the address, when the caller knows it
+  // (kUnknownDecree otherwise); decree_before() then needs no walk either (a replica scans what it
+  // just appended).
+  static constexpr std::uint64_t kUnknownDecree = UINT64_MAX;
+  void remember_boundary(std::uint64_t address, std::uint64_t decree_before = kUnknownDecree);
+  const std::pair<std::uint64_t, std::uint64_t>* known_boundary(std::uint64_t address) const;
   // Appends bytes that start at tail_address() and end on a unit boundary; unit_ends and decrees
   // give each unit's end and its decree (0 for a padding) so a partial failure keeps the state right.
   Status write_units(std::string_view bytes, const std::vector<std::uint64_t>& unit_ends,
@@ -217,9 +222,10 @@ class Aof {
   std::uint64_t last_decree_ = 0;
   Status write_error_;
   AofRecovery recovery_;
-  // Recently written or verified unit ends, a small ring (0 is an empty slot: address 0 is the log's
-  // first boundary and check_boundary accepts page starts anyway). Cleared when the tail moves back.
-  std::array<std::uint64_t, 16> known_boundaries_{};
+  // Recently written or verified unit ends with the decree before each (or kUnknownDecree), a small
+  // ring; address 0 marks an empty slot (it is a page start, which check_boundary accepts anyway).
+  // Cleared when the tail moves back.
+  std::array<std::pair<std::uint64_t, std::uint64_t>, 16> known_boundaries_{};
   std::size_t next_known_boundary_ = 0;
 };
 
