@@ -230,11 +230,20 @@ int bench_e2e(const BenchOptions& options) {
 
 int bench_scaling(const BenchOptions& options) {
   // Cluster size at a fixed 10 s of safety, then simulated time at a fixed 3 nodes.
+  // `bench scaling nodes` or `bench scaling time` runs one series only.
+  const bool nodes = options.paths.empty() || options.paths.front() == "nodes";
+  const bool time = options.paths.empty() || options.paths.front() == "time";
+  if (!nodes && !time) {
+    std::fprintf(stderr, "replsim bench scaling: unknown series %s (nodes or time)\n", options.paths.front().c_str());
+    return 2;
+  }
   const std::uint64_t seeds = scaled(3, options.scale);
   for (const int shards : {1, 3, 9, 27}) {
+    if (!nodes) break;
     scaling_point(fmt::format("scaling.nodes_{}", shards * 3), shards, 10'000, shards >= 9 ? 1 : seeds);
   }
   for (const std::int64_t safety_s : {10, 100, 1000}) {
+    if (!time) break;
     scaling_point(fmt::format("scaling.sim_{}s", safety_s), 1, safety_s * 1000, safety_s >= 1000 ? 1 : seeds);
   }
   return 0;
