@@ -8,7 +8,8 @@
 // time; the replsim side runs the same steps as one scripted scenario (crash, CLUSTER FAILOVER FORCE,
 // restart, CLUSTER REPLICATE). Both report cycles per wall second, and the ratio comes from this one
 // run. Without redis-server the real side is skipped with a message. Only this file starts processes
-// and opens sockets, and only on 127.0.0.1.
+// and opens sockets, and only on 127.0.0.1. REPLSIM_COMPARE_DEBUG=1 prints each real step's duration
+// and, on a failure, the tail of both servers' logs.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
