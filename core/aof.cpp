@@ -293,12 +293,14 @@ Status redo_intent(Env& env, const AofConfig& config) {
 
 std::uint32_t record_crc(std::uint64_t address, std::uint32_t length, std::uint64_t decree,
                          std::string_view payload) {
-  std::string covered;
-  put_u64(covered, address);
-  put_u32(covered, length);
-  put_u64(covered, decree);
+  // The covered header on the stack, little-endian as put_u64/put_u32 write it: this runs for every
+  // record read or written, and a heap string here cost more than the checksum.
+  char covered[20];
+  for (int i = 0; i < 8; ++i) covered[i] = static_cast<char>((address >> (8 * i)) & 0xFFu);
+  for (int i = 0; i < 4; ++i) covered[8 + i] = static_cast<char>((length >> (8 * i)) & 0xFFu);
+  for (int i = 0; i < 8; ++i) covered[12 + i] = static_cast<char>((decree >> (8 * i)) & 0xFFu);
   Crc32c crc;
-  crc.update(covered);
+  crc.update(std::string_view(covered, sizeof covered));
   crc.update(payload);
   return crc.value();
 }
@@ -964,9 +966,28 @@ Status Aof::walk(std::uint64_t from, std::uint64_t to, std::uint64_t expected_de
   return Status::ok();
 }
 
+void Aof::remember_boundary(std::uint64_t address, std::uint64_t decree_before) {
+  if (address == 0) return;
+  for (auto& known : known_boundaries_) {
+    if (known.first != address) continue;
+    if (decree_before != kUnknownDecree) known.second = decree_before;
+    return;
+  }
+  known_boundaries_[next_known_boundary_] = {address, decree_before};
+  next_known_boundary_ = (next_known_boundary_ + 1) % known_boundaries_.size();
+}
+
+const std::pair<std::uint64_t, std::uint64_t>* Aof::known_boundary(std::uint64_t address) const {
+  for (const auto& known : known_boundaries_) {
+    if (known.first == address && address != 0) return &known;
+  }
+  return nullptr;
+}
+
 Status Aof::check_boundary(std::uint64_t address) {
   if (Status s = check_in_log(address, "AOF read"); !s) return s;
   if (address == begin_address_ || address == tail_address_ || address % page_size() == 0) return Status::ok();
+  if (known_boundary(address) != nullptr) return Status::ok();
   std::uint64_t end = std::max(begin_address_, page_start(address));
   Status s = walk(end, address, 0, [&](const AofUnit& unit) {
     end = unit.end;
@@ -977,11 +998,15 @@ Status Aof::check_boundary(std::uint64_t address) {
     return Status(Err::invalid, fmt::format("address {} is not a record boundary of the AOF (a unit ends at {})",
                                             address, end));
   }
+  remember_boundary(address);
   return Status::ok();
 }
 
 Result<std::uint64_t> Aof::decree_before(std::uint64_t address) {
   if (Status s = check_boundary(address); !s) return s;
+  if (const auto* known = known_boundary(address); known != nullptr && known->second != kUnknownDecree) {
+    return known->second;
+  }
   std::uint64_t end = address;
   while (end > begin_address_) {
     const std::uint64_t start = std::max(begin_address_, page_start(end - 1));
@@ -1014,12 +1039,15 @@ Status Aof::scan(std::uint64_t from_address, const AofScanFn& fn) {
 Result<std::string> Aof::read_raw(std::uint64_t from, std::size_t max_bytes) {
   if (Status s = check_boundary(from); !s) return s;
   std::string out;
+  std::uint64_t last_decree = kUnknownDecree;
   Status s = walk(from, tail_address_, 0, [&](const AofUnit& unit) {
     if (!out.empty() && out.size() + unit.bytes.size() > max_bytes) return false;
     out += unit.bytes;
+    if (!unit.is_padding) last_decree = unit.decree;
     return true;
   });
   if (!s) return s;
+  remember_boundary(from + out.size(), last_decree);
   return out;
 }
 
@@ -1102,6 +1130,7 @@ Status Aof::write_units(std::string_view bytes, const std::vector<std::uint64_t>
     tail_address_ = chunk_end;
     for (; next_unit < unit_ends.size() && unit_ends[next_unit] <= chunk_end; ++next_unit) {
       if (decrees[next_unit] != 0) last_decree_ = decrees[next_unit];
+      remember_boundary(unit_ends[next_unit], last_decree_);
     }
   }
   return Status::ok();
@@ -1249,6 +1278,7 @@ Status Aof::truncate_after(std::uint64_t address) {
   env_.log("aof.truncate_after", fmt::format("address={} old_tail={} last_decree={}", address, tail_address_,
                                              *decree));
   tail_address_ = address;
+  known_boundaries_.fill({0, 0});  // units after the new tail are gone; new ones may end elsewhere
   synced_tail_ = std::min(synced_tail_, address);
   if (last.synced_bytes == last.data_bytes) synced_tail_ = address;
   last_decree_ = *decree;
@@ -1264,6 +1294,7 @@ Status Aof::reset_to(std::uint64_t address, std::uint64_t decree) {
   }
   begin_address_ = address;
   tail_address_ = address;
+  known_boundaries_.fill({0, 0});
   synced_tail_ = address;
   last_decree_ = decree;
   Status s = roll_over(address);

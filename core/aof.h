@@ -7,12 +7,14 @@
 // policy says. It must never accept a record that a reader could fail on later. The format is core/doc/aof-format.md.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/env.h"
@@ -195,6 +197,15 @@ class Aof {
   Status walk(std::uint64_t from, std::uint64_t to, std::uint64_t expected_decree,
               const std::function<bool(const AofUnit&)>& fn);
   Status check_boundary(std::uint64_t address);
+  // Remembers an address known to be a record boundary (a unit end this Aof wrote or verified), so
+  // check_boundary need not re-read and re-verify the page up to it: a replication stream resumes at
+  // the end of what it read last, on every record appended.
+  // decree_before is the decree of the last record before the address, when the caller knows it
+  // (kUnknownDecree otherwise); decree_before() then needs no walk either (a replica scans what it
+  // just appended).
+  static constexpr std::uint64_t kUnknownDecree = UINT64_MAX;
+  void remember_boundary(std::uint64_t address, std::uint64_t decree_before = kUnknownDecree);
+  const std::pair<std::uint64_t, std::uint64_t>* known_boundary(std::uint64_t address) const;
   // Appends bytes that start at tail_address() and end on a unit boundary; unit_ends and decrees
   // give each unit's end and its decree (0 for a padding) so a partial failure keeps the state right.
   Status write_units(std::string_view bytes, const std::vector<std::uint64_t>& unit_ends,
@@ -211,6 +222,11 @@ class Aof {
   std::uint64_t last_decree_ = 0;
   Status write_error_;
   AofRecovery recovery_;
+  // Recently written or verified unit ends with the decree before each (or kUnknownDecree), a small
+  // ring; address 0 marks an empty slot (it is a page start, which check_boundary accepts anyway).
+  // Cleared when the tail moves back.
+  std::array<std::pair<std::uint64_t, std::uint64_t>, 16> known_boundaries_{};
+  std::size_t next_known_boundary_ = 0;
 };
 
 // ---- record encoding, shared by the writer, the readers and the tests ---------------------------

@@ -35,3 +35,19 @@ TEST_CASE("incremental form equals one-shot at every split") {
   Crc32c empty;
   CHECK(empty.value() == 0u);
 }
+
+TEST_CASE("the fast path and the portable path agree on every length and alignment") {
+  std::string bytes;
+  std::uint32_t x = 12345;
+  for (int i = 0; i < 300; ++i) {
+    x = x * 1103515245u + 12345u;
+    bytes.push_back(static_cast<char>(x >> 16));
+  }
+  for (std::size_t start = 0; start < 9; ++start) {
+    for (std::size_t len = 0; start + len <= bytes.size(); len += 7) {
+      const std::string_view piece = std::string_view(bytes).substr(start, len);
+      CHECK(crc32c_extend(0x1234abcdu, piece) == replsim::core::crc32c_portable_extend(0x1234abcdu, piece));
+      CHECK(crc32c(piece) == replsim::core::crc32c_portable_extend(0, piece));
+    }
+  }
+}

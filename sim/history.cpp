@@ -1,6 +1,9 @@
 // sim/history.cpp — recording and serialising client operations.
 #include "sim/history.h"
 
+#include <set>
+#include <string_view>
+
 namespace replsim::sim {
 
 std::string_view op_kind_name(OpKind kind) {
@@ -61,6 +64,18 @@ void History::complete(std::uint64_t id, Outcome outcome, std::int64_t now_ns, s
   op.complete_ns = now_ns;
   op.node = std::move(node);
   op.reply = std::move(reply);
+  op.values_total = values.size();
+  if (op.kind == OpKind::lrange && values.size() > kLrangeValuesKept) {
+    std::set<std::string_view> seen;
+    bool distinct = true;
+    for (const std::string& v : values) {
+      if (!seen.insert(v).second) {
+        distinct = false;
+        break;
+      }
+    }
+    if (distinct) values.resize(kLrangeValuesKept);
+  }
   op.values = std::move(values);
   op.read_nil = read_nil;
 }
@@ -84,6 +99,7 @@ nlohmann::json Operation::to_json() const {
   j["outcome"] = outcome_name(outcome);
   j["reply"] = reply;
   if (!values.empty()) j["values"] = values;
+  if (values_total != values.size()) j["values_total"] = values_total;
   if (read_nil) j["nil"] = true;
   return j;
 }

@@ -41,10 +41,18 @@ struct Operation {
   Outcome outcome = Outcome::pending;
   std::string reply;                 // the reply as redis-cli would show it (shortened)
   std::vector<std::string> values;   // values read: GET value, LRANGE elements, popped elements
+  // How many values the reply held. For an LRANGE whose elements are all distinct only the first
+  // kLrangeValuesKept are kept in `values` (see History::complete); otherwise values.size().
+  std::size_t values_total = 0;
   bool read_nil = false;             // GET returned nil / pop on a missing key
 
   nlohmann::json to_json() const;
 };
+
+// An LRANGE of a list that only grows would make the history grow with the square of the run's
+// length (every read holds the whole list). The only check that reads LRANGE values looks for an
+// element twice in one reply, so a reply without one keeps just this many elements.
+inline constexpr std::size_t kLrangeValuesKept = 32;
 
 class History {
  public:

@@ -477,7 +477,7 @@ RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
 
   result.trace_hash = world.trace().hash();
   result.hash_sequence = world.trace().hash_sequence();
-  result.recent_events.assign(world.trace().recent().begin(), world.trace().recent().end());
+  result.recent_events = world.trace().recent();
   result.decisions = world.decisions();
   RunStats& st = result.stats;
   st.trace_events = world.trace().count();

@@ -75,9 +75,15 @@ int main(int argc, char** argv) {
   replsim::tools::BenchOptions bench_options;
   std::string bench_target;
   CLI::App* bench = app.add_subcommand("bench", "Run a benchmark and print one name=value figure a line.");
-  bench->add_option("target", bench_target, "What to measure: kernel")
+  bench->add_option("target", bench_target,
+                    "What to measure: kernel (fiber switches, timers, messages), e2e (whole runs of each "
+                    "scenario), scaling (3..81 nodes, 10..1000 simulated seconds), compare (a failover cycle "
+                    "against real redis-server processes and in replsim)")
       ->required()
-      ->check(CLI::IsMember({"kernel"}));
+      ->check(CLI::IsMember({"kernel", "e2e", "scaling", "compare"}));
+  bench->add_option("paths", bench_options.paths, "e2e: scenario files or folders (default scenarios/fuzz)");
+  bench->add_option("--redis-server", bench_options.redis_server,
+                    "compare: the redis-server binary (default: redis-server on PATH)");
   bench->add_option("--scale", bench_options.scale,
                     "Multiply the amount of work (e.g. 0.1 for a quick smoke run)")
       ->check(CLI::PositiveNumber);
@@ -177,6 +183,9 @@ int main(int argc, char** argv) {
     if (bugs->parsed()) return replsim::tools::bugs_command();
     if (bench->parsed()) {
       if (bench_target == "kernel") return replsim::tools::bench_kernel(bench_options);
+      if (bench_target == "e2e") return replsim::tools::bench_e2e(bench_options);
+      if (bench_target == "scaling") return replsim::tools::bench_scaling(bench_options);
+      if (bench_target == "compare") return replsim::tools::bench_compare(bench_options);
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "replsim: internal error: %s\n", e.what());

@@ -29,12 +29,30 @@ void Trace::record(std::int64_t time_ns, std::string_view node, std::string_view
   if (keep_hashes_) hashes_.push_back(h);
   if (ring_capacity_ == 0 && !sink_) return;
 
-  TraceEvent ev{index, time_ns, std::string(node), std::string(kind), std::string(detail), h};
-  if (sink_) sink_(ev);
-  if (ring_capacity_ > 0) {
-    if (ring_.size() == ring_capacity_) ring_.pop_front();
-    ring_.push_back(std::move(ev));
+  if (ring_capacity_ == 0) {
+    TraceEvent ev{index, time_ns, std::string(node), std::string(kind), std::string(detail), h};
+    sink_(ev);
+    return;
   }
+  if (ring_.size() < ring_capacity_) ring_.emplace_back();
+  TraceEvent& ev = ring_[ring_next_];
+  ring_next_ = (ring_next_ + 1) % ring_capacity_;
+  ev.index = index;
+  ev.time_ns = time_ns;
+  ev.node.assign(node);
+  ev.kind.assign(kind);
+  ev.detail.assign(detail);
+  ev.hash = h;
+  if (sink_) sink_(ev);
+}
+
+std::vector<TraceEvent> Trace::recent() const {
+  std::vector<TraceEvent> out;
+  out.reserve(ring_.size());
+  // Until the ring is full, ring_next_ == ring_.size() and the oldest event is slot 0.
+  const std::size_t oldest = ring_.size() < ring_capacity_ ? 0 : ring_next_;
+  for (std::size_t k = 0; k < ring_.size(); ++k) out.push_back(ring_[(oldest + k) % ring_.size()]);
+  return out;
 }
 
 std::string TraceEvent::to_json() const {

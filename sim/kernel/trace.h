@@ -8,7 +8,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -39,7 +38,8 @@ class Trace {
 
   std::uint64_t hash() const { return hash_; }
   std::uint64_t count() const { return count_; }
-  const std::deque<TraceEvent>& recent() const { return ring_; }
+  // The last ring_capacity events, oldest first.
+  std::vector<TraceEvent> recent() const;
 
   // Receives every event as it is recorded (e.g. a JSONL writer or the --trace printer).
   void set_sink(std::function<void(const TraceEvent&)> sink) { sink_ = std::move(sink); }
@@ -51,7 +51,10 @@ class Trace {
   std::size_t ring_capacity_;
   std::uint64_t hash_ = 0x7265706c73696dULL;  // "replsim"
   std::uint64_t count_ = 0;
-  std::deque<TraceEvent> ring_;
+  // A circular buffer whose slots are reused, so recording allocates nothing once it is full (the
+  // strings keep their capacity): ring_next_ is the slot the next event goes to.
+  std::vector<TraceEvent> ring_;
+  std::size_t ring_next_ = 0;
   std::function<void(const TraceEvent&)> sink_;
   bool keep_hashes_ = false;
   std::vector<std::uint64_t> hashes_;
