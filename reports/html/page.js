@@ -1,4 +1,4 @@
-// replsim report.html — the space-time diagram of one run. Reads the JSON in #replsim-data, draws
+// replsim report.html — the space-time diagram of one run. Inflates the JSON in #replsim-data, draws
 // lanes, spans, bands, events, message arrows and client operations on a canvas (only what is in the
 // visible window; dense stretches are aggregated per pixel column), and lists events below. It loads
 // nothing from anywhere. Errors are recorded on <html data-replsim-status> for the headless test.
@@ -26,16 +26,34 @@
   root.setAttribute('data-replsim-status', 'loading');
 
   const started = performance.now();
-  try {
-    main();
+  loadData().then((D) => {
+    const decoded = performance.now();
+    main(D);
+    root.setAttribute('data-replsim-decode-ms', String(Math.round(decoded - started)));
+    root.setAttribute('data-replsim-render-ms', String(Math.round(performance.now() - started)));
+    // Since navigation began: what a reader waits for, parsing the file included.
+    root.setAttribute('data-replsim-ready-ms', String(Math.round(performance.now())));
     if (problems.length === 0) root.setAttribute('data-replsim-status', 'ok');
-  } catch (e) {
+  }).catch((e) => {
     fail((e && e.stack) || e);
-  }
-  root.setAttribute('data-replsim-render-ms', String(Math.round(performance.now() - started)));
+    const box = document.getElementById('summary');
+    if (box) box.textContent = 'This page could not show the run: ' + (e && e.message || e) + '. The same data is in report.json, history.json and trace.jsonl next to this file.';
+  });
 
-  function main() {
-    const D = JSON.parse(document.getElementById('replsim-data').textContent);
+  // The data element holds the JSON deflated and base64-encoded (see reports/html.cpp).
+  async function loadData() {
+    const el = document.getElementById('replsim-data');
+    const bin = atob(el.textContent.replace(/\s+/g, ''));
+    const bytes = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    if (typeof DecompressionStream === 'undefined') {
+      throw new Error('this browser has no DecompressionStream (Chrome 80+, Firefox 113+, Safari 16.4+ have it)');
+    }
+    const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('deflate'));
+    return JSON.parse(await new Response(stream).text());
+  }
+
+  function main(D) {
     const meta = D.meta || {};
     const $ = (id) => document.getElementById(id);
     const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
@@ -70,8 +88,8 @@
       'node.start_failed', 'repl.sync.start', 'repl.sync.end', 'repl.sync.stop', 'repl.fullsync.installed',
       'repl.partialsync.accepted', 'cluster.config.change', 'cluster.failover.done', 'cluster.failover.refused',
       'cluster.follow', 'store.recovery.done', 'store.recovery.refused', 'repl.bug.stuck_recovering',
-      'repl.bug.wipe', 'cluster.bug.role_reset', 'admin.reply', 'net.partition', 'net.heal', 'aof.truncate_tail',
-      'store.checkpoint.done', 'buggify.fire']);
+      'repl.bug.wipe', 'cluster.bug.role_reset', 'net.partition', 'net.heal', 'aof.truncate_tail',
+      'store.recovery.torn_tail', 'buggify.fire']);
     const kindMajor = Uint8Array.from(kinds.map((k) => (MAJOR.has(k) || k.startsWith('fault.')) ? 1 : 0));
     // Kinds that are mostly noise when zoomed out start hidden? No: everything starts visible, the
     // filter is the reader's choice. Counts per kind feed the filter list.
@@ -250,6 +268,30 @@
       view.t0 = a; view.t1 = a + span;
       schedule();
       scheduleList();
+      scheduleHash();
+    }
+    // The view and the selected event live in the address (#t=START-END&e=INDEX, in seconds and
+    // trace indices), so a link or a reload shows the same moment.
+    let hashTimer = 0;
+    function scheduleHash() {
+      clearTimeout(hashTimer);
+      hashTimer = setTimeout(() => {
+        let h = `#t=${(view.t0 / 1e9).toFixed(9)}-${(view.t1 / 1e9).toFixed(9)}`;
+        if (selection && selection.type === 'event') h += `&e=${traceIndex(selection.id)}`;
+        if (location.hash !== h) history.replaceState(null, '', h);
+      }, 300);
+    }
+    function readHash() {
+      const m = /t=(-?[0-9.]+)-(-?[0-9.]+)/.exec(location.hash);
+      const e = /e=([0-9]+)/.exec(location.hash);
+      let done = false;
+      if (e) {
+        const idx = +e[1];
+        let p = D.i ? D.i.indexOf(idx) : idx - D.i0;
+        if (p >= 0 && p < N) { selectEvent(p, !m); done = true; }
+      }
+      if (m) { setView(+m[1] * 1e9, +m[2] * 1e9); done = true; }
+      return done;
     }
     function zoomAt(factor, x) {
       const t = tOf(x === undefined ? (GUT + W) / 2 : x);
@@ -265,6 +307,9 @@
 
     function resize() {
       DPR = window.devicePixelRatio || 1;
+      layout();
+      // The diagram is as tall as its lanes, within 260 px and three quarters of the window.
+      $('chart-row').style.height = Math.max(260, Math.min(contentH + 2, Math.round(window.innerHeight * 0.75))) + 'px';
       const r = chart.getBoundingClientRect();
       W = Math.max(300, r.width); H = Math.max(200, r.height);
       chart.width = Math.round(W * DPR); chart.height = Math.round(H * DPR);
@@ -390,7 +435,6 @@
       ctx.fillStyle = '#fbfcfd'; ctx.fillRect(0, AXIS, GUT, H - AXIS);
       ctx.fillStyle = '#e3e6eb'; ctx.fillRect(GUT - 1, AXIS, 1, H - AXIS);
       ctx.textBaseline = 'middle'; ctx.textAlign = 'left';
-      let lastCluster = null;
       for (const l of lanes) {
         if (l.hidden) continue;
         const y = l.y - scrollY;
@@ -400,9 +444,11 @@
           ctx.fillText(l.name, 10, y + 20);
           const role = bandAt(l.i, 'role', view.t1);
           ctx.font = '11px system-ui, sans-serif'; ctx.fillStyle = '#6b7280';
-          ctx.fillText(l.cluster && l.cluster !== lastCluster ? 'cluster ' + l.cluster : 'node', 10, y + 37);
-          lastCluster = l.cluster;
-          void role;
+          ctx.fillText(l.cluster ? 'cluster ' + l.cluster : 'node', 10, y + 37);
+          if (role) {
+            ctx.fillStyle = ROLE_TEXT(role.value);
+            ctx.fillText(role.value === 'primary' ? 'primary' : 'replica', 10, y + 50);
+          }
         } else if (l.group === 'world') {
           ctx.font = '600 12px system-ui, sans-serif'; ctx.fillStyle = '#374151';
           ctx.fillText('world', 10, y + 12);
@@ -484,7 +530,7 @@
           ctx.globalAlpha = 0.85;
           ctx.fillRect(x0, ry, w, 4);
           ctx.globalAlpha = 1;
-          if (l.group !== 'node' && w > 60) {
+          if (l.group === 'world' && w > 60) {
             ctx.fillStyle = st.text; ctx.fillText(s.label, Math.max(x0, GUT) + 4, ry - 5);
           }
         }
@@ -584,36 +630,41 @@
           ctx.globalAlpha = 1;
         }
       }
-      // Major events on top, as markers; labelled when there is room.
+      // Major events on top, as markers; a label only where it fits before the next marker.
       ctx.font = '10.5px system-ui, sans-serif'; ctx.textBaseline = 'middle';
-      let lastLabelX = new Map();
-      for (const e of majors) {
+      majors.sort((p, q) => (EL[p] - EL[q]) || (p - q));
+      for (let m = 0; m < majors.length; m++) {
+        const e = majors[m];
         const l = lanes[EL[e]];
         const x = xOf(T[e]);
         const [ey, eh] = eventY(l);
         const k = EK[e];
-        const color = catColors[kindCatIdx[k]];
         const cy = ey + eh / 2;
-        ctx.fillStyle = color;
+        ctx.fillStyle = catColors[kindCatIdx[k]];
         ctx.strokeStyle = '#fff'; ctx.lineWidth = 1;
         ctx.beginPath();
         ctx.moveTo(x, cy - 5); ctx.lineTo(x + 4.5, cy); ctx.lineTo(x, cy + 5); ctx.lineTo(x - 4.5, cy); ctx.closePath();
         ctx.fill(); ctx.stroke();
-        if (l.group !== 'client') {
-          const prev = lastLabelX.get(l.i);
-          if (prev === undefined || x > prev) {
-            const name = kinds[k];
-            const label = name.startsWith('fault.') ? name.slice(6) : name;
-            const tw = ctx.measureText(label).width;
-            if (x + 6 + tw < W - RPAD) {
-              ctx.fillStyle = 'rgba(255,255,255,.8)';
-              ctx.fillRect(x + 5, cy - 6, tw + 4, 12);
-              ctx.fillStyle = '#1f2937';
-              ctx.fillText(label, x + 7, cy);
-              lastLabelX.set(l.i, x + 12 + tw);
-            }
-          }
-        }
+      }
+      let labelEnd = -Infinity, labelLane = -1;
+      for (let m = 0; m < majors.length; m++) {
+        const e = majors[m];
+        const l = lanes[EL[e]];
+        if (l.group === 'client') continue;
+        if (l.i !== labelLane) { labelLane = l.i; labelEnd = -Infinity; }
+        const x = xOf(T[e]);
+        const nextX = m + 1 < majors.length && EL[majors[m + 1]] === EL[e] ? xOf(T[majors[m + 1]]) : W - RPAD;
+        const name = kinds[EK[e]];
+        const label = name.startsWith('fault.') ? name.slice(6) : name;
+        const tw = ctx.measureText(label).width;
+        if (x - 5 < labelEnd || x + 10 + tw > nextX - 3) continue;
+        const [ey, eh] = eventY(l);
+        const cy = ey + eh / 2;
+        ctx.fillStyle = 'rgba(255,255,255,.85)';
+        ctx.fillRect(x + 5, cy - 6, tw + 4, 12);
+        ctx.fillStyle = '#1f2937';
+        ctx.fillText(label, x + 7, cy);
+        labelEnd = x + 10 + tw;
       }
     }
     function arrowVisible(j) {
@@ -882,12 +933,13 @@
       for (const el of body.querySelectorAll('[data-viol]')) el.addEventListener('click', () => selectViolation(+el.dataset.viol, true));
       for (const el of body.querySelectorAll('[data-t]')) el.addEventListener('click', () => center(+el.dataset.t));
       for (const el of body.querySelectorAll('[data-op]')) el.addEventListener('click', () => selectOp(+el.dataset.op, true));
+      for (const el of body.querySelectorAll('[data-band]')) el.addEventListener('click', () => { const b = bands[+el.dataset.band]; selection = { type: 'band', id: +el.dataset.band }; ensureVisible(b.b); setTab('selection'); schedule(); });
     }
     function renderSelection() {
       const s = selection;
       if (!s) {
         return `<p class="empty">Click an event, a message arrow, an operation or a shaded span in the diagram (or a row of the event list) to see its fields here.</p>` +
-          (violations.length ? `<h4>Violations</h4>` + violations.map(violationItem).join('') : `<p>No check failed in this run.</p>`);
+          (violations.length ? `<h4>Violations</h4>` + violations.map(violationItem).join('') : `<p>No check failed in this run.</p>`) + renderStory();
       }
       if (s.type === 'event') {
         const e = s.id;
@@ -963,6 +1015,31 @@
       }
       return '';
     }
+    // What happened, in order: phases, faults and interventions, role changes, violations.
+    function renderStory() {
+      const items = [];
+      for (const p of PHASES) items.push({ t: p.b, html: `<b>${esc(p.name)} phase</b> <span class="t">${fmtDur(p.e - p.b)}</span>`, attr: `data-t="${p.b}"` });
+      for (const d of decisions) {
+        const e = faultEvent(d);
+        const node = d.detail && d.detail.node ? ' ' + esc(d.detail.node) : '';
+        items.push({ t: d.time_ns, html: `<span class="tag">${esc(d.source)}</span>${esc(d.action)}${node}`, attr: e >= 0 ? `data-ev="${e}"` : `data-t="${d.time_ns}"` });
+      }
+      const firstRole = new Set();
+      bands.forEach((b, i) => {
+        if (b.track !== 'role') return;
+        if (!firstRole.has(b.lane)) { firstRole.add(b.lane); if (b.b <= (PHASES[1] ? PHASES[1].b : 0)) return; }
+        items.push({ t: b.b, html: `${esc(lanes[b.lane].name)} becomes <b style="color:${ROLE_TEXT(b.value)}">${esc(b.value)}</b>`, attr: `data-band="${i}"` });
+      });
+      for (const v of violations) items.push({ t: v.t, html: `<b style="color:#b91c1c">✖ ${esc(v.check)}</b>${v.node ? ' on ' + esc(v.node) : ''}`, attr: `data-viol="${v.i}"` });
+      items.sort((a, b) => a.t - b.t);
+      if (!items.length) return '';
+      return `<h4 style="margin-top:12px">what happened</h4>` + items.map((it) => `<div class="list-item" ${it.attr}><span class="t">${fmtTime(it.t, 3)}</span> ${it.html}</div>`).join('');
+    }
+    function faultEvent(d) {
+      const want = 'fault.' + d.action;
+      for (let i = lowerBoundT(d.time_ns); i < N && T[i] === d.time_ns; i++) if (kinds[EK[i]] === want) return i;
+      return -1;
+    }
     function evidenceLinks(v) {
       // Operations the evidence names (by "op"/"ops"/"id" fields) become links.
       const ids = new Set();
@@ -996,7 +1073,8 @@
       if (!decisions.length) return '<p class="empty">No faults were injected and nothing intervened.</p>';
       return `<p class="empty">${decisions.length} decisions (the fault log of report.json). Click one to go there.</p>` + decisions.map((d) => {
         const det = Object.entries(d.detail || {}).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
-        return `<div class="list-item" data-t="${d.time_ns}"><div><b>${esc(d.action)}</b> <span class="tag">${esc(d.source)}</span> <span class="t">${fmtTime(d.time_ns, 3)}</span></div><div class="mono" style="font-size:11.5px;color:#4b5563">${esc(det)}</div></div>`;
+        const fe = faultEvent(d);
+        return `<div class="list-item" ${fe >= 0 ? `data-ev="${fe}"` : `data-t="${d.time_ns}"`}><div><b>${esc(d.action)}</b> <span class="tag">${esc(d.source)}</span> <span class="t">${fmtTime(d.time_ns, 3)}</span></div><div class="mono" style="font-size:11.5px;color:#4b5563">${esc(det)}</div></div>`;
       }).join('');
     }
     function renderNodesTab() {
@@ -1029,7 +1107,7 @@
         if (l.hidden) { l.hidden = false; layout(); buildLaneList(); }
         ensureVisible(T[e]);
       }
-      setTab('selection'); schedule(); syncListSelection(e, reveal);
+      setTab('selection'); schedule(); syncListSelection(e, reveal); scheduleHash();
     }
     function selectOp(i, reveal) {
       selection = { type: 'op', id: i };
@@ -1200,7 +1278,7 @@
         });
       }
     }
-    function afterFilter() { layout(); scrollY = Math.max(0, Math.min(scrollY, contentH - H)); schedule(); scheduleList(); }
+    function afterFilter() { resize(); scheduleList(); }
     // Close a dropdown when clicking elsewhere.
     document.addEventListener('click', (e) => {
       for (const d of document.querySelectorAll('details.dropdown[open]')) if (!d.contains(e.target)) d.open = false;
@@ -1291,8 +1369,11 @@
     renderSide();
     window.addEventListener('resize', resize);
     resize();
-    // A failing run opens on its first violation, a passing run on the whole run.
-    if (violations.length && violations[0].time_ns >= 0) {
+    // A failing run opens on its first violation, a passing run on the whole run (unless the
+    // address names a moment).
+    if (readHash()) {
+      // the address chose the view
+    } else if (violations.length && violations[0].time_ns >= 0) {
       selectViolation(0, true);
       violationCursor = 0;
     } else {
