@@ -8,6 +8,7 @@
 #include "reports/html.h"
 
 #include <array>
+#include <charconv>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -110,6 +111,14 @@ std::string shorten(std::string_view s, std::size_t max_chars) {
   return fmt::format("{}… ({} bytes)", s.substr(0, cut), s.size());
 }
 
+// Integers go out through to_chars: the event arrays hold hundreds of thousands of them.
+template <typename T>
+void append_int(std::string& out, T v) {
+  char buf[24];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
+}
+
 template <typename T, typename F>
 void append_array(std::string& out, const std::vector<T>& items, F&& each) {
   out += '[';
@@ -169,20 +178,20 @@ void append_events(std::string& out, const Timeline& t) {
   out += fmt::format(",\"i0\":{},\"n\":{}", first_index, t.events.size());
   if (!contiguous) {
     out += ",\"i\":";
-    append_array(out, t.events, [&](const TimelineEvent& e) { out += fmt::format("{}", e.index); });
+    append_array(out, t.events, [&](const TimelineEvent& e) { append_int(out, e.index); });
   }
   // Times as differences from the previous event: most are small numbers.
   out += ",\"t\":[";
   std::int64_t last = 0;
   for (std::size_t i = 0; i < t.events.size(); ++i) {
     if (i > 0) out += ',';
-    out += fmt::format("{}", t.events[i].time_ns - last);
+    append_int(out, t.events[i].time_ns - last);
     last = t.events[i].time_ns;
   }
   out += "],\"l\":";
-  append_array(out, t.events, [&](const TimelineEvent& e) { out += fmt::format("{}", e.lane); });
+  append_array(out, t.events, [&](const TimelineEvent& e) { append_int(out, e.lane); });
   out += ",\"k\":";
-  append_array(out, t.events, [&](const TimelineEvent& e) { out += fmt::format("{}", e.kind); });
+  append_array(out, t.events, [&](const TimelineEvent& e) { append_int(out, e.kind); });
   out += ",\"d\":";
   append_array(out, t.events, [&](const TimelineEvent& e) { append_json_string(out, e.detail); });
 }
@@ -265,8 +274,12 @@ std::string timeline_data_json(const nlohmann::json& report, const sim::History&
   for (std::size_t i = 0; i < t.arrows.size(); ++i) {
     const TimelineArrow& a = t.arrows[i];
     if (i > 0) out += ',';
-    out += fmt::format("{},{},{},{},{},{}", a.send_event, a.end_event, a.from_lane, a.to_lane, a.bytes,
-                       (a.fin ? 1 : 0) | (a.lost ? 2 : 0));
+    for (const std::uint64_t v : {std::uint64_t{a.send_event}, std::uint64_t{a.end_event}, std::uint64_t{a.from_lane},
+                                  std::uint64_t{a.to_lane}, a.bytes}) {
+      append_int(out, v);
+      out += ',';
+    }
+    append_int(out, (a.fin ? 1 : 0) | (a.lost ? 2 : 0));
   }
   out += "],\"spans\":";
   append_array(out, t.spans, [&](const TimelineSpan& s) {

@@ -285,7 +285,9 @@ void TimelineBuilder::on_node_state(const TimelineEvent& ev, std::uint32_t pos, 
   if (kind == "node.crash") {
     close_span(st.open_pause, ev, pos);
     close_span(st.open_down, ev, pos);
-    open_span(st.open_down, ev.lane, "down", "down: " + detail_field(ev.detail, "reason"), ev, pos);
+    // The reason is the rest of the detail, spaces and all ("reason=exit: AOF write failed ...").
+    const std::string reason = starts_with(ev.detail, "reason=") ? ev.detail.substr(7) : ev.detail;
+    open_span(st.open_down, ev.lane, "down", "down: " + reason, ev, pos);
     end_band(st.open_role, ev.time_ns);
     end_band(st.open_recovering, ev.time_ns);
   } else if (kind == "node.restart") {

@@ -209,9 +209,12 @@
       const actions = new Map();
       for (const d of decisions) actions.set(d.action, (actions.get(d.action) || 0) + 1);
       const chips = [...actions.entries()].sort((a, b) => b[1] - a[1]).map(([a, n]) => `<span class="chip">${esc(a)} ×${n}</span>`).join('');
-      cards.push(`<div class="card wide"><h3>faults and interventions</h3><div class="big">${fmtInt(st.faults !== undefined ? st.faults : decisions.length)}<span class="sub"> faults · ${fmtInt(st.crashes || 0)} crashes · ${decisions.length} decisions</span></div><div class="chips">${chips || '<span class="sub">none</span>'}</div></div>`);
+      const crashes = st.crashes || 0;
+      const scripted = !Object.values(meta.swarm || {}).some((f) => f && f.enabled);
+      cards.push(`<div class="card wide"><h3>faults and interventions${scripted ? ' · scripted' : ''}</h3><div class="big">${fmtInt(st.faults !== undefined ? st.faults : decisions.length)}<span class="sub"> faults · ${fmtInt(crashes)} ${crashes === 1 ? 'crash' : 'crashes'} · ${decisions.length} decisions</span></div><div class="chips">${chips || '<span class="sub">none</span>'}</div></div>`);
       const sw = meta.swarm || {};
-      const fam = Object.keys(sw).sort().map((k) => {
+      const anyOn = Object.values(sw).some((f) => f && f.enabled);
+      const fam = !anyOn ? '' : Object.keys(sw).sort().map((k) => {
         const f = sw[k] || {};
         const title = f.enabled ? `mean interval ${f.mean_interval_ms} ms` : 'off for this seed';
         return `<span class="chip ${f.enabled ? 'on' : 'off'}" title="${esc(title)}">${esc(k)}</span>`;
@@ -363,6 +366,7 @@
     function clipX(x) { return Math.max(GUT - 2, Math.min(W + 2, x)); }
 
     function draw() {
+      const drawStart = performance.now();
       const t0 = view.t0, t1 = view.t1;
       ctx.setTransform(DPR, 0, 0, DPR, 0, 0);
       ctx.clearRect(0, 0, W, H);
@@ -395,6 +399,8 @@
       ctx.restore();
       drawAxis(t0, t1);
       $('range-label').textContent = `${fmtTime(Math.max(0, t0), 4)} – ${fmtTime(t1, 4)}  (${fmtDur(t1 - t0)} shown)`;
+      // How long the last frame took (read by the headless test's measurements).
+      root.setAttribute('data-replsim-draw-ms', (performance.now() - drawStart).toFixed(1));
     }
 
     function niceStep(span, px) {
@@ -518,10 +524,11 @@
             ctx.fillStyle = 'rgba(255,255,255,.85)';
             const label = s.label;
             const tw = Math.min(ctx.measureText(label).width + 8, w - 6);
-            ctx.fillRect(Math.max(x0, GUT) + 4, y + l.h / 2 - 8, tw, 16);
+            // At the lane's top, where the role label would be: event markers sit in the middle.
+            ctx.fillRect(Math.max(x0, GUT) + 4, y + 3, tw, 14);
             ctx.fillStyle = st.text;
             ctx.save(); ctx.beginPath(); ctx.rect(Math.max(x0, GUT) + 4, y, tw, l.h); ctx.clip();
-            ctx.fillText(label, Math.max(x0, GUT) + 8, y + l.h / 2);
+            ctx.fillText(label, Math.max(x0, GUT) + 8, y + 10);
             ctx.restore();
           }
         } else {
@@ -589,6 +596,8 @@
         const a = lowerBound(arr, t0), b = lowerBound(arr, t1 + 1);
         const [ey, eh] = eventY(l);
         const client = l.group === 'client';
+        // A client's operations already show its activity; its dense network ticks would only blur them.
+        if (client && opts.ops && laneOps[l.i].length && b - a > width * 0.5) continue;
         if (b - a > width * 1.5) {
           // dense: aggregate per pixel column, height by log count, colour of the commonest category
           const counts = colBuf.counts, cc = colBuf.cats;
@@ -1049,7 +1058,16 @@
         if (typeof x === 'number' && /^(op|ops|op_id|op_ids|operation|operations)$/.test(key || '')) ids.add(x);
       })(v.evidence, '');
       const links = [...ids].filter((i) => i >= 0 && i < ops.length).slice(0, 40).map((i) => `<span class="link" data-op="${i}">op ${i}</span>`);
-      return links.length ? `<p>operations named: ${links.join(', ')}</p>` : '';
+      // Times the evidence names (fields ending in _ns) become links too.
+      const times = [];
+      (function walk(x, key) {
+        if (Array.isArray(x)) { for (const y of x) walk(y, key); return; }
+        if (x && typeof x === 'object') { for (const [k, y] of Object.entries(x)) walk(y, k); return; }
+        if (typeof x === 'number' && /_ns$/.test(key || '') && x >= 0 && x <= END * 1.01 && times.length < 20) {
+          times.push(`<span class="link" data-t="${x}">${esc(key)} = ${fmtTime(x, 6)}</span>`);
+        }
+      })(v.evidence, '');
+      return (links.length ? `<p>operations named: ${links.join(', ')}</p>` : '') + (times.length ? `<p>times named: ${times.join(', ')}</p>` : '');
     }
     function prevSame(e, dir) {
       const k = EK[e];
@@ -1118,12 +1136,20 @@
       }
       setTab('selection'); schedule();
     }
+    // Final checks run after the last phase: their violations carry the end time, and the whole run
+    // is the context they need.
+    const endPhase = phases.find((p) => p[0] === 'end');
+    const finalCheckTime = endPhase ? endPhase[1] : END;
     function selectViolation(i, reveal) {
       selection = { type: 'violation', id: i };
       if (reveal) {
         const v = violations[i];
-        const span = Math.min(view.t1 - view.t0, Math.max(END / 20, 2e8));
-        center(v.t, span);
+        if (v.t >= finalCheckTime) {
+          setView(0, END * 1.01);
+        } else {
+          const span = Math.min(view.t1 - view.t0, Math.max(END / 8, 2e8));
+          center(v.t, span);
+        }
       }
       setTab('selection'); schedule();
     }
@@ -1373,7 +1399,7 @@
     // address names a moment).
     if (readHash()) {
       // the address chose the view
-    } else if (violations.length && violations[0].time_ns >= 0) {
+    } else if (violations.length) {
       selectViolation(0, true);
       violationCursor = 0;
     } else {
