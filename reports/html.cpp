@@ -303,7 +303,7 @@ std::string timeline_data_json(const nlohmann::json& report, const sim::History&
     append_json_string(out, p.first);
     out += fmt::format(",{}]", p.second);
   });
-  out += fmt::format(",\"unmatched_deliveries\":{}", t.unmatched_deliveries);
+  out += fmt::format(",\"unmatched_deliveries\":{},\"dropped_events\":{}", t.unmatched_deliveries, t.dropped_events);
   out += ",\"ops\":";
   append_ops(out, history);
   out += "}";

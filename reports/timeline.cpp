@@ -99,7 +99,7 @@ int Timeline::lane_index(std::string_view name) const {
   return -1;
 }
 
-TimelineBuilder::TimelineBuilder(std::vector<NodeLaneSpec> nodes) {
+TimelineBuilder::TimelineBuilder(std::vector<NodeLaneSpec> nodes, std::size_t max_events) : max_events_(max_events) {
   lane_for("world");
   for (NodeLaneSpec& n : nodes) {
     const std::uint32_t lane = lane_for(n.name);
@@ -123,7 +123,10 @@ std::uint32_t TimelineBuilder::lane_for(std::string_view name) {
 }
 
 void TimelineBuilder::add(const kernel::TraceEvent& trace_event) {
-  const auto pos = static_cast<std::uint32_t>(events_.size());
+  // Past the cap an event is not kept (pos -1), but it still opens and closes spans and bands.
+  const bool keep = events_.size() < max_events_;
+  const std::int64_t pos = keep ? static_cast<std::int64_t>(events_.size()) : -1;
+  last_time_ns_ = trace_event.time_ns;
   TimelineEvent ev;
   ev.index = trace_event.index;
   ev.time_ns = trace_event.time_ns;
@@ -148,12 +151,16 @@ void TimelineBuilder::add(const kernel::TraceEvent& trace_event) {
   } else {
     on_store(ev, kind);
   }
-  events_.push_back(std::move(ev));
+  if (keep) {
+    events_.push_back(std::move(ev));
+  } else {
+    ++dropped_events_;
+  }
 }
 
 // ---- network: arrows, partitions, clogs ------------------------------------------------------------
 
-void TimelineBuilder::on_net(const TimelineEvent& ev, std::uint32_t pos, std::string_view kind) {
+void TimelineBuilder::on_net(const TimelineEvent& ev, std::int64_t pos, std::string_view kind) {
   if (kind == "net.partition" || kind == "net.heal" || kind == "net.heal_link") {
     update_partitions(ev, pos);
     return;
@@ -197,7 +204,10 @@ void TimelineBuilder::on_net(const TimelineEvent& ev, std::uint32_t pos, std::st
     for (auto& [label, dir] : dirs) {
       const std::uint32_t to = lane_for(dir.to);
       for (const Pending& p : dir.queue) {
-        arrows_.push_back({p.event, pos, p.from_lane, to, p.bytes, p.fin, true});
+        if (p.event >= 0 && pos >= 0) {
+          arrows_.push_back({static_cast<std::uint32_t>(p.event), static_cast<std::uint32_t>(pos), p.from_lane, to,
+                             p.bytes, p.fin, true});
+        }
       }
     }
     conns_.erase(conn);
@@ -211,6 +221,7 @@ void TimelineBuilder::on_net(const TimelineEvent& ev, std::uint32_t pos, std::st
     if (close && reset_conns_.contains(conn)) return;
     Direction& dir = dirs[std::string(label)];
     dir.to = std::string(host_of(label.substr(arrow + 2)));
+    // A send that is not kept still takes its place in the queue, so later deliveries pair right.
     dir.queue.push_back({pos, ev.lane, send ? to_u64(detail_field(ev.detail, "bytes")) : 0, close});
     return;
   }
@@ -221,10 +232,12 @@ void TimelineBuilder::on_net(const TimelineEvent& ev, std::uint32_t pos, std::st
   }
   const Pending p = it->second.queue.front();
   it->second.queue.pop_front();
-  arrows_.push_back({p.event, pos, p.from_lane, ev.lane, p.bytes, p.fin, false});
+  if (p.event < 0 || pos < 0) return;  // one end was not kept: no arrow
+  arrows_.push_back({static_cast<std::uint32_t>(p.event), static_cast<std::uint32_t>(pos), p.from_lane, ev.lane, p.bytes,
+                     p.fin, false});
 }
 
-void TimelineBuilder::update_partitions(const TimelineEvent& ev, std::uint32_t pos) {
+void TimelineBuilder::update_partitions(const TimelineEvent& ev, std::int64_t pos) {
   const std::string_view kind = kinds_[ev.kind];
   if (kind == "net.heal") {
     blocked_.clear();
@@ -280,7 +293,7 @@ void TimelineBuilder::update_partitions(const TimelineEvent& ev, std::uint32_t p
 
 // ---- nodes: downtime and pauses --------------------------------------------------------------------
 
-void TimelineBuilder::on_node_state(const TimelineEvent& ev, std::uint32_t pos, std::string_view kind) {
+void TimelineBuilder::on_node_state(const TimelineEvent& ev, std::int64_t pos, std::string_view kind) {
   LaneState& st = lane_state_[ev.lane];
   if (kind == "node.crash") {
     close_span(st.open_pause, ev, pos);
@@ -301,7 +314,7 @@ void TimelineBuilder::on_node_state(const TimelineEvent& ev, std::uint32_t pos, 
 
 // ---- fault decisions: drawn on the node they name; disk faults as spans ----------------------------
 
-void TimelineBuilder::on_fault(TimelineEvent& ev, std::uint32_t pos, std::string_view kind) {
+void TimelineBuilder::on_fault(TimelineEvent& ev, std::int64_t pos, std::string_view kind) {
   // "source=swarm {"node":"c0n1",...}": the JSON after the source word.
   const std::size_t brace = ev.detail.find('{');
   if (brace == std::string::npos) return;
@@ -356,7 +369,7 @@ void TimelineBuilder::on_store(const TimelineEvent& ev, std::string_view kind) {
 // ---- spans and bands --------------------------------------------------------------------------------
 
 void TimelineBuilder::open_span(int& slot, std::uint32_t lane, std::string kind, std::string label,
-                                const TimelineEvent& ev, std::uint32_t pos) {
+                                const TimelineEvent& ev, std::int64_t pos) {
   if (slot >= 0) return;  // already open: the first cause keeps it
   TimelineSpan s;
   s.lane = lane;
@@ -368,7 +381,7 @@ void TimelineBuilder::open_span(int& slot, std::uint32_t lane, std::string kind,
   spans_.push_back(std::move(s));
 }
 
-void TimelineBuilder::close_span(int& slot, const TimelineEvent& ev, std::uint32_t pos) {
+void TimelineBuilder::close_span(int& slot, const TimelineEvent& ev, std::int64_t pos) {
   if (slot < 0) return;
   TimelineSpan& s = spans_[static_cast<std::size_t>(slot)];
   s.end_ns = ev.time_ns;
@@ -424,7 +437,8 @@ bool natural_less(const std::string& a, const std::string& b) {
 
 Timeline TimelineBuilder::finish() {
   Timeline t;
-  t.end_ns = events_.empty() ? 0 : events_.back().time_ns;
+  t.end_ns = last_time_ns_;
+  t.dropped_events = dropped_events_;
   // Lanes: the constructor put world and the scenario's nodes first; clients follow, workload
   // clients ("client-N") before the admin connections, each in natural order.
   std::vector<std::uint32_t> order(lanes_.size());

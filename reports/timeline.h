@@ -48,7 +48,7 @@ struct TimelineSpan {
   std::string label;
   std::int64_t begin_ns = 0;
   std::int64_t end_ns = -1;
-  std::int64_t begin_event = -1;
+  std::int64_t begin_event = -1;  // positions in Timeline::events; -1 when not kept (or still open)
   std::int64_t end_event = -1;
 };
 
@@ -79,6 +79,7 @@ struct Timeline {
   std::vector<TimelineBand> bands;
   std::vector<std::pair<std::string, std::int64_t>> phases;  // run.phase markers in order
   std::int64_t end_ns = 0;          // the last event's time
+  std::uint64_t dropped_events = 0; // events past the builder's cap: counted, not kept
   std::uint64_t unmatched_deliveries = 0;  // deliveries with no send seen (the trace began mid-run)
 
   int lane_index(std::string_view name) const;  // -1 when absent
@@ -91,9 +92,13 @@ struct NodeLaneSpec {
 
 class TimelineBuilder {
  public:
+  // Past this many events the builder keeps no more (they still shape spans and bands): a page of
+  // 500k events is ~11 MB and ready in ~2 s, and every kept event costs ~150 bytes here.
+  static constexpr std::size_t kDefaultMaxEvents = 750'000;
+
   // nodes: the scenario's nodes in order, so their lanes come first and in that order even when a
   // node logs nothing.
-  explicit TimelineBuilder(std::vector<NodeLaneSpec> nodes = {});
+  explicit TimelineBuilder(std::vector<NodeLaneSpec> nodes = {}, std::size_t max_events = kDefaultMaxEvents);
 
   void add(const kernel::TraceEvent& ev);
   std::uint64_t event_count() const { return events_.size(); }
@@ -103,7 +108,7 @@ class TimelineBuilder {
 
  private:
   struct Pending {
-    std::uint32_t event = 0;
+    std::int64_t event = 0;  // -1: the send was past the cap
     std::uint32_t from_lane = 0;
     std::uint64_t bytes = 0;
     bool fin = false;
@@ -123,16 +128,17 @@ class TimelineBuilder {
   };
 
   std::uint32_t lane_for(std::string_view name);
-  void on_net(const TimelineEvent& ev, std::uint32_t pos, std::string_view kind);
-  void on_node_state(const TimelineEvent& ev, std::uint32_t pos, std::string_view kind);
-  void on_fault(TimelineEvent& ev, std::uint32_t pos, std::string_view kind);
+  // pos: the event's position in events_, or -1 when it is past the cap and not kept.
+  void on_net(const TimelineEvent& ev, std::int64_t pos, std::string_view kind);
+  void on_node_state(const TimelineEvent& ev, std::int64_t pos, std::string_view kind);
+  void on_fault(TimelineEvent& ev, std::int64_t pos, std::string_view kind);
   void on_store(const TimelineEvent& ev, std::string_view kind);
   void open_span(int& slot, std::uint32_t lane, std::string kind, std::string label, const TimelineEvent& ev,
-                 std::uint32_t pos);
-  void close_span(int& slot, const TimelineEvent& ev, std::uint32_t pos);
+                 std::int64_t pos);
+  void close_span(int& slot, const TimelineEvent& ev, std::int64_t pos);
   void set_band(int& slot, std::uint32_t lane, std::string track, std::string value, std::int64_t time_ns);
   void end_band(int& slot, std::int64_t time_ns);
-  void update_partitions(const TimelineEvent& ev, std::uint32_t pos);
+  void update_partitions(const TimelineEvent& ev, std::int64_t pos);
   std::string role_value(std::string_view detail) const;
 
   std::vector<TimelineLane> lanes_;
@@ -151,6 +157,9 @@ class TimelineBuilder {
   std::set<std::pair<std::string, std::string>> blocked_;  // directed links cut by partitions
   std::map<std::string, std::string, std::less<>> node_by_cluster_id_;  // 40-hex id -> node name
   std::uint64_t unmatched_deliveries_ = 0;
+  std::size_t max_events_;
+  std::uint64_t dropped_events_ = 0;
+  std::int64_t last_time_ns_ = 0;
 };
 
 // "key=value key2="quoted value"" -> value of key, or "" when absent.

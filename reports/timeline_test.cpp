@@ -196,6 +196,28 @@ TEST_CASE("bands: the role from cluster configs (primary ids named), the recover
   CHECK(got == want);
 }
 
+TEST_CASE("past the cap events are counted, not kept, and still close spans; their arrows are left out") {
+  reports::TimelineBuilder builder(two_nodes(), 3);
+  std::uint64_t i = 0;
+  auto add = [&](std::int64_t t, const std::string& node, const std::string& kind, const std::string& detail) {
+    builder.add(kernel::TraceEvent{i++, t, node, kind, detail, 0});
+  };
+  add(1, "c0n0", "net.send", "conn=1 c0n0:1->c0n1:7000 bytes=5 due_ns=2");  // kept
+  add(2, "c0n1", "node.crash", "reason=x");                                // kept
+  add(3, "c0n0", "net.send", "conn=1 c0n0:1->c0n1:7000 bytes=6 due_ns=4");  // kept
+  add(4, "c0n1", "net.deliver", "conn=1 c0n0:1->c0n1:7000 bytes=5");        // past the cap
+  add(5, "c0n1", "node.restart", "incarnation=2");                         // past the cap
+  const reports::Timeline t = builder.finish();
+  CHECK(t.events.size() == 3);
+  CHECK(t.dropped_events == 2);
+  CHECK(t.end_ns == 5);
+  CHECK(t.arrows.empty());
+  REQUIRE(t.spans.size() == 1);
+  CHECK(t.spans[0].end_ns == 5);
+  CHECK(t.spans[0].end_event == -1);
+  CHECK(t.spans[0].begin_event == 1);
+}
+
 TEST_CASE("detail_field reads plain and quoted values") {
   const std::string d = R"(why="a b \"c\"" role=slave empty= n=3)";
   CHECK(reports::detail_field(d, "why") == R"(a b "c")");

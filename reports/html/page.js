@@ -200,7 +200,8 @@
       }
       const ph = PHASES.map((p) => `${esc(p.name)} ${fmtDur(p.e - p.b)}`).join(' · ');
       cards.push(`<div class="card"><h3>simulated time</h3><div class="big">${fmtDur(st.sim_ns || END)}</div><div class="sub">${ph || ''}${meta.wall_ms !== undefined ? (ph ? '<br>' : '') + 'wall ' + fmtInt(meta.wall_ms) + ' ms' : ''}</div></div>`);
-      cards.push(`<div class="card"><h3>events</h3><div class="big">${fmtInt(st.trace_events || N)}</div><div class="sub">${fmtInt(NA - lostCount)} messages delivered${lostCount ? ', ' + fmtInt(lostCount) + ' lost to resets' : ''}</div></div>`);
+      const dropped = D.dropped_events || 0;
+      cards.push(`<div class="card${dropped ? ' bad' : ''}"><h3>events</h3><div class="big">${fmtInt(st.trace_events || N)}</div><div class="sub">${fmtInt(NA - lostCount)} messages delivered${lostCount ? ', ' + fmtInt(lostCount) + ' lost to resets' : ''}${dropped ? `<br>this page holds the first ${fmtInt(N)}; the last ${fmtInt(dropped)} are only in trace.jsonl (their faults and roles are drawn)` : ''}</div></div>`);
       const inv = st.ops_invoked || ops.length, ok = st.ops_ok || 0, fl = st.ops_failed || 0, un = st.ops_unknown || 0;
       const pend = Math.max(0, inv - ok - fl - un);
       const pc = (x) => (inv ? (100 * x / inv) : 0).toFixed(2) + '%';
