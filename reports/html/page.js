@@ -139,18 +139,23 @@
       return Math.round(ns) + ' ns';
     }
     const fmtInt = (n) => Number(n).toLocaleString('en-US');
+    // "key=value key2="quoted" c0n0:1->c0n1:7000" -> [[key, value], ...]; null when it is free text
+    // (then the detail is shown as it is).
     function parseDetail(d) {
       const out = [];
-      const re = /([A-Za-z0-9_.]+)=("(?:[^"\\]|\\.)*"|\S*)/g;
-      let m, last = 0, ok = true;
-      while ((m = re.exec(d))) {
-        if (d.slice(last, m.index).trim() !== '') { ok = false; break; }
-        let v = m[2];
-        if (v.startsWith('"')) v = v.slice(1, -1).replace(/\\(.)/g, '$1');
-        out.push([m[1], v]);
-        last = re.lastIndex;
+      const re = /\s*(?:([A-Za-z0-9_.]+)=("(?:[^"\\]|\\.)*"|\S*)|(\S+))/y;
+      let m, bare = 0;
+      while (re.lastIndex < d.length && (m = re.exec(d))) {
+        if (m[1] !== undefined) {
+          let v = m[2];
+          if (v.startsWith('"')) v = v.slice(1, -1).replace(/\\(.)/g, '$1');
+          out.push([m[1], v]);
+        } else {
+          bare++;
+          out.push([m[3].includes('->') ? 'direction' : '', m[3]]);
+        }
       }
-      if (!ok || d.slice(last).trim() !== '') return null;
+      if (bare > 1 || re.lastIndex < d.trimEnd().length) return null;
       return out;
     }
 
@@ -966,6 +971,7 @@
           detailHtml = obj ? jsonBlock(obj) : `<pre class="json">${esc(DET[e])}</pre>`;
         } else if (parsed && parsed.length) {
           for (const [k, v] of parsed) rows.push([k, esc(v), true]);
+          detailHtml = `<details><summary class="empty">the detail as traced</summary><pre class="json">${esc(DET[e])}</pre></details>`;
         } else if (DET[e]) {
           detailHtml = `<pre class="json">${esc(DET[e])}</pre>`;
         }
