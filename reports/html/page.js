@@ -403,6 +403,13 @@
       ctx.restore();
       drawLaneLabels();
       ctx.restore();
+      if (contentH > H) {
+        // More lanes than fit: a scroll bar (drag the diagram, or use the wheel over the lane names).
+        const track = H - AXIS, thumb = Math.max(24, track * H / contentH);
+        const top = AXIS + (track - thumb) * scrollY / (contentH - H);
+        ctx.fillStyle = 'rgba(100,116,139,.35)';
+        ctx.fillRect(W - 6, top, 4, thumb);
+      }
       drawAxis(t0, t1);
       $('range-label').textContent = `${fmtTime(Math.max(0, t0), 4)} – ${fmtTime(t1, 4)}  (${fmtDur(t1 - t0)} shown)`;
       // How long the last frame took (read by the headless test's measurements).
@@ -1204,7 +1211,11 @@
     chart.addEventListener('wheel', (e) => {
       e.preventDefault();
       const r = chart.getBoundingClientRect();
-      if (e.shiftKey || Math.abs(e.deltaX) > Math.abs(e.deltaY)) {
+      if (e.clientX - r.left < GUT && contentH > H) {
+        // Over the lane names the wheel scrolls the lanes (when there are more than fit).
+        scrollY = Math.max(0, Math.min(contentH - H, scrollY + e.deltaY));
+        schedule();
+      } else if (e.shiftKey || Math.abs(e.deltaX) > Math.abs(e.deltaY)) {
         const d = (e.shiftKey ? e.deltaY : e.deltaX) / (W - GUT - RPAD) * (view.t1 - view.t0);
         setView(view.t0 + d, view.t1 + d);
       } else if (e.altKey) {
