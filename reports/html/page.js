@@ -315,7 +315,9 @@
     function schedule() { if (!frame) frame = requestAnimationFrame(() => { frame = 0; draw(); drawOverview(); }); }
 
     function resize() {
-      DPR = window.devicePixelRatio || 1;
+      const dpr = window.devicePixelRatio || 1;
+      if (dpr !== DPR) for (const k of Object.keys(patterns)) delete patterns[k];
+      DPR = dpr;
       layout();
       // The diagram is as tall as its lanes, within 260 px and three quarters of the window.
       $('chart-row').style.height = Math.max(260, Math.min(contentH + 2, Math.round(window.innerHeight * 0.75))) + 'px';
@@ -355,8 +357,11 @@
       g.moveTo(-c.width / 2, c.height / 2); g.lineTo(c.width / 2, -c.height / 2);
       g.moveTo(c.width / 2, c.height * 1.5); g.lineTo(c.width * 1.5, c.height / 2);
       g.stroke();
-      patterns[key] = ctx.createPattern(c, 'repeat');
-      return patterns[key];
+      const pattern = ctx.createPattern(c, 'repeat');
+      // Drawn at device pixels: undo the context's scale so stripes keep their width on any display.
+      if (pattern.setTransform && typeof DOMMatrix === 'function') pattern.setTransform(new DOMMatrix().scale(1 / DPR));
+      patterns[key] = pattern;
+      return pattern;
     }
     const SPAN_STYLE = {
       down: { fill: () => hatch('rgba(17,24,39,.55)', 'rgba(55,65,81,.28)', 8), text: '#111827' },
