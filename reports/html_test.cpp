@@ -5,7 +5,8 @@
 
 #include <doctest/doctest.h>
 
-#include <regex>
+#include <cctype>
+#include <set>
 #include <string>
 
 #include <zlib.h>
@@ -110,6 +111,34 @@ std::string without_data(const std::string& html) {
   return html.substr(0, begin) + html.substr(end);
 }
 
+// The first element in html that could load something: a script, image, frame, link, embed or media
+// tag with a src, href or data attribute. "" when there is none. (A scan rather than std::regex,
+// which gcc 12 warns about under the sanitizers.)
+std::string first_loading_element(const std::string& html) {
+  const std::set<std::string> loaders = {"script", "img", "iframe", "frame", "link", "embed", "object",
+                                         "video", "audio", "source", "track", "input", "base"};
+  for (std::size_t at = html.find('<'); at != std::string::npos; at = html.find('<', at + 1)) {
+    std::size_t end = at + 1;
+    std::string name;
+    while (end < html.size() && std::isalpha(static_cast<unsigned char>(html[end])) != 0) {
+      name += static_cast<char>(std::tolower(static_cast<unsigned char>(html[end++])));
+    }
+    if (!loaders.contains(name)) continue;
+    const std::size_t close = html.find('>', end);
+    std::string tag = html.substr(at, close == std::string::npos ? std::string::npos : close - at);
+    for (char& c : tag) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (const char* attr : {"src", "href", "data"}) {
+      for (std::size_t p = tag.find(attr); p != std::string::npos; p = tag.find(attr, p + 1)) {
+        const bool word_start = std::isspace(static_cast<unsigned char>(tag[p - 1])) != 0;
+        std::size_t q = p + std::string(attr).size();
+        while (q < tag.size() && std::isspace(static_cast<unsigned char>(tag[q])) != 0) ++q;
+        if (word_start && q < tag.size() && tag[q] == '=') return tag;
+      }
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 TEST_CASE("report.html fetches nothing: no external URL, no src/href, a policy forbidding loads") {
@@ -120,9 +149,11 @@ TEST_CASE("report.html fetches nothing: no external URL, no src/href, a policy f
   CHECK(h.find("https://") == std::string::npos);
   CHECK(h.find("//cdn") == std::string::npos);
   // No element that loads anything: scripts and styles are inline, there are no links or images.
-  const std::regex loader(R"(<(script|img|iframe|link|embed|object|video|audio|source)\b[^>]*\b(src|href|data)\s*=)",
-                          std::regex::icase);
-  CHECK_FALSE(std::regex_search(h, loader));
+  CHECK(first_loading_element(h).empty());
+  // The scan does find such elements.
+  CHECK_FALSE(first_loading_element("<p><IMG alt=x SRC = 'a.png'></p>").empty());
+  CHECK_FALSE(first_loading_element("<script src=\"x.js\"></script>").empty());
+  CHECK(first_loading_element("<script data-x=1 id=\"replsim-data\"></script><span src=1>").empty());
   CHECK(h.find("@import") == std::string::npos);
   CHECK(h.find("url(") == std::string::npos);
   CHECK(h.find("fetch(") == std::string::npos);
