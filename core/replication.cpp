@@ -226,6 +226,9 @@ class Replication::Attempt {
     ++r_.attempts_started_;
     r_.recovering_ = true;
     r_.recovering_attempt_ = id_;
+    // Every change of the flag reaches the trace (a retry sets it again after the last attempt's
+    // repl.sync.end cleared it); the report's timeline draws the flag from these events.
+    r_.env_.log("repl.attempt.begin", fmt::format("attempt={} recovering=1", id_));
   }
   ~Attempt() {
     if (ended_) return;

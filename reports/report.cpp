@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "reports/html.h"
 #include "sim/kernel/trace.h"
 
 namespace replsim::reports {
@@ -74,6 +75,69 @@ std::string write_run_reports(const std::string& dir, const ReportInputs& in) {
     return err;
   }
   return write_file_atomic(dir + "/history.json", in.result->history.to_json().dump(1) + "\n");
+}
+
+std::string write_html_report(const std::string& dir, const ReportInputs& in, const Timeline& timeline) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return fmt::format("{}: cannot create directory: {}", dir, ec.message());
+  return write_file_atomic(dir + "/report.html", render_html(build_report(in), in.result->history, timeline));
+}
+
+std::vector<NodeLaneSpec> node_lanes(const sim::Scenario& scenario) {
+  std::vector<NodeLaneSpec> out;
+  for (const sim::ClusterSpec& c : scenario.clusters) {
+    for (const sim::NodeSpec& n : c.nodes) out.push_back({n.name, c.name});
+  }
+  return out;
+}
+
+RunFilesWriter::RunFilesWriter(std::string dir, const sim::Scenario& scenario)
+    : dir_(std::move(dir)), timeline_(node_lanes(scenario)) {}
+
+RunFilesWriter::~RunFilesWriter() {
+  if (trace_ != nullptr) std::fclose(trace_);
+}
+
+std::string RunFilesWriter::open() {
+  std::error_code ec;
+  std::filesystem::create_directories(dir_, ec);
+  if (ec) return fmt::format("{}: cannot create directory: {}", dir_, ec.message());
+  const std::string tmp = dir_ + "/trace.jsonl.tmp";
+  trace_ = std::fopen(tmp.c_str(), "w");
+  if (trace_ == nullptr) return fmt::format("{}: cannot open for writing: {}", tmp, std::strerror(errno));
+  return {};
+}
+
+void RunFilesWriter::on_event(const kernel::TraceEvent& ev) {
+  timeline_.add(ev);
+  if (trace_ == nullptr || trace_failed_) return;
+  const std::string line = ev.to_json();
+  if (std::fwrite(line.data(), 1, line.size(), trace_) != line.size() || std::fputc('\n', trace_) == EOF) {
+    trace_failed_ = true;
+  }
+}
+
+std::string RunFilesWriter::finish(const ReportInputs& in) {
+  std::string first_error;
+  auto note = [&first_error](std::string err) {
+    if (first_error.empty()) first_error = std::move(err);
+  };
+  if (trace_ != nullptr) {
+    const std::string tmp = dir_ + "/trace.jsonl.tmp";
+    const bool closed = std::fclose(trace_) == 0;
+    trace_ = nullptr;
+    if (!closed || trace_failed_) {
+      note(fmt::format("{}: write failed: {}", tmp, std::strerror(errno)));
+    } else {
+      std::error_code ec;
+      std::filesystem::rename(tmp, dir_ + "/trace.jsonl", ec);
+      if (ec) note(fmt::format("{}/trace.jsonl: cannot rename into place: {}", dir_, ec.message()));
+    }
+  }
+  if (std::string err = write_run_reports(dir_, in); !err.empty()) note(std::move(err));
+  if (std::string err = write_html_report(dir_, in, timeline_.finish()); !err.empty()) note(std::move(err));
+  return first_error;
 }
 
 }  // namespace replsim::reports

@@ -313,8 +313,13 @@ RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
       sched.sleep_for(ms(100));
     }
   });
+  // Phase boundaries go into the trace, so a reader of trace.jsonl or the HTML timeline sees them.
+  auto mark_phase = [&](std::string_view phase) {
+    world.trace().record(sched.now_ns(), "", "run.phase", fmt::format("phase={}", phase));
+  };
   sched.spawn(kernel::kNoNode, "director", [&] {
     // ---- setup: every node up, then the scenario's own commands.
+    mark_phase("setup");
     const std::int64_t setup_deadline = sched.now_ns() + phases.setup_timeout_ms * 1'000'000;
     for (;;) {
       bool all = true;
@@ -350,6 +355,7 @@ RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
 
     // ---- safety: workload and faults.
     const std::int64_t safety_start = sched.now_ns();
+    mark_phase("safety");
     const std::int64_t safety_end = safety_start + phases.safety_duration_ms * 1'000'000;
     faults.schedule_script(safety_start);
     if (scenario.operator_.enabled) {
@@ -385,6 +391,7 @@ RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
 
     // ---- liveness: heal everything, bring everything back, converge within the bound.
     if (phases.liveness.enabled) {
+      mark_phase("liveness");
       faults.heal_all(phases.liveness.heal_all, phases.liveness.restart_all);
       const std::int64_t deadline = sched.now_ns() + phases.liveness.converge_within_ms * 1'000'000;
       std::vector<int> start_retries(static_cast<std::size_t>(world.node_count()), 0);
@@ -406,6 +413,7 @@ RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
       }
     }
     if (op) op->stop();
+    mark_phase("end");
     director_done = true;
   });
 

@@ -168,7 +168,7 @@ def case_shard_merge(cli):
     for name in ("tiny-single-node", "tiny-two", "tiny-failing"):
         expect(os.path.isfile(cli.path("merged", name, "seed-4", "error.txt")), f"{name} seed-4 folder copied")
     for seed in (1, 2, 3, 5, 6, 7):
-        for f in ("report.json", "history.json", "trace.jsonl"):
+        for f in ("report.json", "history.json", "trace.jsonl", "report.html"):
             expect(os.path.isfile(cli.path("merged", "tiny-failing", f"seed-{seed}", f)), f"seed {seed}: {f} copied")
     jm = ET.parse(cli.path("merged", "junit.xml")).getroot()
     jw = ET.parse(cli.path("whole", "junit.xml")).getroot()
@@ -333,6 +333,9 @@ def case_replay(cli):
     expect("warning" not in p.stderr, "no binary warning for the same binary", p.all)
     again = load(cli.path("again", "report.json"))
     expect(again["trace_hash"] == run_hash, "replay --out writes a report with the same hash")
+    for folder in ("r", "again"):
+        for f in ("history.json", "trace.jsonl", "report.html"):
+            expect(os.path.getsize(cli.path(folder, f)) > 0, f"{folder}/{f} written next to report.json")
     with open(cli.path("again", "trace.jsonl")) as f:
         trace = [json.loads(line) for line in f]
     last_counted = [e for e in trace if e["i"] == again["stats"]["trace_events"] - 1]

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -105,27 +106,20 @@ int replay_report_command(const ReplayArgs& args) {
   sim::RunOptions options;
   options.seed = in.seed;
   options.bugs = in.bugs;
-  std::FILE* trace_file = nullptr;
-  const std::string trace_tmp = args.out_dir + "/trace.jsonl.tmp";
+  std::optional<reports::RunFilesWriter> files;
   if (!args.out_dir.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(args.out_dir, ec);
-    trace_file = std::fopen(trace_tmp.c_str(), "w");
-    if (trace_file == nullptr) std::fprintf(stderr, "replsim: %s: cannot open for writing\n", trace_tmp.c_str());
+    files.emplace(args.out_dir, in.scenario);
+    if (std::string err = files->open(); !err.empty()) std::fprintf(stderr, "replsim: %s\n", err.c_str());
   }
-  if (args.print_trace || trace_file != nullptr) {
-    options.trace_sink = [&args, trace_file](const kernel::TraceEvent& ev) {
+  if (args.print_trace || files) {
+    options.trace_sink = [&args, &files](const kernel::TraceEvent& ev) {
       if (args.print_trace) std::printf("%s\n", ev.to_text().c_str());
-      if (trace_file != nullptr) std::fprintf(trace_file, "%s\n", ev.to_json().c_str());
+      if (files) files->on_event(ev);
     };
   }
   const auto start = WallClock::now();
   const sim::RunResult result = sim::run_scenario(in.scenario, options);
   const auto wall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(WallClock::now() - start).count();
-  if (trace_file != nullptr && std::fclose(trace_file) == 0) {
-    std::error_code ec;
-    std::filesystem::rename(trace_tmp, args.out_dir + "/trace.jsonl", ec);
-  }
   for (const std::string& line : run_body_lines(result)) std::printf("%s\n", line.c_str());
 
   const std::string replay = "replsim replay " + shell_quoted(args.report_path);
@@ -139,10 +133,10 @@ int replay_report_command(const ReplayArgs& args) {
     out.replay_command = in.replay.empty() ? replay : in.replay;
     out.wall_ms = wall_ms;
     out.binary_id = binary_id();
-    if (std::string err = reports::write_run_reports(args.out_dir, out); !err.empty()) {
+    if (std::string err = files->finish(out); !err.empty()) {
       std::fprintf(stderr, "replsim: cannot write the report: %s\n", err.c_str());
     } else {
-      std::printf("report: %s/report.json\n", args.out_dir.c_str());
+      std::printf("report: %s/report.json %s/report.html\n", args.out_dir.c_str(), args.out_dir.c_str());
     }
   }
   std::printf("%s\n", verdict_line(in.seed, result, wall_ms, replay).c_str());

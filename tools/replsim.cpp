@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
   run->add_option("scenario", run_args.scenario_path, "Scenario file (JSON)")->required();
   run->add_option("--seed", run_args.seed, "The run's seed (default 1)");
   run->add_option("--bug", run_args.bugs, "Switch on a known bug (repeatable; see `replsim bugs`)");
-  run->add_option("--out", run_args.out_dir, "Write report.json, history.json and trace.jsonl here");
+  run->add_option("--out", run_args.out_dir, "Write report.html, report.json, history.json and trace.jsonl here");
   run->add_flag("--trace", run_args.print_trace, "Print every trace event");
   run->add_flag("--check-determinism", run_args.check_determinism,
                 "Run the seed twice in separate processes and compare the per-event trace hashes");
@@ -119,8 +119,8 @@ int main(int argc, char** argv) {
   sweep->add_option("--shard", sweep_args.shard, "Run only shard K of N (K/N) of the sorted (scenario, seed) list");
   sweep->add_option("--bug", sweep_args.bugs, "Switch on a known bug (repeatable)");
   sweep->add_option("--out", sweep_args.out_dir,
-                    "Write summary.json, junit.xml and a folder per failing run (report.json, history.json, "
-                    "trace.jsonl) here");
+                    "Write summary.json, junit.xml and a folder per failing run (report.html, report.json, "
+                    "history.json, trace.jsonl) here");
   sweep->add_option("--junit", sweep_args.junit_path, "Write a JUnit XML file");
   sweep->add_option("--json", sweep_args.json_path, "Write the machine-readable summary");
   sweep->add_flag("--stop-on-first-fail", sweep_args.stop_on_first_fail,
@@ -139,7 +139,7 @@ int main(int argc, char** argv) {
                 "reproduce, 2 bad report.");
   replay->add_option("report", replay_args.report_path, "A report.json")->required();
   replay->add_flag("--trace", replay_args.print_trace, "Print every trace event");
-  replay->add_option("--out", replay_args.out_dir, "Write report.json, history.json and trace.jsonl here");
+  replay->add_option("--out", replay_args.out_dir, "Write report.html, report.json, history.json and trace.jsonl here");
 
   replsim::tools::MergeArgs merge_args;
   CLI::App* merge = app.add_subcommand(

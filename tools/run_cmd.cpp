@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <vector>
 
 #include <fmt/format.h>
@@ -73,23 +74,22 @@ int run_command(const RunArgs& args) {
   sim::RunOptions options;
   options.seed = args.seed;
   options.bugs = args.bugs;
-  std::FILE* trace_file = nullptr;
+  // --out: trace.jsonl streams while the run goes; the other files are written once it is over.
+  std::optional<reports::RunFilesWriter> files;
   if (!args.out_dir.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(args.out_dir, ec);
-    trace_file = std::fopen((args.out_dir + "/trace.jsonl").c_str(), "w");
+    files.emplace(args.out_dir, scenario);
+    if (auto err = files->open(); !err.empty()) std::fprintf(stderr, "replsim: %s\n", err.c_str());
   }
-  if (args.print_trace || trace_file != nullptr) {
-    options.trace_sink = [&args, trace_file](const kernel::TraceEvent& ev) {
+  if (args.print_trace || files) {
+    options.trace_sink = [&args, &files](const kernel::TraceEvent& ev) {
       if (args.print_trace) std::printf("%s\n", ev.to_text().c_str());
-      if (trace_file != nullptr) std::fprintf(trace_file, "%s\n", ev.to_json().c_str());
+      if (files) files->on_event(ev);
     };
   }
   const auto start = WallClock::now();
   const sim::RunResult result = sim::run_scenario(scenario, options);
   const auto wall_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(WallClock::now() - start).count();
-  if (trace_file != nullptr) std::fclose(trace_file);
 
   const auto& st = result.stats;
   std::printf("stats ops=%llu ok=%llu failed=%llu unknown=%llu faults=%llu crashes=%llu messages=%llu\n",
@@ -115,10 +115,10 @@ int run_command(const RunArgs& args) {
     in.replay_command = replay;
     in.wall_ms = wall_ms;
     in.binary_id = binary_id();
-    if (auto err = reports::write_run_reports(args.out_dir, in); !err.empty()) {
+    if (auto err = files->finish(in); !err.empty()) {
       std::fprintf(stderr, "replsim: cannot write the report: %s\n", err.c_str());
     } else {
-      std::printf("report: %s/report.json\n", args.out_dir.c_str());
+      std::printf("report: %s/report.json %s/report.html\n", args.out_dir.c_str(), args.out_dir.c_str());
     }
   }
 

@@ -241,7 +241,8 @@ struct EngineOptions {
   bool check_determinism = false;
   bool stop_on_first_fail = false;
   std::vector<std::string> bugs;
-  // Failing runs write report.json and history.json into out_dir/<folder>/seed-<n>/; "" = none.
+  // Failing runs write report.html, report.json, history.json and trace.jsonl into
+  // out_dir/<folder>/seed-<n>/; "" = none.
   std::string out_dir;
   bool reports_for_every_run = false;  // `run --out` writes a report even for a pass
   bool single_run_layout = false;      // reports go straight into out_dir (`run --out`)

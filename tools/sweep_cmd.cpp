@@ -102,7 +102,10 @@ class SweepDisplay {
     if (!r.report.empty()) {
       const std::string dir = out_dir_ + "/" + r.report;
       if (std::filesystem::exists(dir + "/report.json")) {
-        std::printf("  report: %s/report.json  (replsim replay %s/report.json)\n", dir.c_str(), dir.c_str());
+        // The page to open first, then the command that reruns the seed.
+        const bool html = std::filesystem::exists(dir + "/report.html");
+        std::printf("  report: %s/%s  (replsim replay %s/report.json)\n", dir.c_str(), html ? "report.html" : "report.json",
+                    dir.c_str());
       } else {
         std::printf("  details: %s/\n", dir.c_str());
       }

@@ -175,8 +175,9 @@ std::string report_rel_for(const EngineOptions& options, const ScenarioEntry& en
   return fmt::format("{}/seed-{}", entry.folder, seed);
 }
 
-// Writes report.json and history.json, then reruns the seed to stream trace.jsonl next to them (a
-// sweep cannot know in advance which runs will fail, and tracing every run would cost disk).
+// Reruns the seed to stream trace.jsonl and draw report.html, and writes report.json and
+// history.json from the first run (a sweep cannot know in advance which runs will fail, and tracing
+// every run would cost time and disk).
 json write_reports(const ScenarioEntry& entry, std::uint64_t seed, const EngineOptions& options,
                    const sim::RunResult& result, std::int64_t wall_ms) {
   const std::string dir = report_dir_for(options, entry, seed);
@@ -190,22 +191,18 @@ json write_reports(const ScenarioEntry& entry, std::uint64_t seed, const EngineO
   in.wall_ms = wall_ms;
   in.binary_id = binary_id();
   json out;
-  if (std::string err = reports::write_run_reports(dir, in); !err.empty()) {
-    out["report_error"] = err;
-    return out;
-  }
-  out["report_dir"] = dir;
-  const std::string trace_tmp = dir + "/trace.jsonl.tmp";
-  std::FILE* trace = std::fopen(trace_tmp.c_str(), "w");
-  if (trace == nullptr) return out;
+  reports::RunFilesWriter files(dir, entry.scenario);
+  std::string open_error = files.open();
   sim::RunOptions again;
   again.seed = seed;
   again.bugs = options.bugs;
-  again.trace_sink = [trace](const kernel::TraceEvent& ev) { std::fprintf(trace, "%s\n", ev.to_json().c_str()); };
+  again.trace_sink = [&files](const kernel::TraceEvent& ev) { files.on_event(ev); };
   const sim::RunResult rerun = sim::run_scenario(entry.scenario, again);
-  const bool written = std::fclose(trace) == 0;
-  std::error_code ec;
-  if (written) std::filesystem::rename(trace_tmp, dir + "/trace.jsonl", ec);
+  if (std::string err = files.finish(in); !err.empty() || !open_error.empty()) {
+    out["report_error"] = open_error.empty() ? err : open_error;
+    if (!std::filesystem::exists(dir + "/report.json")) return out;
+  }
+  out["report_dir"] = dir;
   if (rerun.trace_hash != result.trace_hash) {
     out["trace_note"] = fmt::format("trace.jsonl comes from a rerun whose trace hash {} differs from {}",
                                     kernel::hex64(rerun.trace_hash), kernel::hex64(result.trace_hash));
