@@ -19,6 +19,7 @@
 #include "sim/checks/check.h"
 #include "sim/run.h"
 #include "sim/scenario.h"
+#include "tools/run_limits.h"
 
 namespace replsim::tools {
 
@@ -85,10 +86,14 @@ int run_command(const RunArgs& args) {
       if (trace_file != nullptr) std::fprintf(trace_file, "%s\n", ev.to_json().c_str());
     };
   }
+  RunPosition position;
+  options.watchdog = make_run_watchdog(scenario.limits.wall_time_ms, &position);
+  arm_stuck_run_alarm(scenario.limits.wall_time_ms, &position);
   const auto start = WallClock::now();
   const sim::RunResult result = sim::run_scenario(scenario, options);
   const auto wall_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(WallClock::now() - start).count();
+  disarm_stuck_run_alarm();
   if (trace_file != nullptr) std::fclose(trace_file);
 
   const auto& st = result.stats;
