@@ -17,6 +17,7 @@
 
 #include "core/aof.h"
 #include "core/checkpoint.h"
+#include "core/crc32c.h"
 #include "core/keyspace.h"
 #include "core/resp.h"
 #include "core/testing/fake_env.h"
@@ -206,7 +207,7 @@ std::vector<Entry> catalogue() {
   scenario("negative duration", scenario_with(R"(, "phases": {"safety_duration_ms": -5})"),
            {"$.phases.safety_duration_ms", "-5"});
   scenario("range with min above max", scenario_with(R"(, "workload": {"value_size_bytes": [9, 2]})"),
-           {"$.workload.value_size_bytes", "[9, 2]"});
+           {"$.workload.value_size_bytes", "range [9,2] has min above max", "write [min, max]"});
   scenario("store config out of range",
            R"({"name": "t", "clusters": [{"name": "c0", "nodes": 1, "config": {"aof_page_size_bytes": 3}}]})",
            {"$.clusters[0].config.aof_page_size_bytes", "3"});
@@ -235,16 +236,20 @@ std::vector<Entry> catalogue() {
                  {"AOF " + seg0, "corrupt at address 0", "checksum mismatch", "refusing to start", restore_aof}});
     t.push_back({"aof: segment truncated in the middle of the log",
                  [=] { return open_aof(with(aof, seg0, aof.at(seg0).substr(0, core::Aof::kSegmentHeaderBytes + 100))); },
-                 {"AOF " + seg0, "corrupt at address 100", "refusing to start", restore_aof}});
+                 {"AOF " + seg0, "corrupt at address 96", "the log ends inside", "refusing to start", restore_aof}});
+    // A header from another format version, with its checksum right (as that version wrote it).
     std::string version = aof.at(seg0);
     version[8] = 7;
+    const std::uint32_t crc = core::crc32c(std::string_view(version).substr(0, 60));
+    for (int i = 0; i < 4; ++i) version[60 + static_cast<std::size_t>(i)] = static_cast<char>((crc >> (8 * i)) & 0xff);
     t.push_back({"aof: another format version", [=] { return open_aof(with(aof, seg0, version)); },
                  {seg0, "unsupported format version 7 at byte offset 8", "refusing to start", restore_aof}});
     t.push_back({"aof: written with another page size", [=] { return open_aof(aof, aof_config(256)); },
                  {"AOF " + seg0, "aof_page_size_bytes=128", "configured with aof_page_size_bytes=256",
                   "Configure the values the AOF was written with"}});
     t.push_back({"aof: damaged intent file", [=] { return open_aof(with(aof, "aof.intent", "RSAOFINTjunk")); },
-                 {"AOF intent file aof.intent is damaged", "byte offset", "refusing to start"}});
+                 {"AOF intent file aof.intent is damaged", "the file holds 12 bytes, expected 36", "refusing to start",
+                  restore_aof}});
     // A torn tail is not an error: recovery cuts it and says so (core/aof_test.cpp checks the cut).
     t.push_back({"aof: truncated last record (torn tail, recovered)",
                  [=] {
@@ -291,7 +296,7 @@ std::vector<Entry> catalogue() {
 
   // ---- report.json (replay) ----
   auto report = [&](std::string what, std::string text, std::vector<std::string> fragments) {
-    fragments.insert(fragments.begin(), std::string(kReportFile) + ": ");
+    fragments.insert(fragments.begin(), std::string(kReportFile));
     t.push_back({"report: " + what, [text] { return read_report(text); }, fragments});
   };
   report("from another format version", report_with([](nlohmann::json& r) { r["format_version"] = 2; }),

@@ -28,7 +28,8 @@ done
 
 start=$(date +%s)
 if [ ! -f "$dir/build.ninja" ]; then
-  CC=clang CXX=clang++ meson setup "$dir" -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
+  # werror off: clang warns about things gcc does not, and this job fuzzes; the gcc build is the strict one.
+  CC=clang CXX=clang++ meson setup "$dir" -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=false \
     -Dbuildtype=debugoptimized >/dev/null || { say "meson setup failed"; exit 2; }
 fi
 build_targets=()

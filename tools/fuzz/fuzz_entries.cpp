@@ -18,7 +18,6 @@
 #include "core/keyspace.h"
 #include "core/resp.h"
 #include "core/testing/fake_env.h"
-#include "sim/faults.h"
 #include "sim/run.h"
 #include "sim/scenario.h"
 #include "tools/sweep.h"
@@ -404,7 +403,8 @@ std::string fuzz_report(std::string_view data) {
   auto read = tools::read_replay_report_text(data, kReportSource);
   if (!read) {
     const std::string& m = read.status().message();
-    if (!m.starts_with(std::string(kReportSource) + ": ") || !one_line(m)) {
+    // "<file>: ..." or, for the embedded scenario, "<file> (embedded scenario): $.path: ...".
+    if (!m.starts_with(kReportSource) || !one_line(m)) {
       return fmt::format("report refusal is not one line naming the file: {}", shown(m));
     }
   }

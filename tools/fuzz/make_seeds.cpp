@@ -201,7 +201,7 @@ void aof_seeds() {
       (void)(*aof)->truncate_after(middle);
     } catch (const core::testing::CrashNow&) {
     }
-    aof->value().reset();
+    aof.value().reset();
     env.crash();
     write_seed("aof", "layout1-intent", pack_directory(directory_of(env, 1)));
   }
