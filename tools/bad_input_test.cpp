@@ -196,6 +196,9 @@ std::vector<Entry> catalogue() {
   };
   scenario("not JSON", "{\"name\": \"t\",\n \"clusters\": [}", {"invalid JSON", "line 2", "column"});
   scenario("empty file", "", {"invalid JSON"});
+  // Found by tools/fuzz: a number too large for a double ended the CLI with an internal error.
+  scenario("number too large", R"({"name": "t", "clusters": [{"name": "c0", "nodes": 1E999}]})",
+           {"invalid JSON", "number overflow parsing '1E999'"});
   scenario("a key given twice", R"({"name": "t", "name": "u", "clusters": []})", {"$", "key \"name\" appears twice"});
   scenario("missing required key", R"({"clusters": [{"name": "c0", "nodes": 1}]})",
            {"$.name", "required key is missing", "expected a non-empty string"});
@@ -310,6 +313,7 @@ std::vector<Entry> catalogue() {
          {"(embedded scenario)", "unknown key \"surprise\""});
   report("not JSON", good_report().substr(0, 100), {"not valid JSON", "a report.json written by `replsim run --out`"});
   report("not a report", "[1, 2]", {"expected a JSON object"});
+  report("number too large", R"({"format_version": 1, "seed": 5E400})", {"not valid JSON", "number overflow"});
   return t;
 }
 

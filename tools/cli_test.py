@@ -582,6 +582,8 @@ def case_bad_input_catalogue(cli):
         (scenario_file("empty.json", ""), "invalid JSON"),
         (scenario_file("syntax.json", '{"name": "x",\n "clusters": [}'), "line 2"),
         (scenario_file("binary.json", b"\x00\xff\x1b[31m junk"), "invalid JSON"),
+        (scenario_file("overflow.json", '{"name": "x", "clusters": [{"name": "c0", "nodes": 1E999}]}'),
+         "number overflow parsing '1E999'"),
         (scenario_file("unknown-key.json", edit=lambda d: d.update(workloads={})), "$: unknown key \"workloads\""),
         (scenario_file("wrong-type.json", edit=lambda d: d["workload"].update(clients="four")),
          "$.workload.clients: expected a positive integer"),

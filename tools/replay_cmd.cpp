@@ -82,7 +82,9 @@ core::Result<ReplayInputs> read_replay_report_text(std::string_view text, const 
   nlohmann::json report;
   try {
     report = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
+    // parse_error for bad syntax, out_of_range.406 for a number too large for a double ("1E999",
+    // found by tools/fuzz): both mean the file is no report.json.
     return {core::Err::invalid, fmt::format("{}: not valid JSON: {} (a report.json written by `replsim run --out` "
                                             "or `replsim sweep --out` is expected)", file, e.what())};
   }
