@@ -29,7 +29,10 @@ done
 start=$(date +%s)
 if [ ! -f "$dir/build.ninja" ]; then
   # werror off: clang warns about things gcc does not, and this job fuzzes; the gcc build is the strict one.
-  CC=clang CXX=clang++ meson setup "$dir" -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=false \
+  # ccache when there is one (meson adds it by itself only when CXX is not set).
+  cache=""
+  command -v ccache >/dev/null 2>&1 && cache="ccache "
+  CC="${cache}clang" CXX="${cache}clang++" meson setup "$dir" -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=false \
     -Dbuildtype=debugoptimized >/dev/null || { say "meson setup failed"; exit 2; }
 fi
 build_targets=()

@@ -75,10 +75,13 @@ int run_command(const RunArgs& args) {
   options.seed = args.seed;
   options.bugs = args.bugs;
   std::FILE* trace_file = nullptr;
+  // Like the reports, the trace is written to a temporary file and renamed when whole, so a reader
+  // (or an interrupted run) never leaves a half trace under the final name.
+  const std::string trace_tmp = args.out_dir + "/trace.jsonl.tmp";
   if (!args.out_dir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(args.out_dir, ec);
-    trace_file = std::fopen((args.out_dir + "/trace.jsonl").c_str(), "w");
+    trace_file = std::fopen(trace_tmp.c_str(), "w");
   }
   if (args.print_trace || trace_file != nullptr) {
     options.trace_sink = [&args, trace_file](const kernel::TraceEvent& ev) {
@@ -94,7 +97,10 @@ int run_command(const RunArgs& args) {
   const auto wall_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(WallClock::now() - start).count();
   disarm_stuck_run_alarm();
-  if (trace_file != nullptr) std::fclose(trace_file);
+  if (trace_file != nullptr && std::fclose(trace_file) == 0) {
+    std::error_code ec;
+    std::filesystem::rename(trace_tmp, args.out_dir + "/trace.jsonl", ec);
+  }
 
   const auto& st = result.stats;
   std::printf("stats ops=%llu ok=%llu failed=%llu unknown=%llu faults=%llu crashes=%llu messages=%llu\n",
