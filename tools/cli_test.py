@@ -662,6 +662,17 @@ def case_limits(cli):
     expect(s.returncode == 1 and sweep_totals(s)["failed"] == 2, "a sweep records both as failed runs", s.all)
     expect("wall-time limit" in s.stdout, "and says why", s.all)
 
+    # A worker killed by the sweep's wall budget in the middle of a long run says where the run was.
+    doc["limits"] = {}
+    doc["phases"]["safety_duration_ms"] = 600000
+    with open(cli.path("long.json"), "w") as f:
+        json.dump(doc, f)
+    s = cli.run("sweep", "long.json", "--seeds", "1", "--jobs", "1", "--wall-budget-ms", "1500")
+    expect(s.returncode == 1 and sweep_totals(s)["errors"] == 1, "the worker is an error", s.all)
+    expect(re.search(r"kind=wall-budget", s.stdout) is not None, "killed for its wall budget", s.all)
+    expect(re.search(r"the run was last seen at [0-9.]+ s of simulated time, after \d+ events, in the \w+ phase",
+                     s.stdout) is not None, "the message says where the run was", s.all)
+
 
 def case_interrupt_reports(cli):
     """An interrupted sweep of failing runs: every report the summary points at is whole and valid."""
