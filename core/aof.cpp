@@ -442,6 +442,9 @@ struct Analysis {
   std::uint64_t last_decree = 0;  // of the last valid record before end_address
   std::uint64_t records = 0;
   std::uint64_t rereads = 0;
+  // How many files, from the first, hold the valid prefix [begin, end_address). The files after them
+  // are no part of the log, whatever their names say (a misnamed file may start inside the prefix).
+  std::size_t prefix_files = 0;
 };
 
 // A valid record found after a damaged spot.
@@ -576,16 +579,17 @@ Recoverer::ChunkResult Recoverer::parse_chunk(std::string_view bytes, std::uint6
 
 Result<Analysis> Recoverer::analyze() const {
   Analysis a;
-  auto damaged = [&](std::uint64_t address, std::string reason) {
+  auto damaged = [&](std::uint64_t address, std::string reason, std::size_t prefix_files) {
     a.clean = false;
     a.end_address = address;
     a.reason = std::move(reason);
+    a.prefix_files = prefix_files;
     return a;
   };
   const FileInfo& front = files_.front();
   if (!front.header_ok) {
     return damaged(front.first_address,
-                   fmt::format("the segment header of {} is damaged: {}", front.name, front.header_problem));
+                   fmt::format("the segment header of {} is damaged: {}", front.name, front.header_problem), 0);
   }
   std::uint64_t address = front.first_address;
   a.last_decree = front.header.base_decree;
@@ -595,20 +599,20 @@ Result<Analysis> Recoverer::analyze() const {
       const FileInfo& prev = files_[i - 1];
       if (f.first_address % segment_size() != 0) {
         return damaged(address, fmt::format("{} starts at address {}, which is not a segment boundary (a multiple "
-                                            "of {} bytes)", f.name, f.first_address, segment_size()));
+                                            "of {} bytes)", f.name, f.first_address, segment_size()), i);
       }
       if (address != f.first_address) {
         return damaged(address, fmt::format("{} ends at address {} before its segment end {}, but {} follows: "
                                             "the bytes [{}, {}) are missing", prev.name, address,
-                                            f.first_address, f.name, address, f.first_address));
+                                            f.first_address, f.name, address, f.first_address), i);
       }
       if (!f.header_ok) {
-        return damaged(address, fmt::format("the segment header of {} is damaged: {}", f.name, f.header_problem));
+        return damaged(address, fmt::format("the segment header of {} is damaged: {}", f.name, f.header_problem), i);
       }
       if (f.header.base_decree != a.last_decree) {
         return damaged(address, fmt::format("the segment header of {} says the record before it has decree {}, "
                                             "but the log's last record has decree {}",
-                                            f.name, f.header.base_decree, a.last_decree));
+                                            f.name, f.header.base_decree, a.last_decree), i);
       }
     }
     const std::uint64_t seg_end = f.first_address - f.first_address % segment_size() + segment_size();
@@ -628,15 +632,16 @@ Result<Analysis> Recoverer::analyze() const {
       }
       a.records += chunk.records;
       a.last_decree = chunk.last_decree;
-      if (chunk.problem != UnitProblem::none) return damaged(chunk.problem_address, std::move(chunk.detail));
+      if (chunk.problem != UnitProblem::none) return damaged(chunk.problem_address, std::move(chunk.detail), i + 1);
       address = chunk_end;
     }
     if (data_end > seg_end) {
       return damaged(seg_end, fmt::format("{} holds {} bytes past its segment end {}", f.name, data_end - seg_end,
-                                          seg_end));
+                                          seg_end), i + 1);
     }
   }
   a.end_address = address;
+  a.prefix_files = files_.size();
   return a;
 }
 
@@ -683,10 +688,15 @@ Status Recoverer::settle_damage(const Analysis& analysis, AofRecovery* summary) 
   summary->torn_reason = analysis.reason;
   // Cut from the end backwards, making each removal durable, so a crash in here leaves a prefix. A
   // damaged first header (with nothing valid anywhere) leaves no begin address: the log starts anew.
+  // Files after the valid prefix go even when their names put them inside it: kept, a misnamed file
+  // would overlap the prefix and the log would not read back.
   const bool drop_all = !files_.front().header_ok;
   while (!files_.empty()) {
     FileInfo& f = files_.back();
-    if (!(drop_all || f.first_address > x || (f.first_address == x && files_.size() > 1))) break;
+    if (!(drop_all || files_.size() > analysis.prefix_files || f.first_address > x ||
+          (f.first_address == x && files_.size() > 1))) {
+      break;
+    }
     summary->bytes_dropped += f.data_bytes;
     if (Status s = env_.remove(f.name); !s) return s;
     if (Status s = env_.sync_dir(); !s) return s;

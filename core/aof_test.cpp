@@ -622,6 +622,43 @@ TEST_CASE("a missing segment in the middle is corruption; after the end it is a 
   }
 }
 
+TEST_CASE("a file named inside the log (not at a segment boundary) is cut away, not kept overlapping") {
+  // Found by tools/fuzz (corpus/aof/regression-misnamed-segment-inside-prefix): a file named
+  // aof.0000000000000040 beside a whole first segment [0, 128) was truncated and kept as a segment,
+  // so the log overlapped itself and the recovered log failed to read back.
+  const Layout layout = build_small_log(64, 2, 2, 3);
+  REQUIRE(layout.files.size() == 1);
+  REQUIRE(layout.tail > 64);
+  const std::string misnamed = Aof::segment_file_name(64);
+  {
+    // With valid records in a later segment, the misnamed file is corruption: refused, nothing cut.
+    const Layout longer = build_small_log(64, 2, 6, 3);
+    FakeEnv env;
+    restore(env, longer.files);
+    env.put_file(misnamed, longer.files.begin()->second);
+    const auto before = snapshot(env);
+    auto refused = Aof::open(env, config(64, 2));
+    REQUIRE_FALSE(refused.is_ok());
+    CHECK(refused.status().message().find(misnamed + " starts at address 64, which is not a segment boundary") !=
+          std::string::npos);
+    CHECK(snapshot(env) == before);
+  }
+  FakeEnv env;
+  restore(env, layout.files);
+  env.put_file(misnamed, layout.files.begin()->second);  // a copy of the first segment under that name
+  auto aof = open_ok(env, config(64, 2));
+  CHECK(aof->recovery().torn_tail);
+  CHECK_FALSE(env.exists(misnamed));
+  const std::vector<Entry> kept = read_all(*aof);
+  REQUIRE_FALSE(kept.empty());
+  CHECK(kept.back().decree == aof->last_decree());
+  for (const Entry& e : kept) CHECK(e.address < 128);  // the first segment's records, all of them
+  REQUIRE(aof->append(aof->last_decree() + 1, {"SET", "k", "v"}).is_ok());
+  REQUIRE(aof->sync().is_ok());
+  auto again = open_ok(env, config(64, 2));
+  CHECK(again->last_decree() == aof->last_decree());
+}
+
 // ==== write faults ================================================================================
 
 TEST_CASE("a failed write changes nothing; a failed fsync stops writes") {

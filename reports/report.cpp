@@ -26,6 +26,10 @@ nlohmann::json build_report(const ReportInputs& in) {
   j["bugs"] = in.bugs;
   j["verdict"] = sim::verdict_name(r.verdict);
   if (!r.error.empty()) j["error"] = r.error;
+  if (r.limit) {
+    j["limit"] = {{"kind", r.limit->kind}, {"phase", r.limit->phase}, {"sim_ms", r.limit->sim_ns / 1'000'000},
+                  {"events", r.limit->events}};
+  }
   j["failed_check"] = r.first_failed_check();
   nlohmann::json violations = nlohmann::json::array();
   for (const sim::Violation& v : r.violations) violations.push_back(v.to_json());

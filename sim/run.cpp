@@ -224,6 +224,34 @@ void build_topology(World& world, std::vector<Violation>& violations, std::int64
   }
 }
 
+// The limit the scheduler stopped at, when the director had not finished.
+LimitHit simulator_limit(kernel::Scheduler::StopReason stop, const Scenario& s, std::int64_t limit_ms,
+                         const kernel::Scheduler& sched) {
+  using Stop = kernel::Scheduler::StopReason;
+  switch (stop) {
+    case Stop::event_limit:
+      return {"events", fmt::format("limits.events={} scheduler events ran before the run finished; raise "
+                                    "limits.events if the scenario needs more, or look for a busy loop",
+                                    s.limits.events)};
+    case Stop::stalled: {
+      const auto& r = sched.stall_report();
+      return {"livelock", fmt::format("{} events in a row advanced simulated time by only {} ns (from {} ns to {} "
+                                      "ns): something spins without waiting; the last event resumed {}",
+                                      r.events, r.to_ns - r.from_ns, r.from_ns, r.to_ns, r.last_task)};
+    }
+    case Stop::idle:
+      return {"deadlock", "nothing was left to run before the run finished: every task waits for something that "
+                          "can no longer happen (a wait with no timeout)"};
+    case Stop::time_limit:
+    case Stop::predicate:
+      break;
+  }
+  return {"sim-time", fmt::format("limits.sim_time_ms={} of simulated time passed before the run finished: a "
+                                  "phase did not end (something waits forever); raise limits.sim_time_ms only "
+                                  "if the phases really need longer",
+                                  limit_ms)};
+}
+
 }  // namespace
 
 std::string_view verdict_name(Verdict v) {
@@ -270,6 +298,8 @@ RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
   std::unique_ptr<Operator> op;
   bool director_done = false;
   std::string director_error;
+  // Where the director is, for the message of a limit that stops the run.
+  std::string_view phase = "setup";
 
   // Online checks: the recovering monitor samples every node and sees every reply; the replicate
   // tracker sees every admin command.
@@ -334,7 +364,9 @@ RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
       }
       sched.sleep_for(ms(10));
     }
+    phase = "topology";
     build_topology(world, violations, setup_deadline);
+    phase = "setup commands";
     for (const SetupStep& step : scenario.setup) {
       const AdminCommand& c = step.command;
       const std::int64_t deadline = sched.now_ns() + c.retry_for_ms * 1'000'000;
@@ -354,6 +386,8 @@ RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
     }
 
     // ---- safety: workload and faults.
+    phase = "safety";
+    if (options.on_safety_start) options.on_safety_start(world);
     const std::int64_t safety_start = sched.now_ns();
     mark_phase("safety");
     const std::int64_t safety_end = safety_start + phases.safety_duration_ms * 1'000'000;
@@ -391,7 +425,11 @@ RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
 
     // ---- liveness: heal everything, bring everything back, converge within the bound.
     if (phases.liveness.enabled) {
+<<<<<<< HEAD
       mark_phase("liveness");
+=======
+      phase = "liveness";
+>>>>>>> wt-harden
       faults.heal_all(phases.liveness.heal_all, phases.liveness.restart_all);
       const std::int64_t deadline = sched.now_ns() + phases.liveness.converge_within_ms * 1'000'000;
       std::vector<int> start_retries(static_cast<std::size_t>(world.node_count()), 0);
@@ -421,15 +459,24 @@ RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
                                     ? scenario.limits.sim_time_ms
                                     : phases.setup_timeout_ms + phases.safety_duration_ms +
                                           phases.liveness.converge_within_ms + 10'000;
-  const auto stop = sched.run(kernel::SimTime(ms(limit_ms)), static_cast<std::uint64_t>(scenario.limits.events),
-                              [&] { return director_done; });
+  sched.set_stall_limit(kStallEvents, kernel::Nanos(kStallAdvanceMinNs));
+  std::optional<LimitHit> watchdog_hit;
+  std::uint64_t until_watchdog = kWatchdogEvents;
+  const auto stop = sched.run(kernel::SimTime(ms(limit_ms)), static_cast<std::uint64_t>(scenario.limits.events), [&] {
+    if (director_done) return true;
+    if (!options.watchdog || --until_watchdog != 0) return false;
+    until_watchdog = kWatchdogEvents;
+    watchdog_hit = options.watchdog(RunProgress{sched.now_ns(), sched.events_run(), phase});
+    return watchdog_hit.has_value();
+  });
   if (!director_done) {
+    const LimitHit hit = watchdog_hit ? *watchdog_hit : simulator_limit(stop, scenario, limit_ms, sched);
     result.verdict = Verdict::error;
-    result.error = stop == kernel::Scheduler::StopReason::event_limit
-                       ? fmt::format("event limit reached: {} events at {} ms of simulated time",
-                                     scenario.limits.events, sched.now_ns() / 1'000'000)
-                       : fmt::format("simulated time limit reached at {} ms before the run finished",
-                                     sched.now_ns() / 1'000'000);
+    result.limit = RunResult::Limit{hit.kind, std::string(phase), sched.now_ns(), sched.events_run()};
+    result.error = fmt::format("{} limit: {} (stopped at {:.3f} s of simulated time, after {} events, in the {} "
+                               "phase)",
+                               hit.kind, hit.detail, static_cast<double>(sched.now_ns()) / 1e9, sched.events_run(),
+                               phase);
   } else if (!director_error.empty()) {
     result.verdict = Verdict::error;
     result.error = director_error;

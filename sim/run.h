@@ -7,7 +7,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -21,13 +23,40 @@
 
 namespace replsim::sim {
 
+// Where a run is, for the watchdog and for the message of a limit that stopped it.
+struct RunProgress {
+  std::int64_t sim_ns = 0;
+  std::uint64_t events = 0;  // scheduler events run so far
+  std::string_view phase;    // "setup", "topology", "setup commands", "safety", "liveness"
+};
+
+// A limit the run hit. kind is one of "sim-time", "events", "livelock", "deadlock" (decided by the
+// simulator) or what a watchdog names ("wall-time", "memory").
+struct LimitHit {
+  std::string kind;
+  std::string detail;  // what was exceeded and what to do, without the position (added by the run)
+};
+
 struct RunOptions {
   std::uint64_t seed = 1;
   std::vector<std::string> bugs;
   // Receives every trace event as it happens (--trace, trace.jsonl); may be empty.
   std::function<void(const kernel::TraceEvent&)> trace_sink;
   bool keep_hash_sequence = false;
+  // Called every kWatchdogEvents scheduler events; a LimitHit stops the run with Verdict::error. The
+  // CLI checks real time and memory here, which the simulator itself must never read.
+  std::function<std::optional<LimitHit>(const RunProgress&)> watchdog;
+  // Test hook: runs inside the director task when the safety phase begins (it may block it).
+  std::function<void(World&)> on_safety_start;
 };
+
+inline constexpr std::uint64_t kWatchdogEvents = 4096;
+// The livelock guard: this many scheduler events in a row must advance simulated time by at least
+// kStallAdvanceMinNs (a million events in under 10 ms). Real work is far sparser — a busy fuzz run
+// has a few thousand events per simulated second, since every simulated operation takes time; a task
+// spinning on yield() or on nanosecond sleeps is that dense.
+inline constexpr std::uint64_t kStallEvents = 1'000'000;
+inline constexpr std::int64_t kStallAdvanceMinNs = 10'000'000;
 
 enum class Verdict : std::uint8_t { pass, fail, error };
 std::string_view verdict_name(Verdict v);
@@ -51,6 +80,14 @@ struct RunStats {
 struct RunResult {
   Verdict verdict = Verdict::pass;
   std::string error;  // for Verdict::error: what went wrong (limit hit, internal problem)
+  // For a run a limit stopped: which limit, and where the run was.
+  struct Limit {
+    std::string kind;  // see LimitHit
+    std::string phase;
+    std::int64_t sim_ns = 0;
+    std::uint64_t events = 0;
+  };
+  std::optional<Limit> limit;
   std::vector<Violation> violations;
   std::uint64_t trace_hash = 0;
   std::vector<std::uint64_t> hash_sequence;

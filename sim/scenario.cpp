@@ -1856,9 +1856,11 @@ core::Result<Scenario> load_scenario_text(std::string_view text, std::string sou
     document = parse_document(text);
   } catch (const LoadError& e) {
     return invalid(source_name, e.message);
-  } catch (const json::parse_error& e) {
-    // what() is "[json.exception.parse_error.101] parse error at line 3, column 5: ..."; the
-    // bracketed id means nothing to a scenario author.
+  } catch (const json::exception& e) {
+    // A syntax error (parse_error: "[json.exception.parse_error.101] parse error at line 3, column 5:
+    // ...") or a number too large for a double (out_of_range.406: "number overflow parsing '1E999'",
+    // which tools/fuzz found ending the CLI with an internal error). The bracketed id means nothing
+    // to a scenario author.
     std::string what = e.what();
     auto close = what.find("] ");
     if (what.rfind("[json.exception.", 0) == 0 && close != std::string::npos) what = what.substr(close + 2);

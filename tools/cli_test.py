@@ -553,6 +553,162 @@ def case_shrink_bad_input(cli):
     expect(p.returncode == 2 and "--out is required" in p.stderr, "--out is required", p.all)
 
 
+def tree_digest(root):
+    """Every file under root with its bytes, to show that a refused command changed nothing."""
+    out = {}
+    for folder, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(folder, name)
+            with open(path, "rb") as f:
+                out[os.path.relpath(path, root)] = f.read()
+    return out
+
+
+def case_bad_input_catalogue(cli):
+    """Every kind of broken input through the CLI: exit 2, one message naming the file and the place,
+    nothing run, and nothing already on disk touched (the C++ side is tools/bad_input_test.cpp)."""
+    with open(cli.tiny) as f:
+        tiny = json.load(f)
+
+    def scenario_file(name, text=None, edit=None):
+        path = cli.path(name)
+        with open(path, "w" if text is None or isinstance(text, str) else "wb") as f:
+            if edit is not None:
+                doc = json.loads(json.dumps(tiny))
+                edit(doc)
+                json.dump(doc, f)
+            else:
+                f.write(text)
+        return name
+
+    scenarios = [
+        (scenario_file("empty.json", ""), "invalid JSON"),
+        (scenario_file("syntax.json", '{"name": "x",\n "clusters": [}'), "line 2"),
+        (scenario_file("binary.json", b"\x00\xff\x1b[31m junk"), "invalid JSON"),
+        (scenario_file("overflow.json", '{"name": "x", "clusters": [{"name": "c0", "nodes": 1E999}]}'),
+         "number overflow parsing '1E999'"),
+        (scenario_file("unknown-key.json", edit=lambda d: d.update(workloads={})), "$: unknown key \"workloads\""),
+        (scenario_file("wrong-type.json", edit=lambda d: d["workload"].update(clients="four")),
+         "$.workload.clients: expected a positive integer"),
+        (scenario_file("unknown-node.json", edit=lambda d: d.update(
+            faults=[{"at_ms": 5, "action": "crash", "node": "c0n7"}])), "$.faults[0].node: unknown node \"c0n7\""),
+        (scenario_file("version.json", edit=lambda d: d.update(format_version=9)), "$.format_version: expected 1"),
+    ]
+    os.makedirs(cli.path("keep"))
+    with open(cli.path("keep", "report.json"), "w") as f:
+        f.write("an earlier report that must survive\n")
+    before = tree_digest(cli.tmp)
+    for name, words in scenarios:
+        for args in (["run", name, "--out", "keep"], ["run", name, "--out", "new-run"],
+                     ["sweep", name, "--seeds", "2", "--out", "new-sweep"], ["sweep", name, "--out", "keep"]):
+            p = cli.run(*args)
+            expect(p.returncode == 2, f"{args}: exit 2", p.all)
+            expect(p.stderr.startswith(f"replsim: {name}: ") and words in p.stderr, f"{args}: names the file and says "
+                   f"{words!r}", p.all)
+            expect(len(p.stderr.strip().split("\n")) == 1, f"{args}: one line", p.all)
+            expect("SEED=" not in p.stdout and "SWEEP" not in p.stdout, f"{args}: nothing ran", p.all)
+            expect(tree_digest(cli.tmp) == before, f"{args}: nothing on disk changed or was created", p.all)
+
+    r = cli.run("run", cli.tiny, "--seed", "1", "--out", "good")
+    expect(r.returncode in (0, 1), "run --out", r.all)
+    good = load(cli.path("good", "report.json"))
+    reports = [
+        ("other-version.json", lambda d: d.update(format_version=2), "reads report format 1, the file has 2"),
+        ("no-scenario.json", lambda d: d.pop("scenario"), "field `scenario`: missing"),
+        ("bad-hash.json", lambda d: d.update(trace_hash="xyz"), "field `trace_hash`: expected 16 lowercase hex"),
+        ("bad-verdict.json", lambda d: d.update(verdict="maybe"), "field `verdict`: expected pass, fail or error"),
+    ]
+    for name, edit, words in reports:
+        doc = json.loads(json.dumps(good))
+        edit(doc)
+        with open(cli.path(name), "w") as f:
+            json.dump(doc, f)
+    before = tree_digest(cli.tmp)
+    for name, _, words in reports:
+        for args in (["replay", name], ["replay", name, "--out", "keep"], ["replay", name, "--out", "good"]):
+            p = cli.run(*args)
+            expect(p.returncode == 2, f"{args}: exit 2", p.all)
+            expect(p.stderr.startswith(f"replsim: {name}: ") and words in p.stderr, f"{args}: says {words!r}", p.all)
+            expect(p.stdout == "", f"{args}: nothing ran", p.all)
+            expect(tree_digest(cli.tmp) == before, f"{args}: no report overwritten", p.all)
+
+
+def case_limits(cli):
+    """A limit hit is a FAIL with check=run-limit that names the limit and where the run was."""
+    with open(cli.tiny) as f:
+        doc = json.load(f)
+    doc["limits"] = {"events": 500}
+    with open(cli.path("events.json"), "w") as f:
+        json.dump(doc, f)
+    p = cli.run("run", "events.json", "--seed", "1", "--out", "ev")
+    expect(p.returncode == 1, "exit 1", p.all)
+    last = p.stdout.rstrip("\n").split("\n")[-1]
+    expect(last.startswith("FAIL seed=1 check=run-limit "), "the FAIL line names run-limit", p.all)
+    expect("run error: events limit: limits.events=500" in p.stdout and "after 500 events, in the" in p.stdout,
+           "the events limit and the position are stated", p.all)
+    report = load(cli.path("ev", "report.json"))
+    expect(report["verdict"] == "error" and report["limit"]["kind"] == "events" and report["limit"]["events"] == 500,
+           f"report.json has the limit: {report.get('limit')}")
+    rp = cli.run("replay", "ev/report.json")
+    expect(rp.returncode == 1 and "REPLAY reproduced" in rp.stdout, "the limit replays exactly", rp.all)
+
+    doc["limits"] = {"wall_time_ms": 1}
+    doc["phases"]["safety_duration_ms"] = 20000  # enough events for the watchdog's checks (every 4096 events)
+    with open(cli.path("wall.json"), "w") as f:
+        json.dump(doc, f)
+    p = cli.run("run", "wall.json", "--seed", "1")
+    expect(p.returncode == 1, "exit 1", p.all)
+    expect("run error: wall-time limit: limits.wall_time_ms=1 of real time passed" in p.stdout,
+           "the wall-time limit is stated", p.all)
+    expect(" phase)" in p.stdout, "with the phase", p.all)
+    s = cli.run("sweep", "wall.json", "--seeds", "2", "--jobs", "1")
+    expect(s.returncode == 1 and sweep_totals(s)["failed"] == 2, "a sweep records both as failed runs", s.all)
+    expect("wall-time limit" in s.stdout, "and says why", s.all)
+
+    # A worker killed by the sweep's wall budget in the middle of a long run says where the run was.
+    doc["limits"] = {}
+    doc["phases"]["safety_duration_ms"] = 600000
+    with open(cli.path("long.json"), "w") as f:
+        json.dump(doc, f)
+    s = cli.run("sweep", "long.json", "--seeds", "1", "--jobs", "1", "--wall-budget-ms", "1500")
+    expect(s.returncode == 1 and sweep_totals(s)["errors"] == 1, "the worker is an error", s.all)
+    expect(re.search(r"kind=wall-budget", s.stdout) is not None, "killed for its wall budget", s.all)
+    expect(re.search(r"the run was last seen at [0-9.]+ s of simulated time, after \d+ events, in the \w+ phase",
+                     s.stdout) is not None, "the message says where the run was", s.all)
+
+
+def case_interrupt_reports(cli):
+    """An interrupted sweep of failing runs: every report the summary points at is whole and valid."""
+    proc = subprocess.Popen([cli.binary, "sweep", cli.failing, "--seeds", "200000", "--jobs", "2", "--out", "out"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cli.tmp)
+    deadline = time.monotonic() + 120
+    lines = []
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        m = re.match(r"progress runs=(\d+)/200000", line)
+        if m and int(m.group(1)) >= 3:
+            break
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    text = "".join(lines) + out
+    # Failed runs decide the exit status before the interruption does (1, not 130).
+    expect(proc.returncode == 1, f"exit 1 (got {proc.returncode})", text + err)
+    expect("interrupted: " in text, "the interruption is stated", text)
+    summary = load(cli.path("out", "summary.json"))
+    runs = summary["runs"]
+    expect(summary["complete"] is False and len(runs) >= 3, f"the finished runs are summarized ({len(runs)})", text)
+    for run in runs:
+        expect(run["verdict"] == "fail" and run["report"], f"seed {run['seed']} failed and has a report folder", text)
+        report = load(cli.path("out", run["report"], "report.json"))  # parses: written whole, then renamed
+        expect(report["seed"] == run["seed"] and report["verdict"] == "fail", f"seed {run['seed']}: its own report")
+        load(cli.path("out", run["report"], "history.json"))
+    junit = ET.parse(cli.path("out", "junit.xml"))
+    expect(len(junit.getroot().findall(".//testcase")) == len(runs), "junit.xml lists the same runs")
+
+
 CASES = {name[len("case_"):].replace("_", "-"): fn for name, fn in globals().items() if name.startswith("case_")}
 
 

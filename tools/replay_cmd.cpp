@@ -15,6 +15,7 @@
 
 #include "reports/report.h"
 #include "tools/commands.h"
+#include "tools/run_limits.h"
 #include "tools/sweep.h"
 
 namespace replsim::tools {
@@ -78,6 +79,19 @@ core::Result<ReplayInputs> read_replay_report(const nlohmann::json& report, cons
   return in;
 }
 
+core::Result<ReplayInputs> read_replay_report_text(std::string_view text, const std::string& file) {
+  nlohmann::json report;
+  try {
+    report = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    // parse_error for bad syntax, out_of_range.406 for a number too large for a double ("1E999",
+    // found by tools/fuzz): both mean the file is no report.json.
+    return {core::Err::invalid, fmt::format("{}: not valid JSON: {} (a report.json written by `replsim run --out` "
+                                            "or `replsim sweep --out` is expected)", file, e.what())};
+  }
+  return read_replay_report(report, file);
+}
+
 int replay_report_command(const ReplayArgs& args) {
   std::ifstream file(args.report_path, std::ios::binary);
   if (!file) {
@@ -85,13 +99,7 @@ int replay_report_command(const ReplayArgs& args) {
   }
   std::stringstream text;
   text << file.rdbuf();
-  nlohmann::json report;
-  try {
-    report = nlohmann::json::parse(text.str());
-  } catch (const nlohmann::json::parse_error& e) {
-    return std::fprintf(stderr, "replsim: %s: not valid JSON: %s\n", args.report_path.c_str(), e.what()), kExitUsage;
-  }
-  auto read = read_replay_report(report, args.report_path);
+  auto read = read_replay_report_text(text.str(), args.report_path);
   if (!read) return std::fprintf(stderr, "replsim: %s\n", read.status().message().c_str()), kExitUsage;
   const ReplayInputs& in = read.value();
   if (in.binary != binary_id()) {
@@ -117,9 +125,20 @@ int replay_report_command(const ReplayArgs& args) {
       if (files) files->on_event(ev);
     };
   }
+  RunPosition position;
+  options.watchdog = make_run_watchdog(in.scenario.limits.wall_time_ms, &position);
+  arm_stuck_run_alarm(in.scenario.limits.wall_time_ms, &position);
   const auto start = WallClock::now();
   const sim::RunResult result = sim::run_scenario(in.scenario, options);
   const auto wall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(WallClock::now() - start).count();
+<<<<<<< HEAD
+=======
+  disarm_stuck_run_alarm();
+  if (trace_file != nullptr && std::fclose(trace_file) == 0) {
+    std::error_code ec;
+    std::filesystem::rename(trace_tmp, args.out_dir + "/trace.jsonl", ec);
+  }
+>>>>>>> wt-harden
   for (const std::string& line : run_body_lines(result)) std::printf("%s\n", line.c_str());
 
   const std::string replay = "replsim replay " + shell_quoted(args.report_path);

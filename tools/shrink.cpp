@@ -513,7 +513,7 @@ core::Result<json> read_json_file(const std::string& path) {
   text << file.rdbuf();
   try {
     return json::parse(text.str());
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1E999
     return {core::Err::invalid, fmt::format("{}: not valid JSON: {}", path, e.what())};
   }
 }

@@ -205,6 +205,8 @@ struct ReplayInputs {
   std::string replay;  // the report's replay command
 };
 core::Result<ReplayInputs> read_replay_report(const nlohmann::json& report, const std::string& file);
+// The same from the file's text: a file that is not JSON is refused with the parser's line and column.
+core::Result<ReplayInputs> read_replay_report_text(std::string_view text, const std::string& file);
 
 // ---- text helpers --------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -34,6 +35,7 @@
 
 #include "reports/report.h"
 #include "tools/commands.h"
+#include "tools/run_limits.h"
 #include "tools/sweep.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -58,6 +60,8 @@ constexpr std::uint32_t kFrameMagic = 0x31575352;  // "RSW1"
 constexpr auto kTickInterval = std::chrono::milliseconds(200);
 
 volatile std::sig_atomic_t g_stop_signal = 0;
+// In a worker: where its run is, in memory shared with the parent (see Worker::position).
+RunPosition* g_worker_position = nullptr;
 
 void on_stop_signal(int sig) { g_stop_signal = sig; }
 
@@ -223,6 +227,7 @@ json run_attempt(const ScenarioEntry& entry, std::uint64_t seed, const Attempt& 
   sim::RunOptions ro;
   ro.seed = seed;
   ro.bugs = options.bugs;
+  ro.watchdog = make_run_watchdog(entry.scenario.limits.wall_time_ms, g_worker_position);
   json captured = json::array();
   std::optional<std::uint64_t> first_index;
   if (attempt.keep_hashes || attempt.capture_at) {
@@ -293,7 +298,8 @@ void send_frame(int fd, const json& result, const std::vector<std::uint64_t>& ha
 
 // The child side of a fork. Never returns.
 [[noreturn]] void worker_main(const ScenarioEntry& entry, std::uint64_t seed, const Attempt& attempt,
-                              const EngineOptions& options, int result_fd, int stderr_fd) {
+                              const EngineOptions& options, int result_fd, int stderr_fd, RunPosition* position) {
+  g_worker_position = position;
   std::signal(SIGINT, SIG_IGN);  // Ctrl-C reaches the whole process group; the parent decides
   std::signal(SIGTERM, SIG_DFL);
   std::signal(SIGPIPE, SIG_DFL);
@@ -359,7 +365,23 @@ struct Worker {
   Clock::time_point deadline;
   bool killed_for_budget = false;
   bool cancelled = false;  // killed because the sweep is stopping; not recorded
+  // Where the worker's run was at its last watchdog call: one page shared with the worker (mmap
+  // before fork), so that a worker killed by a signal, its wall budget or its memory limit still says
+  // how far it got. nullptr when the page could not be mapped.
+  RunPosition* position = nullptr;
 };
+
+RunPosition* map_position() {
+  void* page = ::mmap(nullptr, sizeof(RunPosition), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (page == MAP_FAILED) return nullptr;
+  return new (page) RunPosition();
+}
+
+void unmap_position(RunPosition*& position) {
+  if (position == nullptr) return;
+  ::munmap(position, sizeof(RunPosition));
+  position = nullptr;
+}
 
 bool parse_frame(const std::string& bytes, AttemptResult& out) {
   std::size_t pos = 0;
@@ -446,6 +468,9 @@ AttemptResult collect(Worker& w, int status, const EngineOptions& options) {
     r.message = r.result.value("message", std::string("worker error"));
   } else {
     r.finished = true;
+  }
+  if (!r.finished && w.position != nullptr) {
+    if (const std::string where = w.position->describe(); !where.empty()) r.message += "; the run was last seen " + where;
   }
   return r;
 }
@@ -562,8 +587,12 @@ void Engine::launch(const Attempt& attempt) {
   }
   std::fflush(stdout);
   std::fflush(stderr);
+  RunPosition* position = map_position();
   const pid_t pid = fork();
-  if (pid < 0) throw std::runtime_error(fmt::format("fork: {}", std::strerror(errno)));
+  if (pid < 0) {
+    unmap_position(position);
+    throw std::runtime_error(fmt::format("fork: {}", std::strerror(errno)));
+  }
   if (pid == 0) {
     for (const auto& w : running_) {
       if (w->result_fd >= 0) ::close(w->result_fd);
@@ -571,7 +600,7 @@ void Engine::launch(const Attempt& attempt) {
     }
     ::close(result_pipe[0]);
     ::close(stderr_pipe[0]);
-    worker_main(scenarios_[key.scenario], key.seed, attempt, options_, result_pipe[1], stderr_pipe[1]);
+    worker_main(scenarios_[key.scenario], key.seed, attempt, options_, result_pipe[1], stderr_pipe[1], position);
   }
   ::close(result_pipe[1]);
   ::close(stderr_pipe[1]);
@@ -580,6 +609,7 @@ void Engine::launch(const Attempt& attempt) {
   w->attempt = attempt;
   w->result_fd = result_pipe[0];
   w->stderr_fd = stderr_pipe[0];
+  w->position = position;
   w->start = Clock::now();
   w->deadline = w->start + std::chrono::milliseconds(std::max<std::int64_t>(1, options_.wall_budget_ms));
   running_.push_back(std::move(w));
@@ -654,8 +684,13 @@ void Engine::reap(Worker& w) {
   while (::waitpid(w.pid, &status, 0) < 0) {
     if (errno != EINTR) throw std::runtime_error(fmt::format("waitpid {}: {}", w.pid, std::strerror(errno)));
   }
-  if (w.cancelled) return;
-  attempt_done(w.attempt, collect(w, status, options_));
+  if (w.cancelled) {
+    unmap_position(w.position);
+    return;
+  }
+  AttemptResult result = collect(w, status, options_);
+  unmap_position(w.position);
+  attempt_done(w.attempt, std::move(result));
 }
 
 void Engine::attempt_done(const Attempt& attempt, AttemptResult result) {

@@ -192,6 +192,8 @@ void Scheduler::run_event(const QueuedEvent& ev) {
 Scheduler::StopReason Scheduler::run(SimTime until, std::uint64_t max_events,
                                      const std::function<bool()>& stop) {
   std::uint64_t ran = 0;
+  std::uint64_t window_events = 0;
+  std::int64_t window_start_ns = now_ns();
   for (;;) {
     if (queue_.empty()) return StopReason::idle;
     if (queue_.top().time_ns > until.time_since_epoch().count()) {
@@ -201,8 +203,28 @@ Scheduler::StopReason Scheduler::run(SimTime until, std::uint64_t max_events,
     if (ran >= max_events) return StopReason::event_limit;
     step();
     ++ran;
+    if (stall_events_ != 0 && ++window_events >= stall_events_) {
+      if (now_ns() - window_start_ns < stall_min_advance_ns_) {
+        stall_report_ = StallReport{window_events, window_start_ns, now_ns(), describe_task(last_resumed_)};
+        return StopReason::stalled;
+      }
+      window_events = 0;
+      window_start_ns = now_ns();
+    }
     if (stop && stop()) return StopReason::predicate;
   }
+}
+
+void Scheduler::set_stall_limit(std::uint64_t events, Nanos min_advance) {
+  stall_events_ = events;
+  stall_min_advance_ns_ = min_advance.count();
+}
+
+std::string Scheduler::describe_task(TaskId id) const {
+  auto it = tasks_.find(id);
+  if (it == tasks_.end()) return fmt::format("task {} (ended)", id);
+  const Task& t = *it->second;
+  return fmt::format("task {} '{}' on {}", id, t.name, t.node == kNoNode ? std::string("the harness") : node(t.node).name);
 }
 
 // ---- tasks -------------------------------------------------------------------------------------
@@ -249,6 +271,7 @@ TaskId Scheduler::spawn(NodeId node_id, std::string name, std::function<void()> 
 void Scheduler::resume_task(Task* t) {
   Task* prev = current_;
   current_ = t;
+  last_resumed_ = t->id;
   ++switches_;
   void* fake_stack = nullptr;
   asan_start_switch(&fake_stack, stack_bottom(t->stack), t->stack.size);

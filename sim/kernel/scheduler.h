@@ -131,11 +131,27 @@ class Scheduler {
   // ---- running --------------------------------------------------------------------------------
   // Runs one event. Returns false when the queue is empty.
   bool step();
-  enum class StopReason : std::uint8_t { idle, time_limit, event_limit, predicate };
-  // Runs until the queue is empty, the next event is past `until`, `max_events` were run, or
-  // `stop()` returns true (checked after each event). Time ends at min(until, last event).
+  enum class StopReason : std::uint8_t { idle, time_limit, event_limit, predicate, stalled };
+  // Runs until the queue is empty, the next event is past `until`, `max_events` were run, the run
+  // stalls (see set_stall_limit), or `stop()` returns true (checked after each event). Time ends at
+  // min(until, last event).
   StopReason run(SimTime until, std::uint64_t max_events = UINT64_MAX,
                  const std::function<bool()>& stop = nullptr);
+  // A livelock guard for run(): when `events` events in a row advance simulated time by less than
+  // `min_advance`, run() stops with StopReason::stalled. Tasks spinning on yield() or on tiny sleeps
+  // do that; real work cannot, since every simulated operation takes time. 0 events: no guard (the
+  // default).
+  void set_stall_limit(std::uint64_t events, Nanos min_advance);
+  // What the last stalled stop saw: the events, the simulated time span and the task resumed last.
+  struct StallReport {
+    std::uint64_t events = 0;
+    std::int64_t from_ns = 0;
+    std::int64_t to_ns = 0;
+    std::string last_task;  // "task 12 'spin' on c0n0"
+  };
+  const StallReport& stall_report() const { return stall_report_; }
+  // "task <id> '<name>' on <node>" (or "... (ended)") for messages.
+  std::string describe_task(TaskId id) const;
   std::uint64_t events_run() const { return events_run_; }
   std::uint64_t fiber_switches() const { return switches_; }
   bool empty() const { return queue_.empty(); }
@@ -182,6 +198,10 @@ class Scheduler {
   std::uint64_t seq_ = 0;
   std::uint64_t events_run_ = 0;
   std::uint64_t switches_ = 0;
+  TaskId last_resumed_ = 0;
+  std::uint64_t stall_events_ = 0;
+  std::int64_t stall_min_advance_ns_ = 0;
+  StallReport stall_report_;
   std::priority_queue<QueuedEvent, std::vector<QueuedEvent>, Later> queue_;
   std::vector<std::function<void()>> timer_slots_;
   std::vector<std::uint32_t> free_timer_slots_;
