@@ -343,9 +343,11 @@ RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
       sched.sleep_for(ms(100));
     }
   });
-  // Phase boundaries go into the trace, so a reader of trace.jsonl or the HTML timeline sees them.
-  auto mark_phase = [&](std::string_view phase) {
-    world.trace().record(sched.now_ns(), "", "run.phase", fmt::format("phase={}", phase));
+  // Phase boundaries go into the trace, so a reader of trace.jsonl or the HTML timeline sees them;
+  // `phase` (where a limit report says the run was) follows them, with finer steps inside setup.
+  auto mark_phase = [&](std::string_view name) {
+    phase = name;
+    world.trace().record(sched.now_ns(), "", "run.phase", fmt::format("phase={}", name));
   };
   sched.spawn(kernel::kNoNode, "director", [&] {
     // ---- setup: every node up, then the scenario's own commands.
@@ -425,11 +427,7 @@ RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
 
     // ---- liveness: heal everything, bring everything back, converge within the bound.
     if (phases.liveness.enabled) {
-<<<<<<< HEAD
       mark_phase("liveness");
-=======
-      phase = "liveness";
->>>>>>> wt-harden
       faults.heal_all(phases.liveness.heal_all, phases.liveness.restart_all);
       const std::int64_t deadline = sched.now_ns() + phases.liveness.converge_within_ms * 1'000'000;
       std::vector<int> start_retries(static_cast<std::size_t>(world.node_count()), 0);

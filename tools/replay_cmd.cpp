@@ -131,14 +131,7 @@ int replay_report_command(const ReplayArgs& args) {
   const auto start = WallClock::now();
   const sim::RunResult result = sim::run_scenario(in.scenario, options);
   const auto wall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(WallClock::now() - start).count();
-<<<<<<< HEAD
-=======
   disarm_stuck_run_alarm();
-  if (trace_file != nullptr && std::fclose(trace_file) == 0) {
-    std::error_code ec;
-    std::filesystem::rename(trace_tmp, args.out_dir + "/trace.jsonl", ec);
-  }
->>>>>>> wt-harden
   for (const std::string& line : run_body_lines(result)) std::printf("%s\n", line.c_str());
 
   const std::string replay = "replsim replay " + shell_quoted(args.report_path);

@@ -75,22 +75,11 @@ int run_command(const RunArgs& args) {
   sim::RunOptions options;
   options.seed = args.seed;
   options.bugs = args.bugs;
-<<<<<<< HEAD
   // --out: trace.jsonl streams while the run goes; the other files are written once it is over.
   std::optional<reports::RunFilesWriter> files;
   if (!args.out_dir.empty()) {
     files.emplace(args.out_dir, scenario);
     if (auto err = files->open(); !err.empty()) std::fprintf(stderr, "replsim: %s\n", err.c_str());
-=======
-  std::FILE* trace_file = nullptr;
-  // Like the reports, the trace is written to a temporary file and renamed when whole, so a reader
-  // (or an interrupted run) never leaves a half trace under the final name.
-  const std::string trace_tmp = args.out_dir + "/trace.jsonl.tmp";
-  if (!args.out_dir.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(args.out_dir, ec);
-    trace_file = std::fopen(trace_tmp.c_str(), "w");
->>>>>>> wt-harden
   }
   if (args.print_trace || files) {
     options.trace_sink = [&args, &files](const kernel::TraceEvent& ev) {
@@ -105,14 +94,7 @@ int run_command(const RunArgs& args) {
   const sim::RunResult result = sim::run_scenario(scenario, options);
   const auto wall_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(WallClock::now() - start).count();
-<<<<<<< HEAD
-=======
   disarm_stuck_run_alarm();
-  if (trace_file != nullptr && std::fclose(trace_file) == 0) {
-    std::error_code ec;
-    std::filesystem::rename(trace_tmp, args.out_dir + "/trace.jsonl", ec);
-  }
->>>>>>> wt-harden
 
   const auto& st = result.stats;
   std::printf("stats ops=%llu ok=%llu failed=%llu unknown=%llu faults=%llu crashes=%llu messages=%llu\n",
