@@ -248,7 +248,10 @@ std::string RunResult::first_failed_check() const {
 
 std::string derived_parameters(const Scenario& scenario, std::uint64_t seed) {
   const SwarmPlan plan = plan_swarm(scenario.swarm, seed);
-  return fmt::format("swarm={}", plan.summary());
+  std::string variant;
+  if (scenario.workload.enabled) (void)workload_for_seed(scenario.workload, seed, &variant);
+  if (variant.empty()) return fmt::format("swarm={}", plan.summary());
+  return fmt::format("workload={} swarm={}", variant, plan.summary());
 }
 
 RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
@@ -377,7 +380,7 @@ RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
       }
       const std::int64_t duration_ms =
           scenario.workload.duration_ms > 0 ? scenario.workload.duration_ms : phases.safety_duration_ms;
-      workload = std::make_unique<Workload>(ctx, scenario.workload, safety_start,
+      workload = std::make_unique<Workload>(ctx, workload_for_seed(scenario.workload, options.seed), safety_start,
                                             safety_start + std::min<std::int64_t>(duration_ms, phases.safety_duration_ms) * 1'000'000);
       workload->start();
     }
