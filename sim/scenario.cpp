@@ -74,8 +74,8 @@ const std::vector<std::string>& placeholder_kinds() {
 // The intensity keys each swarm family accepts, in family_names() order.
 const std::vector<std::vector<std::string>>& intensity_keys() {
   static const std::vector<std::vector<std::string>> keys = {
-      {"interval_ms", "downtime_ms"},                      // crash_restart
-      {"interval_ms", "downtime_ms"},                      // pause
+      {"interval_ms", "downtime_ms", "primary_bias"},      // crash_restart
+      {"interval_ms", "downtime_ms", "primary_bias"},      // pause
       {"interval_ms", "duration_ms", "kinds"},             // partition
       {"interval_ms", "duration_ms", "extra_latency_ms"},  // clog
       {"interval_ms", "duration_ms", "probability"},       // disk_eio
@@ -1414,6 +1414,8 @@ class Loader {
           read_int_range(v, path, 0, kMaxDurationMs, "non-negative integers (milliseconds)");
     } else if (key == "probability") {
       spec.probability = read_number_range(v, path, 0.0, 1.0, "probabilities from 0 to 1");
+    } else if (key == "primary_bias") {
+      spec.primary_bias = read_number_range(v, path, 0.0, 1.0, "probabilities from 0 to 1");
     } else if (key == "activation_probability") {
       spec.activation_probability = read_number_range(v, path, 0.0, 1.0, "probabilities from 0 to 1");
     } else if (key == "fire_probability") {
@@ -1785,6 +1787,7 @@ json swarm_json(const SwarmSpec& swarm) {
       if (key == "downtime_ms" || key == "duration_ms") intensity[key] = range_json(spec.duration_ms);
       if (key == "extra_latency_ms") intensity[key] = range_json(spec.extra_latency_ms);
       if (key == "probability") intensity[key] = range_json(spec.probability);
+      if (key == "primary_bias") intensity[key] = range_json(spec.primary_bias);
       if (key == "activation_probability") intensity[key] = range_json(spec.activation_probability);
       if (key == "fire_probability") intensity[key] = range_json(spec.fire_probability);
       if (key == "offset_ms") intensity[key] = range_json(spec.offset_ms);

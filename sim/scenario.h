@@ -333,6 +333,9 @@ struct SwarmFamilySpec {
   Range<std::int64_t> extra_latency_ms{10, 500};   // clog
   Range<std::int64_t> offset_ms{-5'000, 5'000};    // clock_skew
   Range<double> drift_ppm{-200.0, 200.0};          // clock_skew
+  // crash_restart, pause: the chance that one fault hits a node serving as a primary (of slots)
+  // rather than any node. Failovers, re-attaches and lost tails all start at a primary.
+  Range<double> primary_bias{0.0, 0.0};
   std::vector<PartitionStep::Kind> partition_kinds{PartitionStep::Kind::two_way, PartitionStep::Kind::one_way,
                                                    PartitionStep::Kind::isolate,
                                                    PartitionStep::Kind::random_split};
