@@ -88,6 +88,8 @@ std::string one_line_text(std::string_view text) {
 
 std::string or_dash(const std::string& s) { return s.empty() ? "-" : s; }
 
+std::string from_dash(std::string_view s) { return s == "-" ? std::string() : std::string(s); }
+
 // KNOWN BUG replica-restart-writes-locally (incident 003): where the record after `decree` begins in
 // aof (the address right after the record with that decree; the begin address for the base decree),
 // or nullopt when aof holds no record with that decree.
@@ -102,7 +104,6 @@ std::optional<std::uint64_t> bug_address_after_decree(Aof& aof, std::uint64_t de
   if (!scanned) return std::nullopt;
   return found;
 }
-std::string from_dash(std::string_view s) { return s == "-" ? std::string() : std::string(s); }
 
 
 }  // namespace
