@@ -40,8 +40,13 @@ SwarmPlan plan_swarm(const SwarmSpec& spec, std::uint64_t seed) {
     c.extra_latency_ms = draw(rng, fam.extra_latency_ms);
     c.activation_probability = draw(rng, fam.activation_probability);
     c.fire_probability = draw(rng, fam.fire_probability);
-    c.primary_bias = draw(rng, fam.primary_bias);
     c.enabled = fam.may_enable && on;
+  }
+  // A stream of its own, so a scenario that leaves primary_bias at [0, 0] draws exactly what it drew
+  // before the key existed (its seeds keep their runs).
+  kernel::Rng bias_rng(seed, "swarm/plan/primary_bias");
+  for (std::size_t f = 0; f < SwarmSpec::kFamilyCount; ++f) {
+    plan.families[f].primary_bias = draw(bias_rng, spec.families[f].primary_bias);
   }
   return plan;
 }
