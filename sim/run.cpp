@@ -293,7 +293,10 @@ RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
     recovering_monitor.reply(r.node, sched.now_ns(), shown, r.value.text, owns, sched.now_ns() - world.started_at_ns(i));
   };
   world.set_admin_observer([&](const std::string& node, const std::vector<std::string>& argv, const ClientReply& r) {
-    replicate_tracker.command(node, sched.now_ns(), argv, r.answered && !r.is_error_reply() && r.value.text == "OK");
+    const AdminOutcome outcome = !r.answered                                       ? AdminOutcome::unknown
+                                 : !r.is_error_reply() && r.value.text == "OK" ? AdminOutcome::ok
+                                                                               : AdminOutcome::refused;
+    replicate_tracker.command(node, sched.now_ns(), argv, outcome);
     observe_reply(argv, r);
   });
 
