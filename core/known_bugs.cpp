@@ -6,24 +6,28 @@
 
 namespace replsim::core {
 
-// Not yet here: replica-restart-writes-locally (incident 003) and duplication-decree-reset (incident
-// 004). The first needs the replica's resync position to be a sequence number the primary cannot
-// validate (this store's primary checks the replica's address and decree against its own log, which
-// turns the bug into a full sync); the second needs duplication (issue 5). A switch joins the catalogue
-// only once its mechanism is wired in.
+// Not yet here: duplication-decree-reset (incident 004), which needs duplication (issue 5). A switch
+// joins the catalogue only once its mechanism is wired in.
 const std::vector<KnownBugInfo>& known_bug_catalogue() {
   static const std::vector<KnownBugInfo> catalogue = {
       {"aof-record-exceeds-page", &KnownBugs::aof_record_exceeds_page, "000", "garnet #1116",
        "aof-readable",
        "a record larger than the AOF page is written across the page end; readers fail on it later"},
+      // Garnet saw duplicated list values; here the kept suffix shows as a replica whose data differs
+      // from its primary's (the workload never sends a push twice, so there is no second copy of an
+      // element to duplicate), which replicas-converge catches.
       {"failover-replays-diverged-aof", &KnownBugs::failover_replays_diverged_aof, "000", "garnet #1153",
-       "no-duplicate-list-entries",
+       "replicas-converge",
        "no offset2 cap: a former primary continues from its own tail and keeps its diverged suffix"},
       {"stuck-recovering", &KnownBugs::stuck_recovering, "001", "garnet #226 (fix #227)", "no-stuck-recovering",
        "a failed attach resets the role to primary but leaves the recovering flag set"},
       {"failed-attach-resets-role", &KnownBugs::failed_attach_resets_role, "002", "garnet #1044 (fix #1305)",
        "single-primary-per-slot",
        "an attach wipes the data first; a failed attach persists the node as a primary"},
+      {"replica-restart-writes-locally", &KnownBugs::replica_restart_writes_locally, "003",
+       "kvrocks #2214 (fix #2221)", "replicas-converge",
+       "a restarting replica appends a record before it knows its role; its resync continues by decree and "
+       "skips the primary's record"},
   };
   return catalogue;
 }

@@ -27,6 +27,11 @@ struct KnownBugs {
   // Incident 002: an attach wipes the replica's data before the new data is in hand, and a failed
   // attach turns the replica into a primary on disk.
   bool failed_attach_resets_role = false;
+  // Incident 003: in cluster mode a restarting node appends a record of its own before it has loaded
+  // its role (so a replica writes as if it were a primary), and a partial resync is continued by
+  // decree alone (kvrocks's sequence-number psync), so the replica skips the primary's record that
+  // carries the decree its local record took.
+  bool replica_restart_writes_locally = false;
 
   bool any() const;
   bool operator==(const KnownBugs&) const = default;

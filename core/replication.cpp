@@ -87,7 +87,23 @@ std::string one_line_text(std::string_view text) {
 }
 
 std::string or_dash(const std::string& s) { return s.empty() ? "-" : s; }
+
 std::string from_dash(std::string_view s) { return s == "-" ? std::string() : std::string(s); }
+
+// KNOWN BUG replica-restart-writes-locally (incident 003): where the record after `decree` begins in
+// aof (the address right after the record with that decree; the begin address for the base decree),
+// or nullopt when aof holds no record with that decree.
+std::optional<std::uint64_t> bug_address_after_decree(Aof& aof, std::uint64_t decree) {
+  if (decree == aof.base_decree()) return aof.begin_address();
+  if (decree < aof.base_decree() || decree > aof.last_decree()) return std::nullopt;
+  std::optional<std::uint64_t> found;
+  const Status scanned = aof.scan(aof.begin_address(), [&](const AofRecord& record) {
+    if (record.decree == decree) found = record.end_address;
+    return record.decree < decree;
+  });
+  if (!scanned) return std::nullopt;
+  return found;
+}
 
 
 }  // namespace
@@ -200,6 +216,22 @@ SyncDecision choose_sync_mode(const SyncRequest& request, const ReplicationIds& 
   }
   return {SyncMode::partial, fmt::format("continuing from address {} (decree {}); this primary holds [{}, {}]",
                                          tail, request.last_decree, aof_begin, aof_tail)};
+}
+
+SyncDecision bug_choose_sync_mode_by_decree(const SyncRequest& request, std::uint64_t base_decree,
+                                            std::uint64_t last_decree,
+                                            std::optional<std::uint64_t> address_after_decree) {
+  // KNOWN BUG replica-restart-writes-locally (incident 003): kvrocks's psync asked for "the records
+  // after sequence N" and the primary checked only that it still held them; a replica whose own
+  // record took decree N (written before it knew it was a replica) is thereby continued after the
+  // primary's record N, which it never receives.
+  if (request.last_decree < base_decree || request.last_decree > last_decree || !address_after_decree) {
+    return {SyncMode::full, fmt::format("the replica's decree {} is outside this primary's log [{}, {}]",
+                                        request.last_decree, base_decree, last_decree)};
+  }
+  return {SyncMode::partial, fmt::format("continuing after decree {} at address {} (by decree alone); this primary "
+                                         "holds decrees [{}, {}]",
+                                         request.last_decree, *address_after_decree, base_decree, last_decree)};
 }
 
 std::string_view sync_state_name(SyncState state) {
@@ -719,6 +751,13 @@ Status Replication::accept_partial_sync(std::uint64_t generation, const std::vec
   const auto offset2 = header.size() == 5 ? parse_u64(header[3]) : std::nullopt;
   const auto address = header.size() == 5 ? parse_u64(header[4]) : std::nullopt;
   if (!offset2 || !address) return Status(Err::invalid, "malformed CONTINUE header from the primary");
+  ReplicationIds ids;
+  ids.replid = header[1];
+  ids.replid2 = from_dash(header[2]);
+  ids.offset2 = *offset2;
+  if (store_.config_.known_bugs.replica_restart_writes_locally && *address != store_.aof_tail_address()) {
+    return bug_continue_at_primary_address(generation, ids, *address);
+  }
   FiberLock lock(store_.mutex_);
   if (!lock.owns()) return Status(Err::shutdown, "the node is shutting down");
   if (generation != generation_) return Status(Err::closed, "sync aborted");
@@ -726,10 +765,6 @@ Status Replication::accept_partial_sync(std::uint64_t generation, const std::vec
     return Status(Err::invalid, fmt::format("the primary continues at address {} but this AOF ends at {}", *address,
                                             store_.aof_tail_address()));
   }
-  ReplicationIds ids;
-  ids.replid = header[1];
-  ids.replid2 = from_dash(header[2]);
-  ids.offset2 = *offset2;
   if (ids != ids_) {
     if (Status st = save_ids(ids); !st) return Status(st.code(), fmt::format("partial sync: {}", st.message()));
     ids_ = ids;
@@ -737,6 +772,32 @@ Status Replication::accept_partial_sync(std::uint64_t generation, const std::vec
   ++partial_syncs_;
   last_sync_mode_ = "partial";
   env_.log("repl.partialsync.accepted", fmt::format("address={} replid={}", *address, ids.replid));
+  return Status::ok();
+}
+
+Status Replication::bug_continue_at_primary_address(std::uint64_t generation, const ReplicationIds& ids,
+                                                    std::uint64_t address) {
+  // KNOWN BUG replica-restart-writes-locally (incident 003): a kvrocks replica's position was its
+  // sequence number, so whatever the primary continued after was where it stood. In this store's
+  // address-based log that means taking the primary's address as its own: the replica keeps its
+  // keyspace as the state at its last decree and restarts its AOF at the primary's address, through
+  // the crash-safe install of a full sync (its own data as the checkpoint).
+  std::string payload;
+  std::uint64_t decree = 0;
+  {
+    FiberLock lock(store_.mutex_);
+    if (!lock.owns()) return Status(Err::shutdown, "the node is shutting down");
+    if (generation != generation_) return Status(Err::closed, "sync aborted");
+    payload = store_.keyspace_.serialize();
+    decree = store_.last_decree();
+  }
+  env_.log("repl.bug.continue_by_decree", fmt::format("decree={} own_tail={} primary_address={}", decree,
+                                                      store_.aof_tail_address(), address));
+  if (Status st = install_full_sync(generation, ids, decree, address, std::move(payload)); !st) return st;
+  // It is the partial sync the primary chose, not a transfer.
+  --full_syncs_;
+  ++partial_syncs_;
+  last_sync_mode_ = "partial";
   return Status::ok();
 }
 
@@ -828,20 +889,28 @@ void Replication::serve_replica(std::unique_ptr<Connection> conn, const SyncRequ
       return;
     }
     Aof& aof = *store_.aof_;
-    std::optional<std::uint64_t> decree_before;
-    if (request.aof_tail >= aof.begin_address() && request.aof_tail <= aof.tail_address()) {
-      auto d = aof.decree_before(request.aof_tail);
-      if (d) decree_before = d.value();
-    }
     ids = ids_;
-    decision = choose_sync_mode(request, ids, aof.begin_address(), aof.tail_address(), decree_before,
-                                store_.config().known_bugs.failover_replays_diverged_aof);
+    std::optional<std::uint64_t> bug_after_decree;
+    if (store_.config().known_bugs.replica_restart_writes_locally) {
+      // KNOWN BUG replica-restart-writes-locally (incident 003): the replica's position is read as
+      // its decree alone (kvrocks's sequence-number psync); see bug_choose_sync_mode_by_decree.
+      bug_after_decree = bug_address_after_decree(aof, request.last_decree);
+      decision = bug_choose_sync_mode_by_decree(request, aof.base_decree(), aof.last_decree(), bug_after_decree);
+    } else {
+      std::optional<std::uint64_t> decree_before;
+      if (request.aof_tail >= aof.begin_address() && request.aof_tail <= aof.tail_address()) {
+        auto d = aof.decree_before(request.aof_tail);
+        if (d) decree_before = d.value();
+      }
+      decision = choose_sync_mode(request, ids, aof.begin_address(), aof.tail_address(), decree_before,
+                                  store_.config().known_bugs.failover_replays_diverged_aof);
+    }
     if (decision.mode == SyncMode::full) {
       payload = store_.keyspace_.serialize();
       decree = aof.last_decree();
       start = aof.tail_address();
     } else {
-      start = request.aof_tail;
+      start = bug_after_decree.value_or(request.aof_tail);
     }
   }
   session->mode = decision.mode;

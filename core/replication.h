@@ -82,6 +82,17 @@ SyncDecision choose_sync_mode(const SyncRequest& request, const ReplicationIds& 
                               std::uint64_t aof_tail, std::optional<std::uint64_t> decree_before_tail,
                               bool bug_no_offset2_cap = false);
 
+// KNOWN BUG replica-restart-writes-locally (incident 003): the primary's choice as kvrocks made it
+// without use-rsid-psync — by sequence number alone. The replica's position is its last decree; the
+// sync is partial whenever this primary still holds the records after that decree
+// ([base_decree, last_decree]), with no check that the replica's history (its replication id, its
+// address, its record at that decree) is this primary's. address_after_decree is the address right
+// after this primary's record with the replica's last decree (aof_begin when it is base_decree), or
+// nullopt when it holds no such record. Never called by a correct store.
+SyncDecision bug_choose_sync_mode_by_decree(const SyncRequest& request, std::uint64_t base_decree,
+                                            std::uint64_t last_decree,
+                                            std::optional<std::uint64_t> address_after_decree);
+
 // ---- the replica's view of its sync --------------------------------------------------------------
 
 // Where a replica's sync stands, for INFO and the harness.
@@ -178,6 +189,10 @@ class Replication {
   Status accept_partial_sync(std::uint64_t generation, const std::vector<std::string>& header);
   Status install_full_sync(std::uint64_t generation, const ReplicationIds& ids, std::uint64_t decree,
                            std::uint64_t address, std::string payload);
+  // KNOWN BUG replica-restart-writes-locally (incident 003): the replica takes the address the
+  // primary continues at as its own. Never called by a correct store.
+  Status bug_continue_at_primary_address(std::uint64_t generation, const ReplicationIds& ids,
+                                         std::uint64_t address);
   Status stream(std::uint64_t generation, Connection& conn, RespReplyParser& parser);
   Status apply_stream_chunk(std::uint64_t generation, std::uint64_t address, std::string_view bytes);
   Result<RespValue> read_value(Connection& conn, RespReplyParser& parser, Nanos timeout);

@@ -112,8 +112,13 @@ Status Store::start() {
 Status Store::recover() {
   // Cluster mode: the node knows its role before it touches any data, so a replica never writes a
   // record of its own before it knows it is one (incident 003 lived in that order).
+  // KNOWN BUG replica-restart-writes-locally (incident 003): kvrocks 2.7 opened its data and started
+  // as a primary before it loaded the cluster topology (nodes.conf), so the role comes last here.
+  const bool bug_role_last = config_.cluster_enabled && config_.known_bugs.replica_restart_writes_locally;
   if (config_.cluster_enabled) {
-    if (Status st = load_cluster_config(); !st) return st;
+    if (!bug_role_last) {
+      if (Status st = load_cluster_config(); !st) return st;
+    }
     if (Status st = replication_->prepare_recovery(); !st) return st;
   }
   if (Status st = load_newest_checkpoint(); !st) return st;
@@ -141,6 +146,10 @@ Status Store::recover() {
   }
   if (Status st = check_aof_covers_checkpoint(); !st) return st;
   if (Status st = replay_aof(); !st) return st;
+  if (bug_role_last) {
+    if (Status st = bug_write_record_before_role(); !st) return st;
+    if (Status st = load_cluster_config(); !st) return st;
+  }
   recovery_.aof_tail_address = aof_->tail_address();
   recovery_.last_decree = aof_->last_decree();
   if (!config_.cluster_enabled) {
@@ -148,6 +157,26 @@ Status Store::recover() {
     return Status::ok();
   }
   return replication_->load_ids(cluster_.is_primary(), checkpoint_replid_);
+}
+
+Status Store::bug_write_record_before_role() {
+  // KNOWN BUG replica-restart-writes-locally (incident 003): with no cluster config loaded yet the
+  // node reads as a lone primary (serves_as_primary() is true for an empty config), and a primary
+  // that starts records its new history in its log, as kvrocks's ShiftReplId wrote the new
+  // replication id into the WAL. This store's AOF holds only data writes, so the record is the
+  // nearest thing that changes no key: a DEL of a key named after the new run. A replica that writes
+  // it has advanced its log by a decree its primary never sent (kvrocks #2214, fix #2221).
+  // Kvrocks did it on every start; here only a node that restarts with data does, so the switch
+  // shows the incident (a restart) and not a fresh node's first start.
+  if (!serves_as_primary()) return Status::ok();
+  if (!recovery_.checkpoint_loaded && aof_->tail_address() == 0) return Status::ok();
+  const std::vector<std::vector<std::string>> effects = {{"DEL", fmt::format("__replsim:run:{}", run_id_)}};
+  if (Status st = log_effects(effects); !st) {
+    return Status(st.code(), fmt::format("refusing to start: writing the start record: {}", st.message()));
+  }
+  env_.log("store.bug.record_before_role",
+           fmt::format("decree={} tail={}", aof_->last_decree(), aof_->tail_address()));
+  return Status::ok();
 }
 
 Status Store::load_newest_checkpoint() {

@@ -42,6 +42,12 @@ SwarmPlan plan_swarm(const SwarmSpec& spec, std::uint64_t seed) {
     c.fire_probability = draw(rng, fam.fire_probability);
     c.enabled = fam.may_enable && on;
   }
+  // A stream of its own, so a scenario that leaves primary_bias at [0, 0] draws exactly what it drew
+  // before the key existed (its seeds keep their runs).
+  kernel::Rng bias_rng(seed, "swarm/plan/primary_bias");
+  for (std::size_t f = 0; f < SwarmSpec::kFamilyCount; ++f) {
+    plan.families[f].primary_bias = draw(bias_rng, spec.families[f].primary_bias);
+  }
   return plan;
 }
 
@@ -63,6 +69,10 @@ std::string SwarmPlan::summary() const {
       case Family::buggify:
         out += fmt::format(",activate={:.2f},fire={:.2f}", c.activation_probability, c.fire_probability);
         break;
+      case Family::crash_restart:
+      case Family::pause:
+        if (c.primary_bias > 0) out += fmt::format(",primary={:.2f}", c.primary_bias);
+        break;
       default: break;
     }
     out += ")";
@@ -77,7 +87,7 @@ nlohmann::json SwarmPlan::to_json() const {
     j[std::string(swarm_family_name(static_cast<Family>(f)))] = {
         {"enabled", c.enabled}, {"mean_interval_ms", c.mean_interval_ms}, {"probability", c.probability},
         {"extra_latency_ms", c.extra_latency_ms}, {"activation_probability", c.activation_probability},
-        {"fire_probability", c.fire_probability}};
+        {"fire_probability", c.fire_probability}, {"primary_bias", c.primary_bias}};
   }
   return j;
 }
@@ -147,8 +157,7 @@ void FaultInjector::apply_disk_fault(int node, const DiskFaultStep& step, const 
   }
 }
 
-void FaultInjector::run_step(const FaultStep& step) {
-  const std::string source = "script";
+void FaultInjector::run_step(const FaultStep& step, const std::string& source) {
   std::visit(
       [&](const auto& d) {
         using T = std::decay_t<decltype(d)>;
@@ -299,6 +308,19 @@ int FaultInjector::random_node(kernel::Rng& rng) const {
   return static_cast<int>(rng.below(static_cast<std::uint64_t>(world_.node_count())));
 }
 
+int FaultInjector::random_primary(kernel::Rng& rng) const {
+  std::vector<int> primaries;
+  for (int i = 0; i < world_.node_count(); ++i) {
+    const core::Store* store = world_.state(i) == kernel::NodeState::up ? world_.store(i) : nullptr;
+    if (store == nullptr || !store->started()) continue;
+    if (!store->cluster_enabled() || (store->role() == core::Role::master && store->slots_owned() > 0)) {
+      primaries.push_back(i);
+    }
+  }
+  if (primaries.empty()) return random_node(rng);
+  return primaries[rng.below(primaries.size())];
+}
+
 void FaultInjector::start_swarm(std::int64_t end_ns) {
   for (std::size_t f = 0; f < SwarmSpec::kFamilyCount; ++f) {
     if (!plan_.families[f].enabled) continue;
@@ -319,7 +341,9 @@ void FaultInjector::swarm_loop(Family family, std::int64_t end_ns) {
     sched.sleep_for(gap(rng, c.mean_interval_ms));
     if (sched.now_ns() >= end_ns) return;
     const kernel::Nanos duration = ms(draw(rng, spec.duration_ms));
-    const int node = random_node(rng);
+    const bool at_primary = (family == Family::crash_restart || family == Family::pause) &&
+                            c.primary_bias > 0 && rng.chance(c.primary_bias);
+    const int node = at_primary ? random_primary(rng) : random_node(rng);
     switch (family) {
       case Family::crash_restart:
         if (world_.state(node) != kernel::NodeState::up || !may_take_down(node)) break;
@@ -355,7 +379,7 @@ void FaultInjector::swarm_loop(Family family, std::int64_t end_ns) {
           }
         }
         step.detail = p;
-        run_step(step);
+        run_step(step, source);
         break;
       }
       case Family::clog:

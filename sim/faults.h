@@ -29,6 +29,7 @@ struct SwarmChoice {
   std::int64_t extra_latency_ms = 0;  // clog
   double activation_probability = 0;  // buggify
   double fire_probability = 0;        // buggify
+  double primary_bias = 0;            // crash_restart, pause: chance a fault targets a primary
 };
 
 struct SwarmPlan {
@@ -56,11 +57,15 @@ class FaultInjector {
   int admin_in_flight() const { return admin_in_flight_; }
 
  private:
-  void run_step(const FaultStep& step);
+  // source names who decided it in the decision log ("script", or the swarm family).
+  void run_step(const FaultStep& step, const std::string& source = "script");
   void apply_disk_fault(int node, const DiskFaultStep& step, const std::string& source);
   void swarm_loop(SwarmSpec::Family family, std::int64_t end_ns);
   bool may_take_down(int node) const;
   int random_node(kernel::Rng& rng) const;
+  // A node that is up and serves as a primary of slots (any node outside cluster mode), or
+  // random_node when there is none.
+  int random_primary(kernel::Rng& rng) const;
   std::vector<kernel::Host> hosts_of(const std::vector<std::string>& names) const;
 
   World& world_;

@@ -158,5 +158,43 @@ TEST_CASE("failover-replays-diverged-aof: a former primary keeps and serves its 
   });
 }
 
+TEST_CASE("replica-restart-writes-locally: the restarted replica skips the primary's update (a stays 100)") {
+  // Incident 003's steps, as in sim/replication_test.cpp, with the switch on.
+  ClusterHarness h(2, with_bug("replica-restart-writes-locally"));
+  h.start_all();
+  h.run([&] {
+    h.one_shard(0, {1});
+    CHECK(h.call(0, {"SET", "a", "100"}) == ok());
+    CHECK(h.call(0, {"WAIT", "1", "5000"}) == RespValue::from_integer(1));
+  });
+  const std::uint64_t replica_decree = h.fx.store(1)->last_decree();
+  h.crash(1);  // stop the replica
+  h.run([&] {
+    CHECK(h.call(0, {"SET", "a", "101"}) == ok());
+    CHECK(h.call(0, {"SET", "b", "1"}) == ok());
+  });
+  h.restart(1);
+  h.run([&] {
+    CHECK(h.eventually([&] { return h.store(1).master_link_up(); }));
+    CHECK(h.call(0, {"WAIT", "1", "5000"}) == RespValue::from_integer(1));
+    // It wrote a record of its own at start, before it knew it was a replica...
+    CHECK(h.store(1).recovery().last_decree == replica_decree + 1);
+    // ...and the primary continued it after that decree: b=1 arrived, a=101 never did.
+    CHECK(h.store(1).replication().partial_syncs() == 1);
+    CHECK(h.store(1).replication().full_syncs() == 0);
+    const core::Value* a = h.store(1).keyspace().find("a");
+    const core::Value* b = h.store(1).keyspace().find("b");
+    REQUIRE(a != nullptr);
+    REQUIRE(b != nullptr);
+    CHECK(a->str() == "100");
+    CHECK(b->str() == "1");
+    CHECK(h.store(0).keyspace().find("a")->str() == "101");
+    CHECK(h.store(1).digest() != h.store(0).digest());
+    // Same tail and decree as the primary: nothing but the digest tells them apart.
+    CHECK(h.store(1).aof_tail_address() == h.store(0).aof_tail_address());
+    CHECK(h.store(1).last_decree() == h.store(0).last_decree());
+  });
+}
+
 }  // namespace
 }  // namespace replsim::sim::testing

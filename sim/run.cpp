@@ -276,7 +276,10 @@ std::string RunResult::first_failed_check() const {
 
 std::string derived_parameters(const Scenario& scenario, std::uint64_t seed) {
   const SwarmPlan plan = plan_swarm(scenario.swarm, seed);
-  return fmt::format("swarm={}", plan.summary());
+  std::string variant;
+  if (scenario.workload.enabled) (void)workload_for_seed(scenario.workload, seed, &variant);
+  if (variant.empty()) return fmt::format("swarm={}", plan.summary());
+  return fmt::format("workload={} swarm={}", variant, plan.summary());
 }
 
 RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
@@ -320,7 +323,10 @@ RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
     recovering_monitor.reply(r.node, sched.now_ns(), shown, r.value.text, owns, sched.now_ns() - world.started_at_ns(i));
   };
   world.set_admin_observer([&](const std::string& node, const std::vector<std::string>& argv, const ClientReply& r) {
-    replicate_tracker.command(node, sched.now_ns(), argv, r.answered && !r.is_error_reply() && r.value.text == "OK");
+    const AdminOutcome outcome = !r.answered                                       ? AdminOutcome::unknown
+                                 : !r.is_error_reply() && r.value.text == "OK" ? AdminOutcome::ok
+                                                                               : AdminOutcome::refused;
+    replicate_tracker.command(node, sched.now_ns(), argv, outcome);
     observe_reply(argv, r);
   });
 
@@ -419,7 +425,7 @@ RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
       }
       const std::int64_t duration_ms =
           scenario.workload.duration_ms > 0 ? scenario.workload.duration_ms : phases.safety_duration_ms;
-      workload = std::make_unique<Workload>(ctx, scenario.workload, safety_start,
+      workload = std::make_unique<Workload>(ctx, workload_for_seed(scenario.workload, options.seed), safety_start,
                                             safety_start + std::min<std::int64_t>(duration_ms, phases.safety_duration_ms) * 1'000'000);
       workload->start();
     }

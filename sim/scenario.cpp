@@ -74,8 +74,8 @@ const std::vector<std::string>& placeholder_kinds() {
 // The intensity keys each swarm family accepts, in family_names() order.
 const std::vector<std::vector<std::string>>& intensity_keys() {
   static const std::vector<std::vector<std::string>> keys = {
-      {"interval_ms", "downtime_ms"},                      // crash_restart
-      {"interval_ms", "downtime_ms"},                      // pause
+      {"interval_ms", "downtime_ms", "primary_bias"},      // crash_restart
+      {"interval_ms", "downtime_ms", "primary_bias"},      // pause
       {"interval_ms", "duration_ms", "kinds"},             // partition
       {"interval_ms", "duration_ms", "extra_latency_ms"},  // clog
       {"interval_ms", "duration_ms", "probability"},       // disk_eio
@@ -120,8 +120,10 @@ std::vector<KeyTable> build_key_tables() {
                                    {"expect", "timeout_ms", "retry_for_ms", "retry_interval_ms", "note"})},
       {"workload", optional({"enabled", "cluster", "clients", "mix", "key_count", "value_size_bytes",
                              "ops_per_second_per_client", "duration_ms", "request_timeout_ms", "retries",
-                             "large_values"})},
+                             "large_values", "variants"})},
       {"large_values", optional({"probability", "size_bytes", "page_size_factor"})},
+      {"workload_variant", with_required({"name"}, {"weight", "mix", "key_count", "value_size_bytes",
+                                                    "ops_per_second_per_client", "large_values"})},
       {"fault_crash", with_required({"at_ms", "action", "node"}, {"note"})},
       {"fault_restart", with_required({"at_ms", "action", "node"}, {"note"})},
       {"fault_pause", with_required({"at_ms", "action", "node"}, {"note"})},
@@ -879,20 +881,13 @@ class Loader {
     if (const json* x = obj.find("clients")) {
       w.clients = static_cast<int>(read_int(*x, obj.at("clients"), 1, 10'000, "a positive integer"));
     }
-    if (const json* x = obj.find("mix")) load_mix(*x, obj.at("mix"), w);
-    if (const json* x = obj.find("key_count")) {
-      w.key_count = static_cast<int>(read_int(*x, obj.at("key_count"), 1, 10'000'000, "a positive integer"));
-    }
+    if (const json* x = obj.find("mix")) w.mix = read_mix(*x, obj.at("mix"));
+    if (const json* x = obj.find("key_count")) w.key_count = read_key_count(*x, obj.at("key_count"));
     if (const json* x = obj.find("value_size_bytes")) {
-      w.value_size_bytes = read_int_range(*x, obj.at("value_size_bytes"), 0, kMaxValueBytes,
-                                          "sizes from 0 to 67108864 (bytes)");
+      w.value_size_bytes = read_value_sizes(*x, obj.at("value_size_bytes"));
     }
     if (const json* x = obj.find("ops_per_second_per_client")) {
-      w.ops_per_second_per_client = read_number(*x, obj.at("ops_per_second_per_client"), 0.0, 1.0e6,
-                                                "a positive number (operations per second)");
-      if (w.ops_per_second_per_client <= 0.0) {
-        fail_expected(obj.at("ops_per_second_per_client"), "a positive number (operations per second)", *x);
-      }
+      w.ops_per_second_per_client = read_rate(*x, obj.at("ops_per_second_per_client"));
     }
     if (const json* x = obj.find("duration_ms")) {
       w.duration_ms = read_duration(*x, obj.at("duration_ms"), true);
@@ -910,19 +905,64 @@ class Loader {
     }
     if (const json* x = obj.find("large_values"))
       load_large_values(*x, obj.at("large_values"), w.large_values);
+    if (const json* x = obj.find("variants")) load_variants(*x, obj.at("variants"), w);
   }
 
-  static void load_mix(const json& v, const std::string& path, WorkloadSpec& w) {
+  static int read_key_count(const json& v, const std::string& path) {
+    return static_cast<int>(read_int(v, path, 1, 10'000'000, "a positive integer"));
+  }
+  static Range<std::int64_t> read_value_sizes(const json& v, const std::string& path) {
+    return read_int_range(v, path, 0, kMaxValueBytes, "sizes from 0 to 67108864 (bytes)");
+  }
+  static double read_rate(const json& v, const std::string& path) {
+    const double rate = read_number(v, path, 0.0, 1.0e6, "a positive number (operations per second)");
+    if (rate <= 0.0) fail_expected(path, "a positive number (operations per second)", v);
+    return rate;
+  }
+
+  static std::array<std::int64_t, WorkloadSpec::kOpCount> read_mix(const json& v, const std::string& path) {
     ObjectReader obj(v, path, "operation_mix", "an object of operation weights");
-    w.mix.fill(0);
+    std::array<std::int64_t, WorkloadSpec::kOpCount> mix{};
     std::int64_t total = 0;
     for (std::size_t i = 0; i < op_names().size(); ++i) {
       if (const json* x = obj.find(op_names()[i])) {
-        w.mix[i] = read_int(*x, obj.at(op_names()[i]), 0, 1'000'000, "a non-negative integer weight");
-        total += w.mix[i];
+        mix[i] = read_int(*x, obj.at(op_names()[i]), 0, 1'000'000, "a non-negative integer weight");
+        total += mix[i];
       }
     }
     if (total == 0) fail(path, "every weight is 0; give at least one operation a positive weight");
+    return mix;
+  }
+
+  static void load_variants(const json& v, const std::string& path, WorkloadSpec& w) {
+    if (!v.is_array() || v.empty()) fail_expected(path, "a non-empty list of workload variants", v);
+    std::map<std::string, std::string> seen;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      ObjectReader obj(v[i], at_index(path, i), "workload_variant", "a workload variant object");
+      WorkloadSpec::Variant variant;
+      variant.name = read_name(obj.need("name", "a name"), obj.at("name"), "variant name");
+      auto [it, inserted] = seen.emplace(variant.name, obj.path());
+      if (!inserted) {
+        fail(obj.at("name"), fmt::format("variant {} is named twice (first at {})", quote_json(variant.name),
+                                         it->second));
+      }
+      if (const json* x = obj.find("weight")) {
+        variant.weight = read_int(*x, obj.at("weight"), 1, 1'000'000, "a positive integer weight");
+      }
+      if (const json* x = obj.find("mix")) variant.mix = read_mix(*x, obj.at("mix"));
+      if (const json* x = obj.find("key_count")) variant.key_count = read_key_count(*x, obj.at("key_count"));
+      if (const json* x = obj.find("value_size_bytes")) {
+        variant.value_size_bytes = read_value_sizes(*x, obj.at("value_size_bytes"));
+      }
+      if (const json* x = obj.find("ops_per_second_per_client")) {
+        variant.ops_per_second_per_client = read_rate(*x, obj.at("ops_per_second_per_client"));
+      }
+      if (const json* x = obj.find("large_values")) {
+        variant.large_values = w.large_values;
+        load_large_values(*x, obj.at("large_values"), *variant.large_values);
+      }
+      w.variants.push_back(std::move(variant));
+    }
   }
 
   static void load_large_values(const json& v, const std::string& path, WorkloadSpec::LargeValues& lv) {
@@ -1374,6 +1414,8 @@ class Loader {
           read_int_range(v, path, 0, kMaxDurationMs, "non-negative integers (milliseconds)");
     } else if (key == "probability") {
       spec.probability = read_number_range(v, path, 0.0, 1.0, "probabilities from 0 to 1");
+    } else if (key == "primary_bias") {
+      spec.primary_bias = read_number_range(v, path, 0.0, 1.0, "probabilities from 0 to 1");
     } else if (key == "activation_probability") {
       spec.activation_probability = read_number_range(v, path, 0.0, 1.0, "probabilities from 0 to 1");
     } else if (key == "fire_probability") {
@@ -1643,14 +1685,23 @@ json admin_fields(const AdminCommand& cmd) {
   return out;
 }
 
-json workload_json(const WorkloadSpec& w) {
+json mix_json(const std::array<std::int64_t, WorkloadSpec::kOpCount>& weights) {
   json mix = json::object();
-  for (std::size_t i = 0; i < op_names().size(); ++i) mix[op_names()[i]] = w.mix[i];
-  json large = {{"probability", w.large_values.probability}};
-  if (w.large_values.size_bytes) large["size_bytes"] = range_json(*w.large_values.size_bytes);
-  if (w.large_values.page_size_factor)
-    large["page_size_factor"] = range_json(*w.large_values.page_size_factor);
-  return {{"enabled", w.enabled},
+  for (std::size_t i = 0; i < op_names().size(); ++i) mix[op_names()[i]] = weights[i];
+  return mix;
+}
+
+json large_values_json(const WorkloadSpec::LargeValues& lv) {
+  json large = {{"probability", lv.probability}};
+  if (lv.size_bytes) large["size_bytes"] = range_json(*lv.size_bytes);
+  if (lv.page_size_factor) large["page_size_factor"] = range_json(*lv.page_size_factor);
+  return large;
+}
+
+json workload_json(const WorkloadSpec& w) {
+  const json mix = mix_json(w.mix);
+  const json large = large_values_json(w.large_values);
+  json out = {{"enabled", w.enabled},
           {"cluster", w.cluster},
           {"clients", w.clients},
           {"mix", mix},
@@ -1661,6 +1712,20 @@ json workload_json(const WorkloadSpec& w) {
           {"request_timeout_ms", w.request_timeout_ms},
           {"retries", w.retries},
           {"large_values", large}};
+  if (!w.variants.empty()) {
+    json variants = json::array();
+    for (const WorkloadSpec::Variant& v : w.variants) {
+      json j = {{"name", v.name}, {"weight", v.weight}};
+      if (v.mix) j["mix"] = mix_json(*v.mix);
+      if (v.key_count) j["key_count"] = *v.key_count;
+      if (v.value_size_bytes) j["value_size_bytes"] = range_json(*v.value_size_bytes);
+      if (v.ops_per_second_per_client) j["ops_per_second_per_client"] = *v.ops_per_second_per_client;
+      if (v.large_values) j["large_values"] = large_values_json(*v.large_values);
+      variants.push_back(std::move(j));
+    }
+    out["variants"] = std::move(variants);
+  }
+  return out;
 }
 
 // Fills `out` with the keys of one fault step's detail.
@@ -1722,6 +1787,7 @@ json swarm_json(const SwarmSpec& swarm) {
       if (key == "downtime_ms" || key == "duration_ms") intensity[key] = range_json(spec.duration_ms);
       if (key == "extra_latency_ms") intensity[key] = range_json(spec.extra_latency_ms);
       if (key == "probability") intensity[key] = range_json(spec.probability);
+      if (key == "primary_bias") intensity[key] = range_json(spec.primary_bias);
       if (key == "activation_probability") intensity[key] = range_json(spec.activation_probability);
       if (key == "fire_probability") intensity[key] = range_json(spec.fire_probability);
       if (key == "offset_ms") intensity[key] = range_json(spec.offset_ms);

@@ -156,6 +156,20 @@ struct WorkloadSpec {
     bool operator==(const LargeValues&) const = default;
   };
 
+  // A per-seed alternative to the workload as written (swarm testing over workloads, as the swarm
+  // does over fault families): each seed picks one variant by weight (workload_for_seed in
+  // sim/workload.h), and the keys it gives replace the workload's.
+  struct Variant {
+    std::string name;
+    std::int64_t weight = 1;
+    std::optional<std::array<std::int64_t, kOpCount>> mix;
+    std::optional<int> key_count;
+    std::optional<Range<std::int64_t>> value_size_bytes;
+    std::optional<double> ops_per_second_per_client;
+    std::optional<LargeValues> large_values;
+    bool operator==(const Variant&) const = default;
+  };
+
   bool enabled = false;  // false when the scenario has no "workload"
   std::string cluster;   // the cluster clients talk to; default: the first one
   int clients = 4;
@@ -168,6 +182,7 @@ struct WorkloadSpec {
   std::int64_t request_timeout_ms = 1'000;
   int retries = 3;
   LargeValues large_values;
+  std::vector<Variant> variants;  // empty: every seed runs the workload as written
 
   bool operator==(const WorkloadSpec&) const = default;
 };
@@ -318,6 +333,9 @@ struct SwarmFamilySpec {
   Range<std::int64_t> extra_latency_ms{10, 500};   // clog
   Range<std::int64_t> offset_ms{-5'000, 5'000};    // clock_skew
   Range<double> drift_ppm{-200.0, 200.0};          // clock_skew
+  // crash_restart, pause: the chance that one fault hits a node serving as a primary (of slots)
+  // rather than any node. Failovers, re-attaches and lost tails all start at a primary.
+  Range<double> primary_bias{0.0, 0.0};
   std::vector<PartitionStep::Kind> partition_kinds{PartitionStep::Kind::two_way, PartitionStep::Kind::one_way,
                                                    PartitionStep::Kind::isolate,
                                                    PartitionStep::Kind::random_split};

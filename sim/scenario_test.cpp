@@ -3,12 +3,14 @@
 // scenarios/schema.json agrees with the loader's key and enum tables; every file in scenarios/ loads.
 #include "sim/scenario.h"
 #include "core/known_bugs.h"
+#include "sim/workload.h"
 
 #include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -606,6 +608,72 @@ TEST_CASE("error: workload values") {
   CHECK_LOAD_ERROR(doc, "$.workload.cluster: unknown cluster \"c9\" (clusters are c0)");
   doc["workload"] = {{"large_values", {{"size_bytes", {1, 2}}, {"page_size_factor", 1}}}};
   CHECK_LOAD_ERROR(doc, "$.workload.large_values: give either \"size_bytes\" or \"page_size_factor\"");
+  doc["workload"] = {{"variants", json::array()}};
+  CHECK_LOAD_ERROR(doc, "$.workload.variants: expected a non-empty list of workload variants");
+  doc["workload"] = {{"variants", {{{"weight", 1}}}}};
+  CHECK_LOAD_ERROR(doc, "$.workload.variants[0].name: required key is missing");
+  doc["workload"] = {{"variants", {{{"name", "a"}}, {{"name", "a"}}}}};
+  CHECK_LOAD_ERROR(doc, "$.workload.variants[1].name: variant \"a\" is named twice (first at $.workload.variants[0])");
+  doc["workload"] = {{"variants", {{{"name", "a"}, {"weight", 0}}}}};
+  CHECK_LOAD_ERROR(doc, "$.workload.variants[0].weight: expected a positive integer weight");
+  doc["workload"] = {{"variants", {{{"name", "a"}, {"mix", {{"lpush", 0}}}}}}};
+  CHECK_LOAD_ERROR(doc, "$.workload.variants[0].mix: every weight is 0");
+  doc["workload"] = {{"variants", {{{"name", "a"}, {"clients", 2}}}}};
+  CHECK_LOAD_ERROR(doc, "$.workload.variants[0]: unknown key \"clients\"");
+}
+
+TEST_CASE("workload variants: each seed picks one by weight, and its keys replace the workload's") {
+  json doc = base();
+  doc["workload"] = {{"key_count", 50},
+                     {"value_size_bytes", {8, 64}},
+                     {"large_values", {{"probability", 0.1}}},
+                     {"variants",
+                      {{{"name", "as-written"}},
+                       {{"name", "pushes"},
+                        {"weight", 3},
+                        {"mix", {{"rpush", 1}}},
+                        {"key_count", 4},
+                        {"value_size_bytes", 24},
+                        {"large_values", {{"probability", 0}}}}}}};
+  auto loaded = load_scenario_text(doc.dump(), kSource);
+  INFO(loaded.status().message());
+  REQUIRE(loaded.is_ok());
+  const WorkloadSpec& w = loaded->workload;
+  REQUIRE(w.variants.size() == 2);
+  CHECK(w.variants[0].weight == 1);
+  CHECK_FALSE(w.variants[0].mix.has_value());
+  std::map<std::string, int> picked;
+  for (std::uint64_t seed = 1; seed <= 400; ++seed) {
+    std::string name;
+    const WorkloadSpec chosen = workload_for_seed(w, seed, &name);
+    CHECK(chosen.variants.empty());
+    // The same seed always picks the same variant.
+    std::string again;
+    (void)workload_for_seed(w, seed, &again);
+    CHECK(again == name);
+    ++picked[name];
+    if (name == "pushes") {
+      CHECK(chosen.key_count == 4);
+      CHECK(chosen.value_size_bytes == Range<std::int64_t>{24, 24});
+      CHECK(chosen.large_values.probability == 0.0);
+      CHECK(chosen.mix[static_cast<std::size_t>(WorkloadSpec::Op::rpush)] == 1);
+      CHECK(chosen.mix[static_cast<std::size_t>(WorkloadSpec::Op::get)] == 0);
+    } else {
+      REQUIRE(name == "as-written");
+      CHECK(chosen.key_count == 50);
+      CHECK(chosen.large_values.probability == 0.1);
+      CHECK(chosen.mix == WorkloadSpec{}.mix);
+    }
+  }
+  // Weight 3 against 1: about three quarters of the seeds push.
+  CHECK(picked["pushes"] > 250);
+  CHECK(picked["as-written"] > 50);
+  // Without variants a seed runs the workload as written.
+  std::string none = "x";
+  WorkloadSpec plain = w;
+  plain.variants.clear();
+  CHECK(workload_for_seed(plain, 7, &none) == plain);
+  CHECK(none.empty());
 }
 
 // ==== errors: names and references ================================================================
@@ -918,7 +986,7 @@ TEST_CASE("names of enum values match the tables") {
   CHECK(workload_op_name(WorkloadSpec::Op::llen) == "llen");
   CHECK(scenario_check_ids().size() == 9);
   CHECK(scenario_bug_names() == core::known_bug_names());
-  CHECK(scenario_bug_names().size() == 4);
+  CHECK(scenario_bug_names().size() == 5);
 }
 
 }  // namespace

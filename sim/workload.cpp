@@ -55,6 +55,32 @@ std::vector<std::string> bulk_values(const core::RespValue& v, bool* nil) {
 
 }  // namespace
 
+WorkloadSpec workload_for_seed(const WorkloadSpec& spec, std::uint64_t seed, std::string* variant_name) {
+  if (variant_name != nullptr) variant_name->clear();
+  if (spec.variants.empty()) return spec;
+  std::int64_t total = 0;
+  for (const WorkloadSpec::Variant& v : spec.variants) total += v.weight;
+  kernel::Rng rng(seed, "workload/variant");
+  auto pick = static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(total)));
+  const WorkloadSpec::Variant* chosen = &spec.variants.back();
+  for (const WorkloadSpec::Variant& v : spec.variants) {
+    if (pick < v.weight) {
+      chosen = &v;
+      break;
+    }
+    pick -= v.weight;
+  }
+  WorkloadSpec out = spec;
+  out.variants.clear();
+  if (chosen->mix) out.mix = *chosen->mix;
+  if (chosen->key_count) out.key_count = *chosen->key_count;
+  if (chosen->value_size_bytes) out.value_size_bytes = *chosen->value_size_bytes;
+  if (chosen->ops_per_second_per_client) out.ops_per_second_per_client = *chosen->ops_per_second_per_client;
+  if (chosen->large_values) out.large_values = *chosen->large_values;
+  if (variant_name != nullptr) *variant_name = chosen->name;
+  return out;
+}
+
 Workload::Workload(WorkloadContext ctx, WorkloadSpec spec, std::int64_t start_ns, std::int64_t end_ns)
     : ctx_(std::move(ctx)), spec_(std::move(spec)), start_ns_(start_ns), end_ns_(end_ns) {
   next_value_.assign(static_cast<std::size_t>(std::max(spec_.clients, 0)), 0);

@@ -16,6 +16,7 @@
 #include "sim/client.h"
 #include "sim/history.h"
 #include "sim/kernel/network.h"
+#include "sim/kernel/rng.h"
 #include "sim/kernel/scheduler.h"
 #include "sim/scenario.h"
 
@@ -41,6 +42,11 @@ struct WorkloadStats {
   std::uint64_t unknown = 0;
   std::uint64_t large_values = 0;
 };
+
+// The workload a seed runs: spec itself when it has no variants; otherwise spec with the keys of the
+// variant the seed picks by weight (from Rng(seed, "workload/variant")), and no variants left.
+// *variant_name (when given) gets the chosen variant's name, or "" without variants.
+WorkloadSpec workload_for_seed(const WorkloadSpec& spec, std::uint64_t seed, std::string* variant_name = nullptr);
 
 class Workload {
  public:

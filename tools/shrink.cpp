@@ -20,6 +20,7 @@
 
 #include "reports/report.h"
 #include "sim/run.h"
+#include "sim/workload.h"
 #include "tools/commands.h"
 #include "tools/sweep.h"
 
@@ -591,6 +592,8 @@ int shrink_command(const ShrinkArgs& args) {
   sim::Scenario base = in.scenario;
   base.swarm = sim::SwarmSpec{};  // every generator off; what they did is in the units
   base.swarm.budget = in.scenario.swarm.budget;
+  // The workload the failing seed ran, variant resolved: another seed must not pick another one.
+  base.workload = sim::workload_for_seed(in.scenario.workload, in.seed);
   std::vector<std::size_t> chosen(units.size());
   for (std::size_t i = 0; i < units.size(); ++i) chosen[i] = i;
   sim::Scenario current = with_units(base, units, chosen);

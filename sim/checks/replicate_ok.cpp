@@ -17,12 +17,16 @@ std::string upper(std::string s) {
 }  // namespace
 
 void ReplicateTracker::command(const std::string& node, std::int64_t now_ns, const std::vector<std::string>& argv,
-                               bool answered_ok) {
-  if (!answered_ok || argv.size() < 2 || upper(argv[0]) != "CLUSTER") return;
+                               AdminOutcome outcome) {
+  if (outcome == AdminOutcome::refused || argv.size() < 2 || upper(argv[0]) != "CLUSTER") return;
   const std::string sub = upper(argv[1]);
-  if (sub == "REPLICATE" && argv.size() >= 3) {
+  const bool replicate = sub == "REPLICATE" && argv.size() >= 3;
+  if (!replicate && sub != "FAILOVER" && sub != "RESET") return;
+  if (replicate && outcome == AdminOutcome::ok) {
     last_replicate_[node] = Replicate{now_ns, argv[2]};
-  } else if (sub == "FAILOVER" || sub == "RESET") {
+  } else {
+    // A FAILOVER or RESET that answered OK, or any role change whose reply never came (it may have
+    // taken effect before the node died): what an earlier REPLICATE asked for no longer holds.
     last_replicate_.erase(node);
   }
 }

@@ -30,14 +30,14 @@ const std::vector<std::string> kReplicate = {"CLUSTER", "REPLICATE", std::string
 
 TEST_CASE("replicate-ok-means-sync: a synced replica and a replica showing its error pass") {
   ReplicateTracker t;
-  t.command("n1", 10, kReplicate, true);
+  t.command("n1", 10, kReplicate, AdminOutcome::ok);
   CHECK(t.check(facts_of(replica(true, "")), 99).empty());
   CHECK(t.check(facts_of(replica(false, "primary n0:6379 refused the sync: ERR ...")), 99).empty());
 }
 
 TEST_CASE("replicate-ok-means-sync: OK, then neither sync nor error (garnet #1116)") {
   ReplicateTracker t;
-  t.command("n1", 10, kReplicate, true);
+  t.command("n1", 10, kReplicate, AdminOutcome::ok);
   auto v = t.check(facts_of(replica(false, "")), 99);
   REQUIRE(v.size() == 1);
   CHECK(v[0].check == "replicate-ok-means-sync");
@@ -48,7 +48,7 @@ TEST_CASE("replicate-ok-means-sync: OK, then neither sync nor error (garnet #111
 
 TEST_CASE("replicate-ok-means-sync: OK, then the node silently runs as a primary") {
   ReplicateTracker t;
-  t.command("n1", 10, kReplicate, true);
+  t.command("n1", 10, kReplicate, AdminOutcome::ok);
   NodeFinal f = replica(false, "");
   f.role = "primary";
   auto v = t.check(facts_of(f), 99);
@@ -58,12 +58,38 @@ TEST_CASE("replicate-ok-means-sync: OK, then the node silently runs as a primary
 
 TEST_CASE("replicate-ok-means-sync: refused REPLICATEs and later failovers are not judged") {
   ReplicateTracker refused;
-  refused.command("n1", 10, kReplicate, false);
+  refused.command("n1", 10, kReplicate, AdminOutcome::refused);
   CHECK(refused.check(facts_of(replica(false, "")), 99).empty());
   ReplicateTracker promoted;
-  promoted.command("n1", 10, {"cluster", "replicate", std::string(40, 'a')}, true);
-  promoted.command("n1", 20, {"CLUSTER", "FAILOVER", "FORCE"}, true);
+  promoted.command("n1", 10, {"cluster", "replicate", std::string(40, 'a')}, AdminOutcome::ok);
+  promoted.command("n1", 20, {"CLUSTER", "FAILOVER", "FORCE"}, AdminOutcome::ok);
   NodeFinal f = replica(false, "");
   f.role = "primary";
   CHECK(promoted.check(facts_of(f), 99).empty());
+}
+
+TEST_CASE("replicate-ok-means-sync: a failover with no reply may have happened; a refused one did not") {
+  NodeFinal primary = replica(false, "");
+  primary.role = "primary";
+  // The operator's FAILOVER FORCE reached the node, which took over and died before it answered
+  // (cluster-failover seed 2737): the REPLICATE before it no longer binds.
+  ReplicateTracker unanswered;
+  unanswered.command("n1", 10, kReplicate, AdminOutcome::ok);
+  unanswered.command("n1", 20, {"CLUSTER", "FAILOVER", "FORCE"}, AdminOutcome::unknown);
+  CHECK(unanswered.check(facts_of(primary), 99).empty());
+  // An error reply means the failover did not happen: the node must still be a synced replica.
+  ReplicateTracker refused;
+  refused.command("n1", 10, kReplicate, AdminOutcome::ok);
+  refused.command("n1", 20, {"CLUSTER", "FAILOVER", "FORCE"}, AdminOutcome::refused);
+  CHECK(refused.check(facts_of(primary), 99).size() == 1);
+  // A REPLICATE with no reply may have pointed the node elsewhere: the earlier one no longer binds.
+  ReplicateTracker moved;
+  moved.command("n1", 10, kReplicate, AdminOutcome::ok);
+  moved.command("n1", 20, {"CLUSTER", "REPLICATE", std::string(40, 'b')}, AdminOutcome::unknown);
+  CHECK(moved.check(facts_of(replica(false, "")), 99).empty());
+  // Commands that change no role are ignored whatever their outcome.
+  ReplicateTracker info;
+  info.command("n1", 10, kReplicate, AdminOutcome::ok);
+  info.command("n1", 20, {"CLUSTER", "NODES"}, AdminOutcome::unknown);
+  CHECK(info.check(facts_of(replica(false, "")), 99).size() == 1);
 }
