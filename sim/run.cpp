@@ -507,15 +507,9 @@ RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
     for (const Violation& v : recovering_monitor.violations()) violations.push_back(v);
     for (auto& v : check_no_stuck_recovering_final(facts, sched.now_ns())) violations.push_back(std::move(v));
   }
-  if (check_enabled(scenario, "replicate-ok-means-sync")) {
-    for (auto& v : replicate_tracker.check(facts, sched.now_ns())) violations.push_back(std::move(v));
-  }
-  if (scenario.phases.liveness.enabled && check_enabled(scenario, "replicas-converge")) {
-    for (auto& v : check_replicas_converge(facts, sched.now_ns())) violations.push_back(std::move(v));
-  }
-  if (scenario.phases.liveness.enabled && check_enabled(scenario, "single-primary-per-slot")) {
-    for (auto& v : check_single_primary_per_slot(facts, sched.now_ns())) violations.push_back(std::move(v));
-  }
+  // The end-of-run checks that share a moment are listed cause first: an AOF that does not read back
+  // explains a replica that never synced from it and so comes before replicate-ok-means-sync and
+  // replicas-converge (the FAIL line names the first).
   if (check_enabled(scenario, "aof-readable")) {
     for (int i = 0; i < world.node_count(); ++i) {
       core::Store* store = world.store(i);
@@ -525,6 +519,15 @@ RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
         violations.push_back(std::move(v));
       }
     }
+  }
+  if (check_enabled(scenario, "replicate-ok-means-sync")) {
+    for (auto& v : replicate_tracker.check(facts, sched.now_ns())) violations.push_back(std::move(v));
+  }
+  if (scenario.phases.liveness.enabled && check_enabled(scenario, "replicas-converge")) {
+    for (auto& v : check_replicas_converge(facts, sched.now_ns())) violations.push_back(std::move(v));
+  }
+  if (scenario.phases.liveness.enabled && check_enabled(scenario, "single-primary-per-slot")) {
+    for (auto& v : check_single_primary_per_slot(facts, sched.now_ns())) violations.push_back(std::move(v));
   }
   std::stable_sort(violations.begin(), violations.end(), [](const Violation& a, const Violation& b) {
     const auto ta = a.time_ns < 0 ? INT64_MAX : a.time_ns;
