@@ -6,11 +6,10 @@
 
 namespace replsim::core {
 
-// Not yet here: replica-restart-writes-locally (incident 003) and duplication-decree-reset (incident
-// 004). The first needs the replica's resync position to be a sequence number the primary cannot
-// validate (this store's primary checks the replica's address and decree against its own log, which
-// turns the bug into a full sync); the second needs duplication (issue 5). A switch joins the catalogue
-// only once its mechanism is wired in.
+// Not yet here: replica-restart-writes-locally (incident 003). It needs the replica's resync position
+// to be a sequence number the primary cannot validate (this store's primary checks the replica's
+// address and decree against its own log, which turns the bug into a full sync). A switch joins the
+// catalogue only once its mechanism is wired in.
 const std::vector<KnownBugInfo>& known_bug_catalogue() {
   static const std::vector<KnownBugInfo> catalogue = {
       {"aof-record-exceeds-page", &KnownBugs::aof_record_exceeds_page, "000", "garnet #1116",
@@ -24,6 +23,9 @@ const std::vector<KnownBugInfo>& known_bug_catalogue() {
       {"failed-attach-resets-role", &KnownBugs::failed_attach_resets_role, "002", "garnet #1044 (fix #1305)",
        "single-primary-per-slot",
        "an attach wipes the data first; a failed attach persists the node as a primary"},
+      {"duplication-decree-reset", &KnownBugs::duplication_decree_reset, "004", "pegasus #2098 (fix #2097)",
+       "no-abort",
+       "min_checkpoint_decree is not rebuilt on restart: -1, and a duplication in PREPARE aborts the node"},
   };
   return catalogue;
 }

@@ -27,6 +27,9 @@ struct KnownBugs {
   // Incident 002: an attach wipes the replica's data before the new data is in hand, and a failed
   // attach turns the replica into a primary on disk.
   bool failed_attach_resets_role = false;
+  // Incident 004: a duplication's min_checkpoint_decree is neither persisted nor rebuilt, so after a
+  // restart it is -1 and a duplication still in PREPARE aborts the node on its assertion.
+  bool duplication_decree_reset = false;
 
   bool any() const;
   bool operator==(const KnownBugs&) const = default;
