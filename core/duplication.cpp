@@ -264,6 +264,7 @@ std::string Duplication::command(const std::vector<std::string>& argv) {
   if (sub == "apply") return n >= 5 ? cmd_apply(argv) : arity();
   if (sub == "restore") return n >= 4 ? cmd_restore(argv) : arity();
   if (sub == "clearslots") return n >= 3 ? cmd_clearslots(argv) : arity();
+  if (sub == "mark") return n == 4 ? cmd_mark(argv) : arity();
   if (sub == "help" && n == 2) {
     std::string out = encode_array_header(9);
     for (std::string_view line :
@@ -586,6 +587,22 @@ std::string Duplication::cmd_clearslots(const std::vector<std::string>& argv) {
   return encode_integer(static_cast<std::int64_t>(effects.size()));
 }
 
+std::string Duplication::cmd_mark(const std::vector<std::string>& argv) {
+  const std::string& stream = argv[2];
+  if (!valid_dup_stream(stream)) return errmsg("ERR invalid duplication stream name");
+  const auto decree = parse_int64_strict(argv[3]);
+  if (!decree || *decree <= 0) return errmsg("ERR invalid decree: expected a positive integer");
+  FiberLock lock(store_.mutex_);
+  if (!lock.owns()) return errmsg("ERR server is shutting down");
+  if (!store_.serves_as_primary()) return errmsg("READONLY You can't write against a read only replica.");
+  if (static_cast<std::uint64_t>(*decree) > dup_progress(store_.keyspace_, stream)) {
+    const std::vector<std::string> record = make_dup_apply_record(stream, static_cast<std::uint64_t>(*decree), {});
+    (void)apply_duplication_record(store_.keyspace_, record);
+    (void)log_durably({record});
+  }
+  return encode_integer(static_cast<std::int64_t>(dup_progress(store_.keyspace_, stream)));
+}
+
 // ==== the duplicator ==============================================================================
 
 void Duplication::spawn(const std::shared_ptr<Duplicator>& d) {
@@ -784,6 +801,18 @@ Status Duplication::step_app(Duplicator& d, std::uint64_t generation) {
     }
     ++restored;
   }
+  // Every primary remembers that it holds the stream up to the checkpoint: one that later says less
+  // lost the checkpoint's data (LOG then takes a new checkpoint).
+  for (const std::string& address : primaries) {
+    auto link = link_to(d, address);
+    if (!link) return link.status();
+    auto r = call(**link, {"DUPLICATION", "MARK", d.status.entry.stream, std::to_string(meta.decree)});
+    if (!r) {
+      drop_link(d, address);
+      return r.status();
+    }
+    if (r->is_error()) return Status(Err::invalid, fmt::format("target {} refused MARK: {}", address, r->text));
+  }
   d.status.keys_restored = restored;
   Status st = update(d, generation, "APP done", [&](DupEntry& e) {
     e.state = DupState::log;
@@ -797,11 +826,39 @@ Status Duplication::step_app(Duplicator& d, std::uint64_t generation) {
   if (st) {
     d.app_address = UINT64_MAX;
     d.cursor_set = false;
+    d.resync = false;
+    d.rewind_to.reset();
   }
   return st;
 }
 
 // ---- LOG ----------------------------------------------------------------------------------------
+
+Status Duplication::begin_resync(Duplicator& d, std::uint64_t generation) {
+  std::int64_t min_checkpoint_decree = 1;
+  {
+    FiberLock lock(store_.mutex_);
+    if (!lock.owns()) return Status(Err::shutdown, "the node is shutting down");
+    min_checkpoint_decree = static_cast<std::int64_t>(std::max<std::uint64_t>(store_.aof_->last_decree(), 1));
+  }
+  const std::uint64_t decree = d.cursor_decree;
+  const std::uint64_t address = d.cursor_address;
+  Status st = update(d, generation, "target lost data: new checkpoint", [&](DupEntry& e) {
+    e.state = DupState::prepare;
+    if (decree > e.confirmed_decree) {
+      e.confirmed_decree = decree;
+      e.confirmed_address = address;
+    }
+  });
+  if (!st) return st;
+  d.status.min_checkpoint_decree = min_checkpoint_decree;
+  d.status.last_error = "a target primary lost data the source cannot ship again; taking a new checkpoint";
+  d.prepared = false;
+  d.cursor_set = false;
+  d.resync = false;
+  d.rewind_to.reset();
+  return Status::ok();
+}
 
 Result<std::vector<Duplication::ShipRecord>> Duplication::read_batch(Duplicator& d) {
   FiberLock lock(store_.mutex_);
@@ -843,11 +900,16 @@ Status Duplication::rewind(Duplicator& d) {
   Aof& aof = *store_.aof_;
   const std::uint64_t from = aof.begin_address();
   if (aof.base_decree() + 1 > to) {
-    // Below the AOF's begin nothing can be shipped again: the target lost records for good.
+    // Below the AOF's begin nothing can be shipped again: the target lost records for good, unless a
+    // new checkpoint replaces its data.
+    env_.log("dup.rewind.lost", fmt::format("id={} from_decree={} to_decree={}", d.status.entry.id, to, aof.base_decree()));
+    if (d.status.entry.with_checkpoint) {
+      d.resync = true;
+      return Status::ok();
+    }
     d.status.last_error = fmt::format("a target node lacks decrees {} to {}, which this node's AOF no longer holds; "
                                       "REMOVE the duplication and ADD it again with CHECKPOINT",
                                       to, aof.base_decree());
-    env_.log("dup.rewind.lost", fmt::format("id={} from_decree={} to_decree={}", d.status.entry.id, to, aof.base_decree()));
   }
   std::optional<ShipRecord> found;
   Status st = aof.scan(from, [&](const AofRecord& r) {
@@ -886,7 +948,7 @@ Status Duplication::ship(Duplicator& d, const ShipRecord& record) {
   argv.insert(argv.end(), record.argv.begin(), record.argv.end());
   auto r = call_routed(d, argv, key, /*apply=*/true);
   if (!r) {
-    if (d.rewind_to) return Status::ok();  // not sent: step_log ships again from the rewind point
+    if (d.rewind_to || d.resync) return Status::ok();  // not sent: step_log rewinds or resyncs first
     return r.status();
   }
   if (r->type == RespValue::Type::integer) {
@@ -948,6 +1010,7 @@ Status Duplication::step_log(Duplicator& d, std::uint64_t generation) {
     if (d.rewind_to) {
       if (Status st = rewind(d); !st) return st;
     }
+    if (d.resync) return begin_resync(d, generation);
     auto batch = read_batch(d);
     if (!batch) return batch.status();
     if (batch->empty()) {
@@ -956,7 +1019,7 @@ Status Duplication::step_log(Duplicator& d, std::uint64_t generation) {
       continue;
     }
     for (const ShipRecord& record : batch.value()) {
-      if (!running(d, generation) || d.rewind_to) break;
+      if (!running(d, generation) || d.rewind_to || d.resync) break;
       if (Status st = ship(d, record); !st) {
         maybe_persist_confirmed(d, generation, /*force=*/true);
         return st;
@@ -1045,7 +1108,13 @@ Result<Duplication::Link*> Duplication::link_to(Duplicator& d, const std::string
   const bool primary = r->elements[1].text == "master";
   env_.log("dup.link", fmt::format("id={} target={} progress={} role={}", e.id, address, progress,
                                    r->elements[1].text));
-  if (primary && d.cursor_set && progress < d.cursor_decree) {
+  if (primary && d.cursor_set && d.status.entry.with_checkpoint && progress < d.status.entry.log_start_decree) {
+    // Every primary got the checkpoint and a mark at its decree in APP: this one lacks (some of) it
+    // (a forced failover to a replica that never synced, say). Only a new checkpoint repairs that.
+    env_.log("dup.resync", fmt::format("id={} target={} progress={} log_start_decree={}", e.id, address, progress,
+                                       e.log_start_decree));
+    d.resync = true;
+  } else if (primary && d.cursor_set && progress < d.cursor_decree) {
     // This target node holds less of the stream than was shipped (it never got those records, or a
     // failover on the target lost them): ship again from there; nodes that had them skip them.
     d.rewind_to = std::min(d.rewind_to.value_or(UINT64_MAX), progress + 1);
@@ -1070,10 +1139,9 @@ Result<RespValue> Duplication::call_routed(Duplicator& d, const std::vector<std:
       ++d.next_seed;
       return link.status();
     }
-    if (apply && d.rewind_to) {
+    if (apply && (d.rewind_to || d.resync)) {
       // A node just told a smaller progress: nothing newer may reach it before what it lacks.
-      return Status(Err::invalid, fmt::format("target {} holds the stream only up to decree {}; shipping again from there",
-                                              address, *d.rewind_to - 1));
+      return Status(Err::invalid, fmt::format("target {} holds less of the stream than was shipped", address));
     }
     auto r = call(**link, argv);
     if (!r) {

@@ -100,6 +100,7 @@ class Duplication {
     std::uint64_t cursor_address = 0;
     std::uint64_t cursor_decree = 0;
     std::optional<std::uint64_t> rewind_to;  // a target holds less than was shipped: ship again from here
+    bool resync = false;  // a target primary lost what cannot be shipped again: back to PREPARE
     std::uint64_t app_address = UINT64_MAX;  // the AOF address the APP checkpoint continues at
     LocalTime last_persist{};
   };
@@ -123,6 +124,7 @@ class Duplication {
   std::string cmd_apply(const std::vector<std::string>& argv);
   std::string cmd_restore(const std::vector<std::string>& argv);
   std::string cmd_clearslots(const std::vector<std::string>& argv);
+  std::string cmd_mark(const std::vector<std::string>& argv);
   // Logs effects and makes them durable before the reply (a duplication confirms what it is told).
   Status log_durably(const std::vector<std::vector<std::string>>& effects);
 
@@ -143,6 +145,8 @@ class Duplication {
   Status ensure_checkpoint_locked(Duplicator& d);
   Result<std::vector<ShipRecord>> read_batch(Duplicator& d);
   Status rewind(Duplicator& d);
+  // LOG -> PREPARE: a new checkpoint will replace the target's data (confirmed decrees stay).
+  Status begin_resync(Duplicator& d, std::uint64_t generation);
   Status ship(Duplicator& d, const ShipRecord& record);
   void maybe_persist_confirmed(Duplicator& d, std::uint64_t generation, bool force);
 
