@@ -38,6 +38,10 @@ constexpr int kMaxRedirects = 5;
 // LOG reads at most this much of the AOF at a time.
 constexpr std::size_t kBatchRecords = 64;
 constexpr std::size_t kBatchBytes = 64 * 1024;
+// LOG: how often every open link is asked whether its node changed role or history.
+constexpr Nanos kLinkCheckInterval = milliseconds(1000);
+// LOG: slots verified again (after a target node changed) between two batches at most.
+constexpr std::size_t kVerifySlotsPerRound = 64;
 // Streams a target node remembers a handshake for (more only after a clear: sources handshake again).
 constexpr std::size_t kMaxSessions = 1024;
 
@@ -260,7 +264,7 @@ std::string Duplication::command(const std::vector<std::string>& argv) {
   if (sub == "start") return n == 3 ? cmd_start(argv[2]) : arity();
   if (sub == "remove") return n == 3 ? cmd_remove(argv[2]) : arity();
   if (sub == "set") return n == 5 ? cmd_set(argv) : arity();
-  if (sub == "progress") return n == 3 ? cmd_progress(argv) : arity();
+  if (sub == "progress") return n == 3 || n == 4 ? cmd_progress(argv) : arity();
   if (sub == "apply") return n >= 5 ? cmd_apply(argv) : arity();
   if (sub == "restore") return n >= 4 ? cmd_restore(argv) : arity();
   if (sub == "clearslots") return n >= 3 ? cmd_clearslots(argv) : arity();
@@ -465,20 +469,48 @@ Status Duplication::log_durably(const std::vector<std::vector<std::string>>& eff
   return Status::ok();
 }
 
+std::optional<std::string> Duplication::slot_refusal(int slot) const {
+  if (!store_.config_.cluster_enabled || store_.cluster_.empty() || slot < 0) return std::nullopt;
+  auto moved = [slot](const ClusterNode& n) { return errmsg(fmt::format("MOVED {} {}:{}", slot, n.host, n.port)); };
+  const ClusterNode* owner = store_.cluster_.slot_owner(slot);
+  if (!store_.serves_as_primary()) {
+    if (const ClusterNode* p = store_.cluster_.my_primary()) return moved(*p);
+    if (owner != nullptr) return moved(*owner);
+    return errmsg("CLUSTERDOWN Hash slot not served");
+  }
+  if (store_.replication_->recovering()) return errmsg("CLUSTERDOWN The cluster is down: this node is recovering");
+  if (owner == nullptr) return errmsg("CLUSTERDOWN Hash slot not served");
+  if (owner->id != store_.cluster_.my_id()) return moved(*owner);
+  return std::nullopt;
+}
+
 std::string Duplication::cmd_progress(const std::vector<std::string>& argv) {
   const std::string& stream = argv[2];
   if (!valid_dup_stream(stream)) return errmsg("ERR invalid duplication stream name");
+  std::optional<int> slot;
+  if (argv.size() == 4) {
+    const auto parsed = parse_int64_strict(argv[3]);
+    if (!parsed || *parsed < kDupNoSlot || *parsed >= kClusterSlots) return errmsg("ERR invalid slot");
+    slot = static_cast<int>(*parsed);
+  }
   FiberLock lock(store_.mutex_);
   if (!lock.owns()) return errmsg("ERR server is shutting down");
+  // A slot's progress is asked of the node that serves the slot, like its records.
+  if (slot) {
+    if (auto refusal = slot_refusal(*slot)) return *refusal;
+  }
   const bool primary = store_.serves_as_primary();
   if (primary) {
     // From now on this node takes the stream's records, as long as its history does not change.
     if (sessions_.size() >= kMaxSessions && sessions_.count(stream) == 0) sessions_.clear();
     sessions_[stream] = store_.replication_->ids().replid;
   }
-  std::string out = encode_array_header(2);
-  out += encode_integer(static_cast<std::int64_t>(dup_progress(store_.keyspace_, stream)));
+  const std::uint64_t progress =
+      slot ? dup_progress(store_.keyspace_, stream, *slot) : dup_progress(store_.keyspace_, stream);
+  std::string out = encode_array_header(3);
+  out += encode_integer(static_cast<std::int64_t>(progress));
   out += encode_simple(primary ? "master" : "slave");
+  out += encode_simple(store_.replication_->ids().replid);
   return out;
 }
 
@@ -493,7 +525,9 @@ std::string Duplication::cmd_apply(const std::vector<std::string>& argv) {
     return errmsg(fmt::format("ERR DUPLICATION APPLY: '{}' with {} arguments is not a data write record",
                               inner[0].substr(0, 32), inner.size() - 1));
   }
-  std::vector<std::string> record = make_dup_apply_record(stream, static_cast<std::uint64_t>(*decree), inner);
+  const int slot = dup_record_slot(inner);
+  const auto d = static_cast<std::uint64_t>(*decree);
+  std::vector<std::string> record = make_dup_apply_record(stream, slot, d, inner);
   if (!store_.aof_->check_record_fits(Aof::framed_size(record)).is_ok()) {
     return errmsg(fmt::format("ERR value too large: duplicated record of {} bytes does not fit "
                               "aof_page_size_bytes={}; give the target a larger aof_page_size_bytes than the source",
@@ -509,25 +543,25 @@ std::string Duplication::cmd_apply(const std::vector<std::string>& argv) {
     if (auto refusal = store_.route(*spec, inner)) return *refusal;
     if (!store_.serves_as_primary()) return errmsg("READONLY You can't write against a read only replica.");
   }
-  // A node that became a primary (a failover, a restart) may lack records its predecessor applied:
-  // it takes a stream's records only after the source saw its progress as a primary, so the source
-  // ships them again first and every node still gets a stream's records in decree order.
+  // A node whose history changed since the source last asked its progress (it became a primary, it
+  // took a full sync) may lack records the source believes it has: the source must ask again (and
+  // ship what is missing) before it sends more.
   if (auto it = sessions_.find(stream); it == sessions_.end() || it->second != store_.replication_->ids().replid) {
-    return errmsg("DUPHANDSHAKE this node has not told its progress for the stream since it became a primary; send "
+    return errmsg("DUPHANDSHAKE this node has not told its progress for the stream since its history changed; send "
                   "DUPLICATION PROGRESS first");
   }
-  if (const std::uint64_t progress = dup_progress(store_.keyspace_, stream); static_cast<std::uint64_t>(*decree) <= progress) {
-    // Applied before: a re-ship after a source restart or a rewind.
-    env_.log("dup.apply.already", fmt::format("stream={} decree={} progress={}", stream, *decree, progress));
+  if (const std::uint64_t progress = dup_progress(store_.keyspace_, stream, slot); d <= progress) {
+    // Applied before: a re-ship after a source restart or a repair.
+    env_.log("dup.apply.already", fmt::format("stream={} slot={} decree={} progress={}", stream, slot, d, progress));
     return encode_integer(0);
   }
   std::string reply = encode_integer(1);
   if (Status st = apply_duplication_record(store_.keyspace_, record); !st) {
     // The record cannot apply here (e.g. the target holds another type under the key): it is
     // skipped, and the skip is durable like an apply, so it is never retried differently.
-    record = make_dup_apply_record(stream, static_cast<std::uint64_t>(*decree), {});
+    record = make_dup_apply_record(stream, slot, d, {});
     (void)apply_duplication_record(store_.keyspace_, record);
-    reply = errmsg(fmt::format("DUPSKIPPED decree {} of {} does not apply here: {}", *decree, stream, st.message()));
+    reply = errmsg(fmt::format("DUPSKIPPED decree {} of {} does not apply here: {}", d, stream, st.message()));
   }
   (void)log_durably({record});
   return reply;
@@ -596,7 +630,7 @@ std::string Duplication::cmd_mark(const std::vector<std::string>& argv) {
   if (!lock.owns()) return errmsg("ERR server is shutting down");
   if (!store_.serves_as_primary()) return errmsg("READONLY You can't write against a read only replica.");
   if (static_cast<std::uint64_t>(*decree) > dup_progress(store_.keyspace_, stream)) {
-    const std::vector<std::string> record = make_dup_apply_record(stream, static_cast<std::uint64_t>(*decree), {});
+    const std::vector<std::string> record = make_dup_mark_record(stream, static_cast<std::uint64_t>(*decree));
     (void)apply_duplication_record(store_.keyspace_, record);
     (void)log_durably({record});
   }
@@ -757,7 +791,7 @@ Status Duplication::step_app(Duplicator& d, std::uint64_t generation) {
   // Which target nodes hold the source's slots: every primary of the target cluster drops what it
   // holds there, so the target ends with exactly the checkpoint (also when APP runs again after a
   // restart, with a newer checkpoint).
-  auto slots = call_routed(d, {"CLUSTER", "SLOTS"}, nullptr, /*apply=*/false);
+  auto slots = call_routed(d, {"CLUSTER", "SLOTS"}, nullptr);
   if (!slots) return slots.status();
   std::vector<std::string> primaries;
   if (slots->is_error()) {
@@ -794,7 +828,7 @@ Status Duplication::step_app(Duplicator& d, std::uint64_t generation) {
     for (std::vector<std::string>& cmd : restore_commands(key, *value, chunk_bytes)) {
       std::vector<std::string> argv{"DUPLICATION", "RESTORE", d.status.entry.stream};
       argv.insert(argv.end(), std::make_move_iterator(cmd.begin()), std::make_move_iterator(cmd.end()));
-      auto r = call_routed(d, argv, &key, /*apply=*/false);
+      auto r = call_routed(d, argv, &key);
       if (!r) return r.status();
       if (r->is_error()) return Status(Err::invalid, fmt::format("target refused RESTORE of key {}: {}", key.substr(0, 64), r->text));
       if (!running(d, generation)) return Status::ok();
@@ -827,7 +861,6 @@ Status Duplication::step_app(Duplicator& d, std::uint64_t generation) {
     d.app_address = UINT64_MAX;
     d.cursor_set = false;
     d.resync = false;
-    d.rewind_to.reset();
   }
   return st;
 }
@@ -856,7 +889,6 @@ Status Duplication::begin_resync(Duplicator& d, std::uint64_t generation) {
   d.prepared = false;
   d.cursor_set = false;
   d.resync = false;
-  d.rewind_to.reset();
   return Status::ok();
 }
 
@@ -890,39 +922,142 @@ Result<std::vector<Duplication::ShipRecord>> Duplication::read_batch(Duplicator&
   return out;
 }
 
-Status Duplication::rewind(Duplicator& d) {
-  // Never below where LOG began: the records up to there reached the target in the checkpoint.
-  const std::uint64_t to = std::max(*d.rewind_to, d.status.entry.log_start_decree + 1);
-  d.rewind_to.reset();
-  if (to > d.cursor_decree) return Status::ok();
-  FiberLock lock(store_.mutex_);
-  if (!lock.owns()) return Status(Err::shutdown, "the node is shutting down");
-  Aof& aof = *store_.aof_;
-  const std::uint64_t from = aof.begin_address();
-  if (aof.base_decree() + 1 > to) {
-    // Below the AOF's begin nothing can be shipped again: the target lost records for good, unless a
-    // new checkpoint replaces its data.
-    env_.log("dup.rewind.lost", fmt::format("id={} from_decree={} to_decree={}", d.status.entry.id, to, aof.base_decree()));
-    if (d.status.entry.with_checkpoint) {
-      d.resync = true;
-      return Status::ok();
-    }
-    d.status.last_error = fmt::format("a target node lacks decrees {} to {}, which this node's AOF no longer holds; "
-                                      "REMOVE the duplication and ADD it again with CHECKPOINT",
-                                      to, aof.base_decree());
+Status Duplication::repair(Duplicator& d, Link& link, int slot, std::uint64_t from, std::uint64_t to) {
+  const DupEntry& e = d.status.entry;
+  if (e.with_checkpoint && from <= e.log_start_decree) {
+    // It lacks even the checkpoint's records: only a new checkpoint repairs that.
+    d.resync = true;
+    return Status::ok();
   }
-  std::optional<ShipRecord> found;
-  Status st = aof.scan(from, [&](const AofRecord& r) {
-    if (r.decree < to) return true;
-    found = ShipRecord{r.address, r.end_address, r.decree, {}};
-    return false;
-  });
-  if (!st) return Status(st.code(), fmt::format("cannot read the AOF to ship it again: {}", st.message()));
-  if (!found || found->address >= d.cursor_address) return Status::ok();
-  env_.log("dup.rewind", fmt::format("id={} from_decree={} to_decree={}", d.status.entry.id, d.cursor_decree,
-                                     found->decree - 1));
-  d.cursor_address = found->address;
-  d.cursor_decree = found->decree - 1;
+  from = std::max(from, e.log_start_decree + 1);
+  std::vector<ShipRecord> missing;
+  {
+    FiberLock lock(store_.mutex_);
+    if (!lock.owns()) return Status(Err::shutdown, "the node is shutting down");
+    Aof& aof = *store_.aof_;
+    if (aof.base_decree() >= from) {
+      // Below the AOF's begin nothing can be shipped again.
+      env_.log("dup.repair.lost", fmt::format("id={} slot={} from_decree={} aof_base_decree={}", e.id, slot, from,
+                                              aof.base_decree()));
+      if (e.with_checkpoint) {
+        d.resync = true;
+        return Status::ok();
+      }
+      d.status.last_error = fmt::format("target {} lacks decrees {} to {} of slot {}, which this node's AOF no longer "
+                                        "holds; REMOVE the duplication and ADD it again with CHECKPOINT",
+                                        link.address, from, aof.base_decree(), slot);
+    }
+    Status st = aof.scan(aof.begin_address(), [&](const AofRecord& r) {
+      if (r.decree > to) return false;
+      if (r.decree < from || is_duplication_record(r.argv)) return true;
+      std::vector<std::string> argv = to_strings(r.argv);
+      if (dup_record_slot(argv) == slot) missing.push_back({r.address, r.end_address, r.decree, std::move(argv)});
+      return true;
+    });
+    if (!st) return Status(st.code(), fmt::format("cannot read the AOF to ship it again: {}", st.message()));
+  }
+  env_.log("dup.repair", fmt::format("id={} target={} slot={} from_decree={} to_decree={} records={}", e.id,
+                                     link.address, slot, from, to, missing.size()));
+  for (const ShipRecord& record : missing) {
+    std::vector<std::string> argv{"DUPLICATION", "APPLY", e.stream, std::to_string(record.decree)};
+    argv.insert(argv.end(), record.argv.begin(), record.argv.end());
+    auto r = call(link, argv);
+    if (!r) {
+      drop_link(d, link.address);
+      return r.status();
+    }
+    if (r->type == RespValue::Type::integer) {
+      ++(r->integer == 1 ? d.status.records_applied : d.status.records_already);
+    } else if (r->is_error() && r->text.starts_with("DUPSKIPPED")) {
+      ++d.status.records_rejected;
+    } else {
+      return Status(Err::invalid, fmt::format("target {} answered APPLY of decree {} (shipped again) with: {}",
+                                              link.address, record.decree, r->to_display(200)));
+    }
+  }
+  return Status::ok();
+}
+
+bool Duplication::slot_verified(const Duplicator& d, int slot, const std::string& address) const {
+  auto sent = d.sent.find(slot);
+  if (sent == d.sent.end() || sent->second.address != address) return false;
+  auto link = d.links.find(address);
+  return link != d.links.end() && link->second->epoch == sent->second.epoch;
+}
+
+Status Duplication::verify_slot(Duplicator& d, int slot, std::string& address) {
+  const DupEntry& e = d.status.entry;
+  for (int hop = 0; hop <= kMaxRedirects; ++hop) {
+    auto link = link_to(d, address);
+    if (!link) {
+      d.slot_owner.erase(slot);
+      ++d.next_seed;
+      return link.status();
+    }
+    if (d.resync) return Status::ok();
+    Link& l = **link;
+    auto r = call(l, {"DUPLICATION", "PROGRESS", e.stream, std::to_string(slot)});
+    if (!r) {
+      drop_link(d, address);
+      d.slot_owner.erase(slot);
+      ++d.next_seed;
+      return r.status();
+    }
+    if (r->is_error() && r->text.starts_with("MOVED ")) {
+      address = moved_address(d, r->text);
+      continue;
+    }
+    if (r->type != RespValue::Type::array || r->elements.size() != 3 || r->elements[0].type != RespValue::Type::integer) {
+      return Status(Err::invalid, fmt::format("target {} answered PROGRESS of slot {} with {}", address, slot,
+                                              r->to_display(200)));
+    }
+    const auto progress = static_cast<std::uint64_t>(std::max<std::int64_t>(r->elements[0].integer, 0));
+    auto sent = d.sent.find(slot);
+    const std::uint64_t expected = sent == d.sent.end() ? 0 : sent->second.decree;
+    if (progress < expected) {
+      if (Status st = repair(d, l, slot, progress + 1, expected); !st) return st;
+      if (d.resync) return Status::ok();
+    }
+    d.sent[slot] = SlotSent{address, l.epoch, std::max(progress, expected)};
+    return Status::ok();
+  }
+  return Status(Err::invalid, fmt::format("more than {} MOVED redirections for slot {}", kMaxRedirects, slot));
+}
+
+Status Duplication::verify_slots(Duplicator& d, std::size_t limit) {
+  std::vector<int> stale;
+  for (const auto& [slot, sent] : d.sent) {
+    if (stale.size() >= limit) break;
+    auto owner = d.slot_owner.find(slot);
+    const std::string& address = owner != d.slot_owner.end() ? owner->second : sent.address;
+    if (address.empty() || !slot_verified(d, slot, address)) stale.push_back(slot);
+  }
+  for (const int slot : stale) {
+    std::string address = seed(d);
+    if (auto owner = d.slot_owner.find(slot); owner != d.slot_owner.end()) address = owner->second;
+    if (Status st = verify_slot(d, slot, address); !st) return st;
+    if (d.resync) return Status::ok();
+  }
+  return Status::ok();
+}
+
+Status Duplication::check_links(Duplicator& d) {
+  if (env_.now() - d.last_link_check < kLinkCheckInterval) return Status::ok();
+  d.last_link_check = env_.now();
+  std::vector<std::string> changed;
+  for (auto& [address, link] : d.links) {
+    auto r = call(*link, {"DUPLICATION", "PROGRESS", d.status.entry.stream});
+    if (!r || r->type != RespValue::Type::array || r->elements.size() != 3 || r->elements[1].text != link->role ||
+        r->elements[2].text != link->replid) {
+      changed.push_back(address);
+    }
+  }
+  for (const std::string& address : changed) {
+    // The node went away, or changed role or history (a failover, a demotion, a full sync): every
+    // slot shipped to it is verified again where it is served now.
+    env_.log("dup.link.changed", fmt::format("id={} target={}", d.status.entry.id, address));
+    drop_link(d, address);
+  }
   return Status::ok();
 }
 
@@ -938,30 +1073,58 @@ Status Duplication::ship(Duplicator& d, const ShipRecord& record) {
     advance();
     return Status::ok();
   }
-  const CommandSpec* spec = store_.commands_.find(lowercase_ascii(record.argv[0]));
-  const std::string* key = nullptr;
-  if (spec != nullptr && spec->arity_ok(record.argv.size())) {
-    const std::vector<std::size_t> keys = command_key_positions(*spec, record.argv);
-    if (!keys.empty()) key = &record.argv[keys.front()];
+  const DupEntry& e = d.status.entry;
+  const int slot = dup_record_slot(record.argv);
+  std::string address = seed(d);
+  if (auto it = d.slot_owner.find(slot); it != d.slot_owner.end()) address = it->second;
+  for (int hop = 0; hop <= kMaxRedirects; ++hop) {
+    if (!slot_verified(d, slot, address)) {
+      // This node is new for the slot (or the connection is): it gets the slot's next record only once
+      // it holds every earlier one. Failovers and split brains on the target lose records a primary had
+      // acknowledged; they are shipped again here, never skipped.
+      if (Status st = verify_slot(d, slot, address); !st) return st;
+      if (d.resync) return Status::ok();  // not sent: step_log takes a new checkpoint first
+    }
+    auto link = link_to(d, address);
+    if (!link) {
+      d.slot_owner.erase(slot);
+      ++d.next_seed;
+      return link.status();
+    }
+    if (d.resync) return Status::ok();
+    Link& l = **link;
+    if (!slot_verified(d, slot, address)) continue;  // the link was opened again: ask again
+    std::vector<std::string> argv{"DUPLICATION", "APPLY", e.stream, std::to_string(record.decree)};
+    argv.insert(argv.end(), record.argv.begin(), record.argv.end());
+    auto r = call(l, argv);
+    if (!r) {
+      drop_link(d, address);
+      d.slot_owner.erase(slot);
+      ++d.next_seed;
+      return r.status();
+    }
+    if (r->is_error() && r->text.starts_with("MOVED ")) {
+      address = moved_address(d, r->text);
+      continue;
+    }
+    if (r->is_error() && r->text.starts_with("DUPHANDSHAKE")) {
+      drop_link(d, address);  // its history changed: it is asked again for every slot it serves
+      continue;
+    }
+    if (r->type == RespValue::Type::integer) {
+      ++(r->integer == 1 ? d.status.records_applied : d.status.records_already);
+    } else if (r->is_error() && r->text.starts_with("DUPSKIPPED")) {
+      ++d.status.records_rejected;
+      d.status.last_error = r->text;
+    } else {
+      return Status(Err::invalid, fmt::format("target {} answered APPLY of decree {} with: {}", address, record.decree,
+                                              r->to_display(200)));
+    }
+    d.sent[slot] = SlotSent{address, l.epoch, record.decree};
+    advance();
+    return Status::ok();
   }
-  std::vector<std::string> argv{"DUPLICATION", "APPLY", d.status.entry.stream, std::to_string(record.decree)};
-  argv.insert(argv.end(), record.argv.begin(), record.argv.end());
-  auto r = call_routed(d, argv, key, /*apply=*/true);
-  if (!r) {
-    if (d.rewind_to || d.resync) return Status::ok();  // not sent: step_log rewinds or resyncs first
-    return r.status();
-  }
-  if (r->type == RespValue::Type::integer) {
-    ++(r->integer == 1 ? d.status.records_applied : d.status.records_already);
-  } else if (r->is_error() && r->text.starts_with("DUPSKIPPED")) {
-    ++d.status.records_rejected;
-    d.status.last_error = r->text;
-  } else {
-    return Status(Err::invalid, fmt::format("target answered APPLY of decree {} with: {}", record.decree,
-                                            r->to_display(200)));
-  }
-  advance();
-  return Status::ok();
+  return Status(Err::invalid, fmt::format("more than {} MOVED redirections for one record", kMaxRedirects));
 }
 
 void Duplication::maybe_persist_confirmed(Duplicator& d, std::uint64_t generation, bool force) {
@@ -998,6 +1161,16 @@ Status Duplication::step_log(Duplicator& d, std::uint64_t generation) {
                                 e.id, e.confirmed_decree, e.confirmed_address,
                                 before ? fmt::format("decree {}", before.value()) : before.status().message()));
     }
+    // What the AOF says was shipped before this run, per slot: a target node that holds less of a
+    // slot than that (it lost records while this node was down) gets them again.
+    d.sent.clear();
+    Status scanned = aof.scan(aof.begin_address(), [&](const AofRecord& r) {
+      if (r.decree > e.confirmed_decree) return false;
+      if (r.decree <= e.log_start_decree || is_duplication_record(r.argv)) return true;
+      d.sent[dup_record_slot(to_strings(r.argv))] = SlotSent{"", 0, r.decree};
+      return true;
+    });
+    if (!scanned) return Status(scanned.code(), fmt::format("cannot read the AOF to resume shipping: {}", scanned.message()));
     d.cursor_address = e.confirmed_address;
     d.cursor_decree = e.confirmed_decree;
     d.status.shipped_decree = std::max(d.status.shipped_decree, e.confirmed_decree);
@@ -1007,9 +1180,9 @@ Status Duplication::step_log(Duplicator& d, std::uint64_t generation) {
   while (running(d, generation)) {
     // Back to run(), which stops a duplication whose node is no longer a primary.
     if (d.status.entry.state != DupState::log || !store_.serves_as_primary()) return Status::ok();
-    if (d.rewind_to) {
-      if (Status st = rewind(d); !st) return st;
-    }
+    if (d.resync) return begin_resync(d, generation);
+    if (Status st = check_links(d); !st) return st;
+    if (Status st = verify_slots(d, kVerifySlotsPerRound); !st) return st;
     if (d.resync) return begin_resync(d, generation);
     auto batch = read_batch(d);
     if (!batch) return batch.status();
@@ -1019,7 +1192,7 @@ Status Duplication::step_log(Duplicator& d, std::uint64_t generation) {
       continue;
     }
     for (const ShipRecord& record : batch.value()) {
-      if (!running(d, generation) || d.rewind_to || d.resync) break;
+      if (!running(d, generation) || d.resync) break;
       if (Status st = ship(d, record); !st) {
         maybe_persist_confirmed(d, generation, /*force=*/true);
         return st;
@@ -1100,7 +1273,7 @@ Result<Duplication::Link*> Duplication::link_to(Duplicator& d, const std::string
     }
     return Status(Err::invalid, fmt::format("target {} refused the duplication handshake: {}", address, r->text));
   }
-  if (r->type != RespValue::Type::array || r->elements.size() != 2 ||
+  if (r->type != RespValue::Type::array || r->elements.size() != 3 ||
       r->elements[0].type != RespValue::Type::integer || r->elements[0].integer < 0) {
     return Status(Err::invalid, fmt::format("target {} answered PROGRESS with {}", address, r->to_display(100)));
   }
@@ -1108,24 +1281,34 @@ Result<Duplication::Link*> Duplication::link_to(Duplicator& d, const std::string
   const bool primary = r->elements[1].text == "master";
   env_.log("dup.link", fmt::format("id={} target={} progress={} role={}", e.id, address, progress,
                                    r->elements[1].text));
-  if (primary && d.cursor_set && d.status.entry.with_checkpoint && progress < d.status.entry.log_start_decree) {
+  if (primary && d.cursor_set && e.with_checkpoint && progress < e.log_start_decree) {
     // Every primary got the checkpoint and a mark at its decree in APP: this one lacks (some of) it
     // (a forced failover to a replica that never synced, say). Only a new checkpoint repairs that.
     env_.log("dup.resync", fmt::format("id={} target={} progress={} log_start_decree={}", e.id, address, progress,
                                        e.log_start_decree));
     d.resync = true;
-  } else if (primary && d.cursor_set && progress < d.cursor_decree) {
-    // This target node holds less of the stream than was shipped (it never got those records, or a
-    // failover on the target lost them): ship again from there; nodes that had them skip them.
-    d.rewind_to = std::min(d.rewind_to.value_or(UINT64_MAX), progress + 1);
   }
+  link->epoch = ++d.next_link_epoch;
+  link->role = r->elements[1].text;
+  link->replid = r->elements[2].text;
   Link* raw = link.get();
   d.links[address] = std::move(link);
   return raw;
 }
 
+std::string Duplication::moved_address(Duplicator& d, const std::string& reply) {
+  // "MOVED <slot> <host>:<port>": remember the slot's owner.
+  const std::size_t space = reply.find(' ', 6);
+  if (space == std::string::npos) return seed(d);
+  std::string address = reply.substr(space + 1);
+  if (const auto slot = parse_int64_strict(std::string_view(reply).substr(6, space - 6))) {
+    d.slot_owner[static_cast<int>(*slot)] = address;
+  }
+  return address;
+}
+
 Result<RespValue> Duplication::call_routed(Duplicator& d, const std::vector<std::string>& argv,
-                                           const std::string* key, bool apply) {
+                                           const std::string* key) {
   int slot = -1;
   std::string address = seed(d);
   if (key != nullptr) {
@@ -1139,10 +1322,6 @@ Result<RespValue> Duplication::call_routed(Duplicator& d, const std::vector<std:
       ++d.next_seed;
       return link.status();
     }
-    if (apply && (d.rewind_to || d.resync)) {
-      // A node just told a smaller progress: nothing newer may reach it before what it lacks.
-      return Status(Err::invalid, fmt::format("target {} holds less of the stream than was shipped", address));
-    }
     auto r = call(**link, argv);
     if (!r) {
       drop_link(d, address);
@@ -1151,15 +1330,7 @@ Result<RespValue> Duplication::call_routed(Duplicator& d, const std::vector<std:
       return r.status();
     }
     if (r->is_error() && r->text.starts_with("MOVED ")) {
-      const std::size_t space = r->text.find(' ', 6);
-      if (space == std::string::npos) return Status(Err::invalid, "malformed MOVED from target: " + r->text);
-      address = r->text.substr(space + 1);
-      const auto moved_slot = parse_int64_strict(std::string_view(r->text).substr(6, space - 6));
-      if (moved_slot) d.slot_owner[static_cast<int>(*moved_slot)] = address;
-      continue;
-    }
-    if (r->is_error() && r->text.starts_with("DUPHANDSHAKE")) {
-      d.links_stale = true;  // the node's history changed: introduce the stream to every node again
+      address = moved_address(d, r->text);
       continue;
     }
     return r;

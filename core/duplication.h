@@ -80,8 +80,17 @@ class Duplication {
   // A connection to one target node, authenticated and past the PROGRESS handshake.
   struct Link {
     std::string address;  // "host:port"
+    std::uint64_t epoch = 0;  // which connection this is (a new one is asked every slot's progress)
+    std::string role;         // "master" or "slave", and the replication id, when it was last asked
+    std::string replid;
     std::unique_ptr<Connection> conn;
     RespReplyParser parser;
+  };
+  // Where the records of one slot went last (in this run) and up to which decree.
+  struct SlotSent {
+    std::string address;  // "" when only the AOF says so (records shipped before this run)
+    std::uint64_t epoch = 0;
+    std::uint64_t decree = 0;
   };
   // One duplication on this node and its duplicator's working state. Shared with its task, so a
   // REMOVE + ADD of the same id never pulls the state from under a task that is parked.
@@ -99,7 +108,9 @@ class Duplication {
     bool cursor_set = false;
     std::uint64_t cursor_address = 0;
     std::uint64_t cursor_decree = 0;
-    std::optional<std::uint64_t> rewind_to;  // a target holds less than was shipped: ship again from here
+    std::map<int, SlotSent> sent;  // by slot (kDupNoSlot for keyless records)
+    std::uint64_t next_link_epoch = 0;
+    LocalTime last_link_check{};
     bool resync = false;  // a target primary lost what cannot be shipped again: back to PREPARE
     std::uint64_t app_address = UINT64_MAX;  // the AOF address the APP checkpoint continues at
     LocalTime last_persist{};
@@ -144,7 +155,17 @@ class Duplication {
   // has no decree that high). REQUIRES: the store mutex is held.
   Status ensure_checkpoint_locked(Duplicator& d);
   Result<std::vector<ShipRecord>> read_batch(Duplicator& d);
-  Status rewind(Duplicator& d);
+  // Ships the records of `slot` with decrees in [from, to] again on link (a node that lacks them).
+  Status repair(Duplicator& d, Link& link, int slot, std::uint64_t from, std::uint64_t to);
+  // Whether the records of `slot` were last shipped to address over its current connection.
+  bool slot_verified(const Duplicator& d, int slot, const std::string& address) const;
+  // Makes the node serving `slot` (from *address on, following MOVED) hold every record of the slot
+  // shipped so far: asks its progress and ships what it lacks. *address ends at that node.
+  Status verify_slot(Duplicator& d, int slot, std::string& address);
+  // verify_slot for up to `limit` slots whose node changed since their records were shipped.
+  Status verify_slots(Duplicator& d, std::size_t limit);
+  // Every kLinkCheckInterval: drops links whose node went away or changed role or history.
+  Status check_links(Duplicator& d);
   // LOG -> PREPARE: a new checkpoint will replace the target's data (confirmed decrees stay).
   Status begin_resync(Duplicator& d, std::uint64_t generation);
   Status ship(Duplicator& d, const ShipRecord& record);
@@ -157,11 +178,12 @@ class Duplication {
   void drop_links(Duplicator& d);
   Result<RespValue> call(Link& link, const std::vector<std::string>& argv);
   // Sends argv to the target node that owns `key` (a seed when unknown, or when key is null),
-  // following MOVED, and introducing the stream again to a node that asks (DUPHANDSHAKE). Connection
-  // failures and timeouts are errors; error replies are values. For an APPLY (apply), a node that
-  // reveals a smaller progress than was shipped gets nothing: the caller rewinds first.
-  Result<RespValue> call_routed(Duplicator& d, const std::vector<std::string>& argv, const std::string* key,
-                                bool apply);
+  // following MOVED. Connection failures and timeouts are errors; error replies are values.
+  Result<RespValue> call_routed(Duplicator& d, const std::vector<std::string>& argv, const std::string* key);
+  // The address a MOVED reply names (remembered as its slot's owner).
+  std::string moved_address(Duplicator& d, const std::string& reply);
+  // MOVED, CLUSTERDOWN or READONLY when this node does not serve `slot` as a primary (target side).
+  std::optional<std::string> slot_refusal(int slot) const;
   const std::string& seed(Duplicator& d) const;
 
   // Changes one duplication's persisted entry: the change is applied to a copy, dup.state is

@@ -9,7 +9,9 @@
 #include <charconv>
 #include <map>
 
+#include "core/cluster_config.h"
 #include "core/commands.h"
+#include "core/resp.h"
 
 namespace replsim::core {
 
@@ -210,33 +212,74 @@ Result<std::vector<DupEntry>> parse_dup_entries(std::string_view body) {
 
 // ---- records ------------------------------------------------------------------------------------
 
+namespace {
+
+std::optional<std::int64_t> parse_slot(std::string_view text) {
+  const auto slot = parse_int64_strict(text);
+  if (!slot || *slot < kDupNoSlot || *slot >= kClusterSlots) return std::nullopt;
+  return slot;
+}
+
+void raise_progress(Keyspace& keyspace, const std::string& key, std::uint64_t decree) {
+  const Value* v = keyspace.find(key);
+  const std::uint64_t now = v != nullptr && v->type() == ValueType::string ? parse_u64(v->str()).value_or(0) : 0;
+  if (now < decree) keyspace.put(key, Value{std::to_string(decree), std::nullopt});
+}
+
+std::uint64_t progress_of(const Keyspace& keyspace, const std::string& key) {
+  const Value* v = keyspace.find(key);
+  if (v == nullptr || v->type() != ValueType::string) return 0;
+  return parse_u64(v->str()).value_or(0);
+}
+
+}  // namespace
+
 std::string dup_progress_key(std::string_view stream) {
   std::string key(kDupProgressKeyPrefix);
   key += stream;
   return key;
 }
 
+std::string dup_progress_key(std::string_view stream, int slot) {
+  return fmt::format("{}{}:{}", kDupProgressKeyPrefix, stream, slot);
+}
+
 bool is_dup_progress_key(std::string_view key) { return key.starts_with(kDupProgressKeyPrefix); }
 
 std::uint64_t dup_progress(const Keyspace& keyspace, std::string_view stream) {
-  const Value* v = keyspace.find(dup_progress_key(stream));
-  if (v == nullptr || v->type() != ValueType::string) return 0;
-  return parse_u64(v->str()).value_or(0);
+  return progress_of(keyspace, dup_progress_key(stream));
+}
+
+std::uint64_t dup_progress(const Keyspace& keyspace, std::string_view stream, int slot) {
+  return std::max(dup_progress(keyspace, stream), progress_of(keyspace, dup_progress_key(stream, slot)));
+}
+
+int dup_record_slot(const std::vector<std::string>& argv) {
+  if (argv.empty()) return kDupNoSlot;
+  const CommandSpec* spec = find_command(lowercase_ascii(argv[0]));
+  if (spec == nullptr || !spec->arity_ok(argv.size())) return kDupNoSlot;
+  const std::vector<std::size_t> keys = command_key_positions(*spec, argv);
+  return keys.empty() ? kDupNoSlot : key_hash_slot(argv[keys.front()]);
 }
 
 bool is_duplication_record(const std::vector<std::string>& argv) {
-  return !argv.empty() && (argv[0] == kDupNoopRecord || argv[0] == kDupApplyRecord);
+  return !argv.empty() && (argv[0] == kDupNoopRecord || argv[0] == kDupApplyRecord || argv[0] == kDupMarkRecord);
 }
 
 bool is_duplication_record(const std::vector<std::string_view>& argv) {
-  return !argv.empty() && (argv[0] == kDupNoopRecord || argv[0] == kDupApplyRecord);
+  return !argv.empty() && (argv[0] == kDupNoopRecord || argv[0] == kDupApplyRecord || argv[0] == kDupMarkRecord);
 }
 
-std::vector<std::string> make_dup_apply_record(std::string_view stream, std::uint64_t decree,
+std::vector<std::string> make_dup_apply_record(std::string_view stream, int slot, std::uint64_t decree,
                                                const std::vector<std::string>& inner) {
-  std::vector<std::string> out{std::string(kDupApplyRecord), std::string(stream), std::to_string(decree)};
+  std::vector<std::string> out{std::string(kDupApplyRecord), std::string(stream), std::to_string(slot),
+                               std::to_string(decree)};
   out.insert(out.end(), inner.begin(), inner.end());
   return out;
+}
+
+std::vector<std::string> make_dup_mark_record(std::string_view stream, std::uint64_t decree) {
+  return {std::string(kDupMarkRecord), std::string(stream), std::to_string(decree)};
 }
 
 Status apply_duplication_record(Keyspace& keyspace, const std::vector<std::string>& argv) {
@@ -245,29 +288,36 @@ Status apply_duplication_record(Keyspace& keyspace, const std::vector<std::strin
     if (argv.size() != 1) return Status(Err::invalid, "cannot apply record DUPNOOP: it takes no arguments");
     return Status::ok();
   }
+  if (argv[0] == kDupMarkRecord) {
+    std::uint64_t decree = 0;
+    if (argv.size() == 3 && valid_dup_stream(argv[1])) decree = parse_u64(argv[2]).value_or(0);
+    if (decree == 0) return Status(Err::invalid, "cannot apply record DUPMARK: expected DUPMARK <stream> <decree>");
+    raise_progress(keyspace, dup_progress_key(argv[1]), decree);
+    return Status::ok();
+  }
   if (argv[0] != kDupApplyRecord) {
     return Status(Err::invalid, fmt::format("cannot apply record {}: not a duplication record", argv[0].substr(0, 32)));
   }
-  if (argv.size() < 3 || !valid_dup_stream(argv[1])) {
-    return Status(Err::invalid, "cannot apply record DUPAPPLY: expected DUPAPPLY <stream> <decree> [record...]");
+  if (argv.size() < 4 || !valid_dup_stream(argv[1])) {
+    return Status(Err::invalid, "cannot apply record DUPAPPLY: expected DUPAPPLY <stream> <slot> <decree> [record...]");
   }
-  const auto decree = parse_u64(argv[2]);
-  if (!decree || *decree == 0) {
-    return Status(Err::invalid, fmt::format("cannot apply record DUPAPPLY {}: bad decree \"{}\"", argv[1],
-                                            argv[2].substr(0, 32)));
+  const auto slot = parse_slot(argv[2]);
+  const auto decree = parse_u64(argv[3]);
+  if (!slot || !decree || *decree == 0) {
+    return Status(Err::invalid, fmt::format("cannot apply record DUPAPPLY {}: bad slot \"{}\" or decree \"{}\"",
+                                            argv[1], argv[2].substr(0, 32), argv[3].substr(0, 32)));
   }
-  if (argv.size() > 3) {
-    const std::vector<std::string> inner(argv.begin() + 3, argv.end());
+  if (argv.size() > 4) {
+    const std::vector<std::string> inner(argv.begin() + 4, argv.end());
     if (is_duplication_record(inner)) {
       return Status(Err::invalid, fmt::format("cannot apply record DUPAPPLY {} {}: nested duplication record",
-                                              argv[1], argv[2]));
+                                              argv[1], argv[3]));
     }
     if (Status st = apply_effect(keyspace, inner); !st) {
-      return Status(Err::invalid, fmt::format("DUPAPPLY {} {}: {}", argv[1], argv[2], st.message()));
+      return Status(Err::invalid, fmt::format("DUPAPPLY {} {}: {}", argv[1], argv[3], st.message()));
     }
   }
-  const std::string key = dup_progress_key(argv[1]);
-  if (dup_progress(keyspace, argv[1]) < *decree) keyspace.put(key, Value{std::to_string(*decree), std::nullopt});
+  raise_progress(keyspace, dup_progress_key(argv[1], static_cast<int>(*slot)), *decree);
   return Status::ok();
 }
 

@@ -82,29 +82,45 @@ Result<std::vector<DupEntry>> parse_dup_entries(std::string_view body);
 // A source writes an empty record when it has no decree yet, so a duplication's checkpoint can be at
 // decree >= 1 (as Pegasus commits an empty write for an empty replica): argv {"DUPNOOP"}.
 inline constexpr std::string_view kDupNoopRecord = "DUPNOOP";
-// A target writes every record it applies from a duplication together with the decree it came with:
-// argv {"DUPAPPLY", stream, decree, inner argv...}. Applying it sets the stream's progress key and
-// applies the inner record, in one AOF record, so "applied up to decree d" is durable exactly when the
-// data is. Without inner argv it only advances the progress (a record the target could not apply).
+// A target writes every record it applies from a duplication together with the stream, the record's
+// hash slot and its decree: argv {"DUPAPPLY", stream, slot, decree, inner argv...}. Applying it sets
+// the progress of (stream, slot) and applies the inner record, in one AOF record, so "applied up to
+// decree d" is durable exactly when the data is, and travels with it to replicas and checkpoints.
+// Without inner argv it only advances the progress (a record the target could not apply).
 inline constexpr std::string_view kDupApplyRecord = "DUPAPPLY";
+// At the end of APP every target primary records that it holds the stream up to the checkpoint's
+// decree: argv {"DUPMARK", stream, decree}.
+inline constexpr std::string_view kDupMarkRecord = "DUPMARK";
+// The slot of a keyless record (FLUSHALL).
+inline constexpr int kDupNoSlot = -1;
 
-// Keys under this prefix hold a target's progress per stream; they are never duplicated, never
-// cleared by APP, and not part of what "the target holds the source's data" compares.
+// Keys under this prefix hold a target's progress: "<prefix><stream>" the mark, "<prefix><stream>:<slot>"
+// per slot. They are never duplicated, never cleared by APP, and not part of what "the target holds
+// the source's data" compares.
 inline constexpr std::string_view kDupProgressKeyPrefix = "__replsim_dup__:";
 std::string dup_progress_key(std::string_view stream);
+std::string dup_progress_key(std::string_view stream, int slot);
 bool is_dup_progress_key(std::string_view key);
-// The last decree of stream this keyspace applied (0: none).
+// The stream's mark on this keyspace (0: none).
 std::uint64_t dup_progress(const Keyspace& keyspace, std::string_view stream);
+// The last decree of the stream's records of `slot` this keyspace holds: max(mark, the slot's progress).
+std::uint64_t dup_progress(const Keyspace& keyspace, std::string_view stream, int slot);
 
-// Whether a logged record is one of the two kinds above (argv[0] exactly "DUPNOOP" or "DUPAPPLY").
+// The hash slot of a data record's first key, or kDupNoSlot for a record without keys (or that is no
+// known data command).
+int dup_record_slot(const std::vector<std::string>& argv);
+
+// Whether a logged record is one of the kinds above (argv[0] exactly "DUPNOOP", "DUPAPPLY" or "DUPMARK").
 bool is_duplication_record(const std::vector<std::string>& argv);
 bool is_duplication_record(const std::vector<std::string_view>& argv);
-// Applies a DUPNOOP (nothing) or a DUPAPPLY (progress, then the inner record through apply_effect).
-// Err::invalid naming the record when it is malformed or its inner record does not apply; then the
-// keyspace is unchanged.
+// Applies a DUPNOOP (nothing), a DUPMARK (the mark) or a DUPAPPLY (the slot's progress, then the inner
+// record through apply_effect). Progress never goes back. Err::invalid naming the record when it is
+// malformed or its inner record does not apply; then the keyspace is unchanged.
 Status apply_duplication_record(Keyspace& keyspace, const std::vector<std::string>& argv);
-// {"DUPAPPLY", stream, decree, inner...}.
-std::vector<std::string> make_dup_apply_record(std::string_view stream, std::uint64_t decree,
+// {"DUPAPPLY", stream, slot, decree, inner...}.
+std::vector<std::string> make_dup_apply_record(std::string_view stream, int slot, std::uint64_t decree,
                                                const std::vector<std::string>& inner);
+// {"DUPMARK", stream, decree}.
+std::vector<std::string> make_dup_mark_record(std::string_view stream, std::uint64_t decree);
 
 }  // namespace replsim::core

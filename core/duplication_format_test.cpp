@@ -1,6 +1,6 @@
 // core/duplication_format_test.cpp — the pure parts of duplication: dup.state round trips and its
-// errors (state and confirmed decree survive a restart exactly), and the DUPNOOP / DUPAPPLY records
-// with the at-most-once progress they carry.
+// errors (state and confirmed decree survive a restart exactly), and the DUPNOOP / DUPAPPLY / DUPMARK
+// records with the at-most-once progress they carry.
 #include "core/duplication_format.h"
 
 #include <doctest/doctest.h>
@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/cluster_config.h"
 #include "core/commands.h"
 
 namespace replsim::core {
@@ -75,36 +76,55 @@ TEST_CASE("dup.state: damaged bodies are refused with the line and the field nam
   CHECK(error_of(replace("dup id", "dupe id")).find("line 2") != std::string::npos);
 }
 
-TEST_CASE("DUPAPPLY applies the record and the progress together; DUPNOOP changes nothing") {
+TEST_CASE("DUPAPPLY applies the record and its slot's progress together; DUPMARK; DUPNOOP changes nothing") {
   Keyspace ks;
   CHECK(is_duplication_record(std::vector<std::string>{"DUPNOOP"}));
+  CHECK(is_duplication_record(std::vector<std::string>{"DUPMARK", "s.1", "3"}));
   CHECK_FALSE(is_duplication_record(std::vector<std::string>{"SET", "k", "v"}));
   REQUIRE(apply_effect(ks, {"DUPNOOP"}).is_ok());
   CHECK(ks.empty());
-  CHECK(dup_progress(ks, "s.1") == 0);
-  REQUIRE(apply_effect(ks, make_dup_apply_record("s.1", 7, {"RPUSH", "l", "a"})).is_ok());
-  CHECK(dup_progress(ks, "s.1") == 7);
+  const int l = dup_record_slot({"RPUSH", "l", "a"});
+  const int str = dup_record_slot({"SET", "str", "x"});
+  CHECK(l == key_hash_slot("l"));
+  CHECK(dup_record_slot({"FLUSHALL"}) == kDupNoSlot);
+  CHECK(dup_record_slot({"NOSUCH", "k"}) == kDupNoSlot);
+  CHECK(dup_progress(ks, "s.1", l) == 0);
+  REQUIRE(apply_effect(ks, make_dup_apply_record("s.1", l, 7, {"RPUSH", "l", "a"})).is_ok());
+  CHECK(dup_progress(ks, "s.1", l) == 7);
+  CHECK(dup_progress(ks, "s.1", str) == 0);  // per slot
+  CHECK(dup_progress(ks, "s.1") == 0);       // the mark
   CHECK(ks.find("l")->list().size() == 1);
   CHECK(is_dup_progress_key(dup_progress_key("s.1")));
+  CHECK(is_dup_progress_key(dup_progress_key("s.1", l)));
   CHECK_FALSE(is_dup_progress_key("l"));
   // A record that does not apply changes nothing, not even the progress.
   REQUIRE(apply_effect(ks, {"SET", "str", "x"}).is_ok());
   const Keyspace before = ks;
-  CHECK_FALSE(apply_effect(ks, make_dup_apply_record("s.1", 8, {"RPUSH", "str", "b"})).is_ok());
+  CHECK_FALSE(apply_effect(ks, make_dup_apply_record("s.1", str, 8, {"RPUSH", "str", "b"})).is_ok());
   CHECK(ks == before);
   // Progress only (a record the target skipped), and progress never goes back on replay.
-  REQUIRE(apply_effect(ks, make_dup_apply_record("s.1", 8, {})).is_ok());
-  CHECK(dup_progress(ks, "s.1") == 8);
-  REQUIRE(apply_effect(ks, make_dup_apply_record("s.1", 3, {})).is_ok());
-  CHECK(dup_progress(ks, "s.1") == 8);
-  CHECK(dup_progress(ks, "other.2") == 0);
+  REQUIRE(apply_effect(ks, make_dup_apply_record("s.1", str, 8, {})).is_ok());
+  CHECK(dup_progress(ks, "s.1", str) == 8);
+  REQUIRE(apply_effect(ks, make_dup_apply_record("s.1", str, 3, {})).is_ok());
+  CHECK(dup_progress(ks, "s.1", str) == 8);
+  CHECK(dup_progress(ks, "other.2", str) == 0);
+  // The mark raises every slot's progress to at least its decree.
+  REQUIRE(apply_effect(ks, make_dup_mark_record("s.1", 10)).is_ok());
+  CHECK(dup_progress(ks, "s.1") == 10);
+  CHECK(dup_progress(ks, "s.1", l) == 10);
+  CHECK(dup_progress(ks, "s.1", 5) == 10);
+  REQUIRE(apply_effect(ks, make_dup_mark_record("s.1", 4)).is_ok());
+  CHECK(dup_progress(ks, "s.1") == 10);
   // Malformed records are refused.
   CHECK_FALSE(apply_effect(ks, {"DUPNOOP", "x"}).is_ok());
-  CHECK_FALSE(apply_effect(ks, {"DUPAPPLY", "s.1"}).is_ok());
-  CHECK_FALSE(apply_effect(ks, {"DUPAPPLY", "s/1", "3"}).is_ok());
-  CHECK_FALSE(apply_effect(ks, {"DUPAPPLY", "s.1", "0"}).is_ok());
-  CHECK_FALSE(apply_effect(ks, make_dup_apply_record("s.1", 9, {"DUPNOOP"})).is_ok());
-  CHECK(dup_progress(ks, "s.1") == 8);
+  CHECK_FALSE(apply_effect(ks, {"DUPMARK", "s.1"}).is_ok());
+  CHECK_FALSE(apply_effect(ks, {"DUPMARK", "s.1", "0"}).is_ok());
+  CHECK_FALSE(apply_effect(ks, {"DUPAPPLY", "s.1", "3"}).is_ok());
+  CHECK_FALSE(apply_effect(ks, {"DUPAPPLY", "s/1", "3", "4"}).is_ok());
+  CHECK_FALSE(apply_effect(ks, {"DUPAPPLY", "s.1", "16384", "4"}).is_ok());
+  CHECK_FALSE(apply_effect(ks, {"DUPAPPLY", "s.1", "3", "0"}).is_ok());
+  CHECK_FALSE(apply_effect(ks, make_dup_apply_record("s.1", l, 9, {"DUPNOOP"})).is_ok());
+  CHECK(dup_progress(ks, "s.1", l) == 10);
 }
 
 TEST_CASE("ids and stream names") {
