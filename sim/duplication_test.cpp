@@ -271,6 +271,44 @@ TEST_CASE("duplication commands: errors, PAUSE keeps the AOF it needs, START res
   w.check_no_aborts();
 }
 
+TEST_CASE("state, confirmed decree and password survive restarts; min_checkpoint_decree is rebuilt") {
+  DupWorld w(3);
+  w.h.start_all();
+  core::DupEntry before;
+  w.h.run([&] {
+    w.build();
+    w.write(40);
+    CHECK(w.h.call(0, {"DUPLICATION", "ADD", "dup0", kTargets, "PASSWORD", kPassword}) == ok());
+    CHECK(w.h.call(0, {"DUPLICATION", "ADD", "gone", kTargets, "NOCHECKPOINT"}) == ok());
+    CHECK(w.h.call(0, {"DUPLICATION", "REMOVE", "gone"}) == ok());
+    CHECK(w.h.eventually([&] { return w.converged(); }, 20s));
+    CHECK(w.h.call(0, {"DUPLICATION", "PAUSE", "dup0"}) == ok());
+    w.write(30, 1);  // not shipped while paused
+    before = w.status()->entry;
+  });
+  for (int round = 0; round < 2; ++round) {
+    w.h.crash(0);
+    w.h.restart(0);
+    w.h.run([&] {
+      auto st = w.status();
+      REQUIRE(st);
+      CHECK(st->entry == before);  // state PAUSE, confirmed decree and address, stream, password, targets
+      CHECK(st->min_checkpoint_decree == static_cast<std::int64_t>(w.h.store(0).last_decree()));
+      auto gone = w.status("gone");
+      REQUIRE(gone);
+      CHECK(gone->entry.state == core::DupState::removed);
+    });
+  }
+  w.h.run([&] {
+    CHECK(w.h.call(0, {"DUPLICATION", "START", "dup0"}) == ok());
+    CHECK(w.h.eventually([&] { return w.converged(); }, 20s));
+    CHECK(w.h.eventually([&] { return w.status()->entry.confirmed_decree == w.h.store(0).last_decree(); }));
+    CHECK(w.status()->entry.confirmed_decree > before.confirmed_decree);
+    w.check_no_duplicated_elements();
+  });
+  w.check_no_aborts();
+}
+
 // ---- incident 004 ----------------------------------------------------------------------------------
 
 // Source without credentials, target with auth: blocked in PREPARE. The source is restarted several
