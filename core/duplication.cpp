@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <iterator>
 #include <utility>
 
 #include "core/check.h"
@@ -143,9 +144,9 @@ Status Duplication::load() {
     }
     // KNOWN BUG duplication-decree-reset (incident 004): with the switch on, min_checkpoint_decree is
     // only ever set by ADD, so after a restart it is the invalid decree -1 (pegasus #2098).
-    env_.log("dup.load", fmt::format("id={} state={} confirmed_decree={} min_checkpoint_decree={}",
-                                     d->status.entry.id, dup_state_name(d->status.entry.state),
-                                     d->status.entry.confirmed_decree, d->status.min_checkpoint_decree));
+    env_.log("dup.load", fmt::format("id={} state={} confirmed_decree={} min_checkpoint_decree={}", d->status.entry.id,
+                                     dup_state_name(d->status.entry.state), d->status.entry.confirmed_decree,
+                                     d->status.min_checkpoint_decree));
     if (d->status.entry.state == DupState::prepare) {
       // Pegasus's duplicator resumed PREPARE in its constructor and asserted there.
       check_min_checkpoint_decree(*d, "load");
@@ -243,10 +244,10 @@ Status Duplication::update(Duplicator& d, std::optional<std::uint64_t> generatio
   if (Status st = persist_locked(all); !st) return st;
   const DupState before = d.status.entry.state;
   d.status.entry = std::move(next);
-  env_.log("dup.state", fmt::format("id={} why=\"{}\" state={}->{} confirmed_decree={} confirmed_address={}",
-                                    d.status.entry.id, why, dup_state_name(before),
-                                    dup_state_name(d.status.entry.state), d.status.entry.confirmed_decree,
-                                    d.status.entry.confirmed_address));
+  env_.log("dup.state",
+           fmt::format("id={} why=\"{}\" state={}->{} confirmed_decree={} confirmed_address={}", d.status.entry.id, why,
+                       dup_state_name(before), dup_state_name(d.status.entry.state), d.status.entry.confirmed_decree,
+                       d.status.entry.confirmed_address));
   return Status::ok();
 }
 
@@ -255,9 +256,7 @@ Status Duplication::update(Duplicator& d, std::optional<std::uint64_t> generatio
 std::string Duplication::command(const std::vector<std::string>& argv) {
   const std::string sub = argv.size() > 1 ? lowercase_ascii(argv[1]) : std::string();
   const std::size_t n = argv.size();
-  auto arity = [&] {
-    return errmsg(fmt::format("ERR wrong number of arguments for 'duplication|{}' command", sub));
-  };
+  auto arity = [&] { return errmsg(fmt::format("ERR wrong number of arguments for 'duplication|{}' command", sub)); };
   if (sub == "add") return n >= 4 ? cmd_add(argv) : arity();
   if (sub == "list") return n == 2 ? cmd_list() : arity();
   if (sub == "pause") return n == 3 ? cmd_pause(argv[2]) : arity();
@@ -270,15 +269,19 @@ std::string Duplication::command(const std::vector<std::string>& argv) {
   if (sub == "clearslots") return n >= 3 ? cmd_clearslots(argv) : arity();
   if (sub == "mark") return n == 4 ? cmd_mark(argv) : arity();
   if (sub == "help" && n == 2) {
-    std::string out = encode_array_header(9);
-    for (std::string_view line :
-         {"DUPLICATION <subcommand> [<arg> ...]. Subcommands are:",
-          "ADD <id> <host:port>[,<host:port>...] [PASSWORD <password>] [CHECKPOINT|NOCHECKPOINT]",
-          "    Duplicate this primary's writes to the cluster at those addresses (default CHECKPOINT).",
-          "LIST", "    One line per duplication: state, confirmed and checkpoint decrees, last error.",
-          "PAUSE <id> | START <id> | REMOVE <id>", "    Stop shipping, resume it, or end the duplication.",
-          "SET <id> PASSWORD <password>", "    Change the password sent with AUTH to the target."}) {
-      out += encode_simple(line);
+    // Each subcommand and what it does, as Redis's HELP replies read.
+    const std::pair<std::string_view, std::string_view> help[] = {
+        {"ADD <id> <host:port>[,<host:port>...] [PASSWORD <password>] [CHECKPOINT|NOCHECKPOINT]",
+         "Duplicate this primary's writes to the cluster at those addresses (default CHECKPOINT)."},
+        {"LIST", "One line per duplication: state, confirmed and checkpoint decrees, last error."},
+        {"PAUSE <id> | START <id> | REMOVE <id>", "Stop shipping, resume it, or end the duplication."},
+        {"SET <id> PASSWORD <password>", "Change the password sent with AUTH to the target."},
+    };
+    std::string out = encode_array_header(1 + 2 * std::size(help));
+    out += encode_simple("DUPLICATION <subcommand> [<arg> ...]. Subcommands are:");
+    for (const auto& [usage, meaning] : help) {
+      out += encode_simple(usage);
+      out += encode_simple(fmt::format("    {}", meaning));
     }
     return out;
   }
@@ -327,9 +330,10 @@ std::string Duplication::cmd_add(const std::vector<std::string>& argv) {
                               dup_state_name(old->status.entry.state)));
   }
   if (!old && dups_.size() >= kMaxDuplications) {
-    return errmsg(fmt::format("ERR this node holds {} duplications already (the most it keeps); REMOVE one and "
-                              "ADD this one with an id that was removed",
-                              dups_.size()));
+    return errmsg(
+        fmt::format("ERR this node holds {} duplications already (the most it keeps); REMOVE one and "
+                    "ADD this one with an id that was removed",
+                    dups_.size()));
   }
   std::int64_t min_checkpoint_decree = 1;
   {
@@ -339,7 +343,8 @@ std::string Duplication::cmd_add(const std::vector<std::string>& argv) {
     // A checkpoint at decree >= 1 needs a decree: an empty source gets an empty write first, durable
     // before the duplication exists (Pegasus commits an empty write for an empty replica).
     if (aof.last_decree() == 0) {
-      if (Status st = store_.log_effects({{std::string(kDupNoopRecord)}}); !st) store_.stop_on_aof_failure(st, "append");
+      if (Status st = store_.log_effects({{std::string(kDupNoopRecord)}}); !st)
+        store_.stop_on_aof_failure(st, "append");
     }
     if (aof.synced_tail() != aof.tail_address()) {
       if (Status st = aof.sync(); !st) store_.stop_on_aof_failure(st, "sync for DUPLICATION ADD");
@@ -382,7 +387,8 @@ std::string Duplication::cmd_list() const { return encode_bulk(list_text()); }
 std::string Duplication::cmd_pause(const std::string& id) {
   auto d = find(id);
   if (!d || d->status.entry.state == DupState::removed) return no_such(id);
-  if (d->status.entry.state == DupState::pause) return errmsg(fmt::format("ERR duplication '{}' is already paused", id));
+  if (d->status.entry.state == DupState::pause)
+    return errmsg(fmt::format("ERR duplication '{}' is already paused", id));
   const std::uint64_t decree = d->cursor_decree;
   const std::uint64_t address = d->cursor_address;
   const bool cursor = d->cursor_set;
@@ -410,14 +416,16 @@ std::string Duplication::cmd_start(const std::string& id) {
     return errmsg(fmt::format("ERR duplication '{}' is not paused (state {})", id, dup_state_name(e.state)));
   }
   if (e.orphaned) {
-    return errmsg(fmt::format("ERR duplication '{}' stopped because this node stopped being a primary; REMOVE it "
-                              "and ADD it on the current primary",
-                              id));
+    return errmsg(
+        fmt::format("ERR duplication '{}' stopped because this node stopped being a primary; REMOVE it "
+                    "and ADD it on the current primary",
+                    id));
   }
   if (!store_.serves_as_primary()) return errmsg("ERR DUPLICATION START needs a primary: this node is a replica");
   const DupState resume = e.log_started ? DupState::log : DupState::prepare;
   ++d->generation;
-  if (Status st = update(*d, std::nullopt, "START", [&](DupEntry& x) { x.state = resume; }); !st) return errmsg("ERR " + st.message());
+  if (Status st = update(*d, std::nullopt, "START", [&](DupEntry& x) { x.state = resume; }); !st)
+    return errmsg("ERR " + st.message());
   d->cursor_set = false;
   d->prepared = false;
   d->backoff = Nanos(0);
@@ -521,7 +529,8 @@ std::string Duplication::cmd_apply(const std::vector<std::string>& argv) {
   if (!decree || *decree <= 0) return errmsg("ERR invalid decree: expected a positive integer");
   const std::vector<std::string> inner(argv.begin() + 4, argv.end());
   const CommandSpec* spec = store_.commands_.find(lowercase_ascii(inner[0]));
-  if (spec == nullptr || spec->owner != CommandOwner::data || !spec->has(cmd_flag::write) || !spec->arity_ok(inner.size())) {
+  if (spec == nullptr || spec->owner != CommandOwner::data || !spec->has(cmd_flag::write) ||
+      !spec->arity_ok(inner.size())) {
     return errmsg(fmt::format("ERR DUPLICATION APPLY: '{}' with {} arguments is not a data write record",
                               inner[0].substr(0, 32), inner.size() - 1));
   }
@@ -529,9 +538,10 @@ std::string Duplication::cmd_apply(const std::vector<std::string>& argv) {
   const auto d = static_cast<std::uint64_t>(*decree);
   std::vector<std::string> record = make_dup_apply_record(stream, slot, d, inner);
   if (!store_.aof_->check_record_fits(Aof::framed_size(record)).is_ok()) {
-    return errmsg(fmt::format("ERR value too large: duplicated record of {} bytes does not fit "
-                              "aof_page_size_bytes={}; give the target a larger aof_page_size_bytes than the source",
-                              Aof::framed_size(record), store_.config_.aof_page_size_bytes));
+    return errmsg(
+        fmt::format("ERR value too large: duplicated record of {} bytes does not fit "
+                    "aof_page_size_bytes={}; give the target a larger aof_page_size_bytes than the source",
+                    Aof::framed_size(record), store_.config_.aof_page_size_bytes));
   }
   if (store_.config_.cluster_enabled) {
     if (auto refusal = store_.route(*spec, inner)) return *refusal;
@@ -547,8 +557,9 @@ std::string Duplication::cmd_apply(const std::vector<std::string>& argv) {
   // took a full sync) may lack records the source believes it has: the source must ask again (and
   // ship what is missing) before it sends more.
   if (auto it = sessions_.find(stream); it == sessions_.end() || it->second != store_.replication_->ids().replid) {
-    return errmsg("DUPHANDSHAKE this node has not told its progress for the stream since its history changed; send "
-                  "DUPLICATION PROGRESS first");
+    return errmsg(
+        "DUPHANDSHAKE this node has not told its progress for the stream since its history changed; send "
+        "DUPLICATION PROGRESS first");
   }
   if (const std::uint64_t progress = dup_progress(store_.keyspace_, stream, slot); d <= progress) {
     // Applied before: a re-ship after a source restart or a repair.
@@ -571,8 +582,8 @@ std::string Duplication::cmd_restore(const std::vector<std::string>& argv) {
   if (!valid_dup_stream(argv[2])) return errmsg("ERR invalid duplication stream name");
   const std::vector<std::string> inner(argv.begin() + 3, argv.end());
   const CommandSpec* spec = store_.commands_.find(lowercase_ascii(inner[0]));
-  if (spec == nullptr || spec->owner != CommandOwner::data || !spec->has(cmd_flag::write) || !spec->arity_ok(inner.size()) ||
-      command_key_positions(*spec, inner).empty()) {
+  if (spec == nullptr || spec->owner != CommandOwner::data || !spec->has(cmd_flag::write) ||
+      !spec->arity_ok(inner.size()) || command_key_positions(*spec, inner).empty()) {
     return errmsg(fmt::format("ERR DUPLICATION RESTORE: '{}' is not a keyed data write", inner[0].substr(0, 32)));
   }
   if (!store_.aof_->check_record_fits(Aof::framed_size(inner)).is_ok()) {
@@ -598,9 +609,11 @@ std::string Duplication::cmd_clearslots(const std::vector<std::string>& argv) {
   for (std::size_t i = 3; i < argv.size(); ++i) {
     const std::size_t dash = argv[i].find('-');
     const auto first = parse_int64_strict(std::string_view(argv[i]).substr(0, dash));
-    const auto last = dash == std::string::npos ? first : parse_int64_strict(std::string_view(argv[i]).substr(dash + 1));
+    const auto last =
+        dash == std::string::npos ? first : parse_int64_strict(std::string_view(argv[i]).substr(dash + 1));
     if (!first || !last || *first < 0 || *last >= kClusterSlots || *first > *last) {
-      return errmsg(fmt::format("ERR invalid slot range '{}': expected first-last within 0-16383", argv[i].substr(0, 32)));
+      return errmsg(
+          fmt::format("ERR invalid slot range '{}': expected first-last within 0-16383", argv[i].substr(0, 32)));
     }
     ranges.emplace_back(static_cast<int>(*first), static_cast<int>(*last));
   }
@@ -611,7 +624,8 @@ std::string Duplication::cmd_clearslots(const std::vector<std::string>& argv) {
   for (const std::string& key : store_.keyspace_.keys()) {
     if (is_dup_progress_key(key)) continue;
     const int slot = key_hash_slot(key);
-    const bool in = std::any_of(ranges.begin(), ranges.end(), [slot](const auto& r) { return slot >= r.first && slot <= r.second; });
+    const bool in = std::any_of(ranges.begin(), ranges.end(),
+                                [slot](const auto& r) { return slot >= r.first && slot <= r.second; });
     if (!in) continue;
     store_.keyspace_.erase(key);
     effects.push_back({"DEL", key});
@@ -686,12 +700,21 @@ void Duplication::run(std::shared_ptr<Duplicator> d, std::uint64_t generation) {
     const DupState state = d->status.entry.state;
     Status st;
     switch (state) {
-      case DupState::init: st = step_init(*d, generation); break;
-      case DupState::prepare: st = step_prepare(*d, generation); break;
-      case DupState::app: st = step_app(*d, generation); break;
-      case DupState::log: st = step_log(*d, generation); break;
+      case DupState::init:
+        st = step_init(*d, generation);
+        break;
+      case DupState::prepare:
+        st = step_prepare(*d, generation);
+        break;
+      case DupState::app:
+        st = step_app(*d, generation);
+        break;
+      case DupState::log:
+        st = step_log(*d, generation);
+        break;
       case DupState::pause:
-      case DupState::removed: return;
+      case DupState::removed:
+        return;
     }
     if (!running(*d, generation)) return;
     if (!st) {
@@ -746,9 +769,9 @@ Status Duplication::step_prepare(Duplicator& d, std::uint64_t generation) {
     if (Status st = ensure_checkpoint_locked(d); !st) return st;
     d.prepared = true;
     d.status.checkpoint_decree = store_.checkpoint_list_.front().meta.decree;
-    env_.log("dup.prepare.checkpoint", fmt::format("id={} min_checkpoint_decree={} checkpoint_decree={}",
-                                                   d.status.entry.id, d.status.min_checkpoint_decree,
-                                                   d.status.checkpoint_decree));
+    env_.log("dup.prepare.checkpoint",
+             fmt::format("id={} min_checkpoint_decree={} checkpoint_decree={}", d.status.entry.id,
+                         d.status.min_checkpoint_decree, d.status.checkpoint_decree));
     return Status::ok();  // the next round contacts the target
   }
   // The checkpoint is in place; the target must accept this duplication before APP (in Pegasus the
@@ -785,7 +808,8 @@ Status Duplication::step_app(Duplicator& d, std::uint64_t generation) {
     chunk_bytes = std::max<std::size_t>(64, store_.config_.aof_page_size_bytes / 2);
   }
   auto loaded = read_checkpoint(env_, file);
-  if (!loaded) return Status(loaded.code(), fmt::format("cannot read checkpoint {} for APP: {}", file, loaded.status().message()));
+  if (!loaded)
+    return Status(loaded.code(), fmt::format("cannot read checkpoint {} for APP: {}", file, loaded.status().message()));
   auto keyspace = Keyspace::deserialize(loaded->payload);
   if (!keyspace) return keyspace.status();
   // Which target nodes hold the source's slots: every primary of the target cluster drops what it
@@ -830,7 +854,8 @@ Status Duplication::step_app(Duplicator& d, std::uint64_t generation) {
       argv.insert(argv.end(), std::make_move_iterator(cmd.begin()), std::make_move_iterator(cmd.end()));
       auto r = call_routed(d, argv, &key);
       if (!r) return r.status();
-      if (r->is_error()) return Status(Err::invalid, fmt::format("target refused RESTORE of key {}: {}", key.substr(0, 64), r->text));
+      if (r->is_error())
+        return Status(Err::invalid, fmt::format("target refused RESTORE of key {}: {}", key.substr(0, 64), r->text));
       if (!running(d, generation)) return Status::ok();
     }
     ++restored;
@@ -937,15 +962,16 @@ Status Duplication::repair(Duplicator& d, Link& link, int slot, std::uint64_t fr
     Aof& aof = *store_.aof_;
     if (aof.base_decree() >= from) {
       // Below the AOF's begin nothing can be shipped again.
-      env_.log("dup.repair.lost", fmt::format("id={} slot={} from_decree={} aof_base_decree={}", e.id, slot, from,
-                                              aof.base_decree()));
+      env_.log("dup.repair.lost",
+               fmt::format("id={} slot={} from_decree={} aof_base_decree={}", e.id, slot, from, aof.base_decree()));
       if (e.with_checkpoint) {
         d.resync = true;
         return Status::ok();
       }
-      d.status.last_error = fmt::format("target {} lacks decrees {} to {} of slot {}, which this node's AOF no longer "
-                                        "holds; REMOVE the duplication and ADD it again with CHECKPOINT",
-                                        link.address, from, aof.base_decree(), slot);
+      d.status.last_error = fmt::format(
+          "target {} lacks decrees {} to {} of slot {}, which this node's AOF no longer "
+          "holds; REMOVE the duplication and ADD it again with CHECKPOINT",
+          link.address, from, aof.base_decree(), slot);
     }
     Status st = aof.scan(aof.begin_address(), [&](const AofRecord& r) {
       if (r.decree > to) return false;
@@ -1007,9 +1033,10 @@ Status Duplication::verify_slot(Duplicator& d, int slot, std::string& address) {
       address = moved_address(d, r->text);
       continue;
     }
-    if (r->type != RespValue::Type::array || r->elements.size() != 3 || r->elements[0].type != RespValue::Type::integer) {
-      return Status(Err::invalid, fmt::format("target {} answered PROGRESS of slot {} with {}", address, slot,
-                                              r->to_display(200)));
+    if (r->type != RespValue::Type::array || r->elements.size() != 3 ||
+        r->elements[0].type != RespValue::Type::integer) {
+      return Status(Err::invalid,
+                    fmt::format("target {} answered PROGRESS of slot {} with {}", address, slot, r->to_display(200)));
     }
     const auto progress = static_cast<std::uint64_t>(std::max<std::int64_t>(r->elements[0].integer, 0));
     auto sent = d.sent.find(slot);
@@ -1148,10 +1175,11 @@ Status Duplication::step_log(Duplicator& d, std::uint64_t generation) {
     Aof& aof = *store_.aof_;
     const DupEntry& e = d.status.entry;
     if (e.confirmed_address < aof.begin_address() || e.confirmed_address > aof.tail_address()) {
-      return Status(Err::not_found,
-                    fmt::format("duplication {} resumes after decree {} at AOF address {}, but the AOF holds [{}, {}); "
-                                "REMOVE the duplication and ADD it again with CHECKPOINT",
-                                e.id, e.confirmed_decree, e.confirmed_address, aof.begin_address(), aof.tail_address()));
+      return Status(
+          Err::not_found,
+          fmt::format("duplication {} resumes after decree {} at AOF address {}, but the AOF holds [{}, {}); "
+                      "REMOVE the duplication and ADD it again with CHECKPOINT",
+                      e.id, e.confirmed_decree, e.confirmed_address, aof.begin_address(), aof.tail_address()));
     }
     auto before = aof.decree_before(e.confirmed_address);
     if (!before || before.value() != e.confirmed_decree) {
@@ -1170,7 +1198,8 @@ Status Duplication::step_log(Duplicator& d, std::uint64_t generation) {
       d.sent[dup_record_slot(to_strings(r.argv))] = SlotSent{"", 0, r.decree};
       return true;
     });
-    if (!scanned) return Status(scanned.code(), fmt::format("cannot read the AOF to resume shipping: {}", scanned.message()));
+    if (!scanned)
+      return Status(scanned.code(), fmt::format("cannot read the AOF to resume shipping: {}", scanned.message()));
     d.cursor_address = e.confirmed_address;
     d.cursor_decree = e.confirmed_decree;
     d.status.shipped_decree = std::max(d.status.shipped_decree, e.confirmed_decree);
@@ -1228,11 +1257,15 @@ Result<RespValue> Duplication::call(Link& link, const std::vector<std::string>& 
   const LocalTime deadline = env_.now() + kReplyTimeout;
   for (;;) {
     if (auto value = link.parser.next()) return std::move(*value);
-    if (link.parser.failed()) return Status(Err::invalid, fmt::format("malformed reply from target {}: {}", link.address, link.parser.error()));
+    if (link.parser.failed())
+      return Status(Err::invalid, fmt::format("malformed reply from target {}: {}", link.address, link.parser.error()));
     const Nanos left = deadline - env_.now();
-    if (left <= Nanos::zero()) return Status(Err::timeout, fmt::format("target {} did not answer in time", link.address));
+    if (left <= Nanos::zero())
+      return Status(Err::timeout, fmt::format("target {} did not answer in time", link.address));
     auto data = link.conn->recv(kRecvChunkBytes, left);
-    if (!data) return Status(data.code(), fmt::format("lost the connection to target {}: {}", link.address, data.status().message()));
+    if (!data)
+      return Status(data.code(),
+                    fmt::format("lost the connection to target {}: {}", link.address, data.status().message()));
     link.parser.feed(data.value());
   }
 }
@@ -1273,14 +1306,14 @@ Result<Duplication::Link*> Duplication::link_to(Duplicator& d, const std::string
     }
     return Status(Err::invalid, fmt::format("target {} refused the duplication handshake: {}", address, r->text));
   }
-  if (r->type != RespValue::Type::array || r->elements.size() != 3 ||
-      r->elements[0].type != RespValue::Type::integer || r->elements[0].integer < 0) {
+  if (r->type != RespValue::Type::array || r->elements.size() != 3 || r->elements[0].type != RespValue::Type::integer ||
+      r->elements[0].integer < 0) {
     return Status(Err::invalid, fmt::format("target {} answered PROGRESS with {}", address, r->to_display(100)));
   }
   const auto progress = static_cast<std::uint64_t>(r->elements[0].integer);
   const bool primary = r->elements[1].text == "master";
-  env_.log("dup.link", fmt::format("id={} target={} progress={} role={}", e.id, address, progress,
-                                   r->elements[1].text));
+  env_.log("dup.link",
+           fmt::format("id={} target={} progress={} role={}", e.id, address, progress, r->elements[1].text));
   if (primary && d.cursor_set && e.with_checkpoint && progress < e.log_start_decree) {
     // Every primary got the checkpoint and a mark at its decree in APP: this one lacks (some of) it
     // (a forced failover to a replica that never synced, say). Only a new checkpoint repairs that.

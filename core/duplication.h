@@ -3,10 +3,10 @@
 //
 // A Duplication belongs to its Store. On a source primary it owns dup.state, one duplicator task per
 // duplication (INIT -> PREPARE -> APP -> LOG, plus PAUSE and REMOVED) and that task's connections to
-// the target cluster. On a target node it executes DUPLICATION PROGRESS / APPLY / RESTORE / CLEARSLOTS
-// under the store mutex, writing each applied record and its decree as one AOF record. It never ships
-// a record that is not durable on the source, never lets a confirmed decree go backwards, and never
-// lets the store truncate AOF that a duplication still needs. The design is core/doc/duplication.md.
+// the target cluster. On a target node it executes DUPLICATION PROGRESS, APPLY, RESTORE, CLEARSLOTS
+// and MARK under the store mutex, writing each applied record and its decree as one AOF record. It
+// never ships a record that is not durable on the source, never lets a confirmed decree go backwards,
+// and never lets the store truncate AOF that a duplication still needs. See core/doc/duplication.md.
 #pragma once
 
 #include <cstddef>
@@ -79,7 +79,7 @@ class Duplication {
  private:
   // A connection to one target node, authenticated and past the PROGRESS handshake.
   struct Link {
-    std::string address;  // "host:port"
+    std::string address;      // "host:port"
     std::uint64_t epoch = 0;  // which connection this is (a new one is asked every slot's progress)
     std::string role;         // "master" or "slave", and the replication id, when it was last asked
     std::string replid;
@@ -111,7 +111,7 @@ class Duplication {
     std::map<int, SlotSent> sent;  // by slot (kDupNoSlot for keyless records)
     std::uint64_t next_link_epoch = 0;
     LocalTime last_link_check{};
-    bool resync = false;  // a target primary lost what cannot be shipped again: back to PREPARE
+    bool resync = false;                     // a target primary lost what cannot be shipped again: back to PREPARE
     std::uint64_t app_address = UINT64_MAX;  // the AOF address the APP checkpoint continues at
     LocalTime last_persist{};
   };

@@ -29,8 +29,7 @@ constexpr std::array<std::pair<DupState, std::string_view>, 6> kStateNames = {{
 }};
 
 bool id_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-         c == '-';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
 }
 
 std::vector<std::string_view> split_spaces(std::string_view line) {
@@ -156,8 +155,8 @@ Result<std::vector<DupEntry>> parse_dup_entries(std::string_view body) {
       return it->second;
     };
     DupEntry e;
-    for (std::string_view key : {"id", "stream", "state", "checkpoint", "log_started", "orphaned",
-                                 "confirmed_decree", "confirmed_address", "log_start_decree", "targets", "password"}) {
+    for (std::string_view key : {"id", "stream", "state", "checkpoint", "log_started", "orphaned", "confirmed_decree",
+                                 "confirmed_address", "log_start_decree", "targets", "password"}) {
       auto v = field(key);
       if (!v) return v.status();
     }
@@ -204,8 +203,8 @@ Result<std::vector<DupEntry>> parse_dup_entries(std::string_view body) {
   }
   if (!header_seen) return Status(Err::invalid, fmt::format("{} is empty; remove it", kDupStateFile));
   if (out.size() > kMaxDuplications) {
-    return Status(Err::invalid, fmt::format("{} holds {} duplications, more than {}", kDupStateFile, out.size(),
-                                            kMaxDuplications));
+    return Status(Err::invalid,
+                  fmt::format("{} holds {} duplications, more than {}", kDupStateFile, out.size(), kMaxDuplications));
   }
   return out;
 }
@@ -310,8 +309,8 @@ Status apply_duplication_record(Keyspace& keyspace, const std::vector<std::strin
   if (argv.size() > 4) {
     const std::vector<std::string> inner(argv.begin() + 4, argv.end());
     if (is_duplication_record(inner)) {
-      return Status(Err::invalid, fmt::format("cannot apply record DUPAPPLY {} {}: nested duplication record",
-                                              argv[1], argv[3]));
+      return Status(Err::invalid,
+                    fmt::format("cannot apply record DUPAPPLY {} {}: nested duplication record", argv[1], argv[3]));
     }
     if (Status st = apply_effect(keyspace, inner); !st) {
       return Status(Err::invalid, fmt::format("DUPAPPLY {} {}: {}", argv[1], argv[3], st.message()));

@@ -25,8 +25,8 @@ DupEntry entry(std::string id, DupState state) {
 
 TEST_CASE("dup.state: every state, the confirmed decree and address, flags and the password round-trip") {
   std::vector<DupEntry> entries;
-  for (DupState s : {DupState::init, DupState::prepare, DupState::app, DupState::log, DupState::pause,
-                     DupState::removed}) {
+  for (DupState s :
+       {DupState::init, DupState::prepare, DupState::app, DupState::log, DupState::pause, DupState::removed}) {
     DupEntry e = entry(std::string("d-") + std::string(dup_state_name(s)), s);
     e.confirmed_decree = 1000 + static_cast<std::uint64_t>(s);
     e.confirmed_address = 40960 + static_cast<std::uint64_t>(s);

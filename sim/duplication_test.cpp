@@ -33,8 +33,7 @@ RespValue ok() { return RespValue::simple("OK"); }
 
 class DupWorld {
  public:
-  explicit DupWorld(std::uint64_t seed = 1, core::StoreConfig source = cluster_store_config())
-      : h(4, source, seed) {
+  explicit DupWorld(std::uint64_t seed = 1, core::StoreConfig source = cluster_store_config()) : h(4, source, seed) {
     for (std::size_t i = 1; i < 4; ++i) {
       h.fx.store_config(i) = cluster_store_config();
       h.fx.store_config(i).requirepass = kPassword;
@@ -72,8 +71,12 @@ class DupWorld {
     for (std::size_t k = 0; k < ops; ++k) {
       const std::size_t key = (k * 7 + salt) % 23;
       switch ((k + salt) % 5) {
-        case 0: (void)h.call(0, {"SET", fmt::format("s{}", key), fmt::format("v{}-{}", k, salt)}); break;
-        case 1: (void)h.call(0, {"INCR", fmt::format("n{}", key % 5)}); break;
+        case 0:
+          (void)h.call(0, {"SET", fmt::format("s{}", key), fmt::format("v{}-{}", k, salt)});
+          break;
+        case 1:
+          (void)h.call(0, {"INCR", fmt::format("n{}", key % 5)});
+          break;
         case 4:
           if (key % 6 == 0) {
             (void)h.call(0, {"DEL", fmt::format("s{}", key)});
@@ -125,8 +128,11 @@ class DupWorld {
     std::string out;
     for (const auto& [k, v] : duplicated_value_hashes(source->keyspace())) {
       auto it = target.find(k);
-      if (it == target.end()) out += fmt::format(" {}:missing", k);
-      else if (it->second != v) out += fmt::format(" {}:differs-on-n{}", k, where[k]);
+      if (it == target.end()) {
+        out += fmt::format(" {}:missing", k);
+      } else if (it->second != v) {
+        out += fmt::format(" {}:differs-on-n{}", k, where[k]);
+      }
       if (out.size() > 300) break;
     }
     return out;
@@ -168,10 +174,12 @@ TEST_CASE("duplication with a checkpoint: INIT -> PREPARE -> APP -> LOG, the tar
     REQUIRE(st);
     CHECK(st->min_checkpoint_decree == static_cast<std::int64_t>(w.h.store(0).last_decree()));
     std::set<core::DupState> seen;
-    CHECK(w.h.eventually([&] {
-      seen.insert(w.status()->entry.state);
-      return w.in_state(core::DupState::log);
-    }, 20s));
+    CHECK(w.h.eventually(
+        [&] {
+          seen.insert(w.status()->entry.state);
+          return w.in_state(core::DupState::log);
+        },
+        20s));
     CHECK(seen.count(core::DupState::prepare) == 1);
     CHECK(w.status()->keys_restored > 20);
     CHECK(w.h.eventually([&] { return w.converged(); }, 20s));
@@ -537,10 +545,12 @@ TEST_CASE("a source primary that fails over orphans its duplication; REMOVE and 
           std::string::npos);
     CHECK(w.h.call(3, {"DUPLICATION", "ADD", "dup0", "n1:6379,n2:6379", "PASSWORD", kPassword}) == ok());
     CHECK(w.h.call(3, {"SET", "after-failover", "x"}) == ok());
-    CHECK(w.h.eventually([&] {
-      auto st = w.h.store(3).duplication().status("dup0");
-      return st && st->entry.state == core::DupState::log && st->shipped_decree == w.h.store(3).last_decree();
-    }, 20s));
+    CHECK(w.h.eventually(
+        [&] {
+          auto st = w.h.store(3).duplication().status("dup0");
+          return st && st->entry.state == core::DupState::log && st->shipped_decree == w.h.store(3).last_decree();
+        },
+        20s));
     std::map<std::string, std::uint64_t> target;
     for (std::size_t i : {std::size_t{1}, std::size_t{2}}) {
       for (const auto& [k, v] : duplicated_value_hashes(w.h.store(i).keyspace())) target[k] = v;

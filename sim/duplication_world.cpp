@@ -24,7 +24,8 @@ std::vector<int> source_primaries(World& world, const std::string& cluster) {
     if (!in_cluster(world.scenario(), world.node_name(i), cluster)) continue;
     core::Store* store = world.store(i);
     if (store == nullptr || world.state(i) != kernel::NodeState::up) continue;
-    if (store->role() == core::Role::master && (!store->cluster_enabled() || store->slots_owned() > 0)) out.push_back(i);
+    if (store->role() == core::Role::master && (!store->cluster_enabled() || store->slots_owned() > 0))
+      out.push_back(i);
   }
   return out;
 }
@@ -89,10 +90,13 @@ void add_duplications(World& world, std::vector<Violation>& violations, std::int
       primaries = source_primaries(world, spec.source);
     }
     if (primaries.empty()) {
-      violations.push_back({"scenario-expect", sched.now_ns(), "",
-                            fmt::format("duplication {}: source cluster {} has no running primary with slots to add it to",
-                                        duplication_id(k), spec.source),
-                            {{"duplication", duplication_id(k)}}});
+      violations.push_back(
+          {"scenario-expect",
+           sched.now_ns(),
+           "",
+           fmt::format("duplication {}: source cluster {} has no running primary with slots to add it to",
+                       duplication_id(k), spec.source),
+           {{"duplication", duplication_id(k)}}});
       continue;
     }
     for (const int i : primaries) {
@@ -101,7 +105,9 @@ void add_duplications(World& world, std::vector<Violation>& violations, std::int
         ClientReply r = world.admin(node, argv, ms(2'000));
         if (r.answered && !r.is_error_reply() && r.text() == "OK") break;
         if (sched.now_ns() >= deadline_ns) {
-          violations.push_back({"scenario-expect", sched.now_ns(), node,
+          violations.push_back({"scenario-expect",
+                                sched.now_ns(),
+                                node,
                                 fmt::format("duplication {}: DUPLICATION ADD on {} answered {}, expected OK",
                                             duplication_id(k), node, r.display()),
                                 {{"argv", argv}, {"reply", r.display()}}});

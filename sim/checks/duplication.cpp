@@ -84,8 +84,8 @@ std::vector<Violation> check_duplication_decrees_final(const RunFacts& facts, st
   return out;
 }
 
-std::vector<Violation> check_duplications_converge(const std::vector<DuplicationLink>& links,
-                                                   const RunFacts& facts, std::int64_t now_ns) {
+std::vector<Violation> check_duplications_converge(const std::vector<DuplicationLink>& links, const RunFacts& facts,
+                                                   std::int64_t now_ns) {
   std::vector<Violation> out;
   for (const DuplicationLink& link : links) {
     auto add = [&](const std::string& node, std::string message, nlohmann::json evidence) {
@@ -101,7 +101,8 @@ std::vector<Violation> check_duplications_converge(const std::vector<Duplication
       any_primary = true;
       const DuplicationFinal* d = find_dup(f, link.id);
       if (d == nullptr) {
-        add(f.node, fmt::format("primary {} of source cluster {} does not hold duplication {}", f.node, link.source, link.id),
+        add(f.node,
+            fmt::format("primary {} of source cluster {} does not hold duplication {}", f.node, link.source, link.id),
             {{"duplication", link.id}});
         judged = false;
         continue;
@@ -114,10 +115,11 @@ std::vector<Violation> check_duplications_converge(const std::vector<Duplication
         nlohmann::json evidence = dup_json(*d);
         evidence["last_decree"] = f.last_decree;
         add(f.node,
-            fmt::format("duplication {} on {} did not catch up after the liveness phase: state {}{}, shipped decree {} of "
-                        "{}; last error: {}",
-                        link.id, f.node, d->state, d->orphaned ? " (orphaned by a failover)" : "", d->shipped_decree,
-                        f.last_decree, d->last_error.empty() ? "none" : d->last_error),
+            fmt::format(
+                "duplication {} on {} did not catch up after the liveness phase: state {}{}, shipped decree {} of "
+                "{}; last error: {}",
+                link.id, f.node, d->state, d->orphaned ? " (orphaned by a failover)" : "", d->shipped_decree,
+                f.last_decree, d->last_error.empty() ? "none" : d->last_error),
             evidence);
         judged = false;
         continue;
@@ -128,8 +130,9 @@ std::vector<Violation> check_duplications_converge(const std::vector<Duplication
       }
     }
     if (!any_primary) {
-      add("", fmt::format("source cluster {} of duplication {} has no running primary after the liveness phase",
-                          link.source, link.id),
+      add("",
+          fmt::format("source cluster {} of duplication {} has no running primary after the liveness phase",
+                      link.source, link.id),
           {{"duplication", link.id}});
       continue;
     }
@@ -161,14 +164,17 @@ std::vector<Violation> check_duplications_converge(const std::vector<Duplication
     }
     const auto in_source = source.find(key);
     const auto in_target = target.find(key);
-    const std::string seen_source =
-        in_source == source.end() ? std::string("absent") : fmt::format("{:016x} on {}", in_source->second, source_node[key]);
-    const std::string seen_target =
-        in_target == target.end() ? std::string("absent") : fmt::format("{:016x} on {}", in_target->second, target_node[key]);
+    const std::string seen_source = in_source == source.end()
+                                        ? std::string("absent")
+                                        : fmt::format("{:016x} on {}", in_source->second, source_node[key]);
+    const std::string seen_target = in_target == target.end()
+                                        ? std::string("absent")
+                                        : fmt::format("{:016x} on {}", in_target->second, target_node[key]);
     add(in_target == target.end() ? std::string() : target_node[key],
-        fmt::format("target cluster {} of duplication {} does not hold its source's data: key \"{}\" is {} in the source "
-                    "and {} in the target ({} keys in the source, {} in the target)",
-                    link.target, link.id, key.substr(0, 64), seen_source, seen_target, source.size(), target.size()),
+        fmt::format(
+            "target cluster {} of duplication {} does not hold its source's data: key \"{}\" is {} in the source "
+            "and {} in the target ({} keys in the source, {} in the target)",
+            link.target, link.id, key.substr(0, 64), seen_source, seen_target, source.size(), target.size()),
         {{"duplication", link.id},
          {"key", key},
          {"source", seen_source},

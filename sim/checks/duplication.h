@@ -54,7 +54,7 @@ struct DuplicationLink {
 // target cluster's primaries together hold exactly the keys and values of the source's primaries
 // together (progress keys aside). A duplication the script paused or removed is not judged; one that
 // stopped because a failover orphaned it is. Evidence names the first differing key.
-std::vector<Violation> check_duplications_converge(const std::vector<DuplicationLink>& links,
-                                                   const RunFacts& facts, std::int64_t now_ns);
+std::vector<Violation> check_duplications_converge(const std::vector<DuplicationLink>& links, const RunFacts& facts,
+                                                   std::int64_t now_ns);
 
 }  // namespace replsim::sim
