@@ -343,8 +343,7 @@ std::string Duplication::cmd_add(const std::vector<std::string>& argv) {
     // A checkpoint at decree >= 1 needs a decree: an empty source gets an empty write first, durable
     // before the duplication exists (Pegasus commits an empty write for an empty replica).
     if (aof.last_decree() == 0) {
-      if (Status st = store_.log_effects({{std::string(kDupNoopRecord)}}); !st)
-        store_.stop_on_aof_failure(st, "append");
+      log_noop_locked();
     }
     if (aof.synced_tail() != aof.tail_address()) {
       if (Status st = aof.sync(); !st) store_.stop_on_aof_failure(st, "sync for DUPLICATION ADD");
@@ -467,6 +466,11 @@ std::string Duplication::cmd_set(const std::vector<std::string>& argv) {
 }
 
 // ---- target side ------------------------------------------------------------------------------
+
+void Duplication::log_noop_locked() {
+  REPLSIM_CHECK(env_, store_.mutex_.is_locked(), "empty write without the store mutex");
+  if (Status st = store_.log_effects({{std::string(kDupNoopRecord)}}); !st) store_.stop_on_aof_failure(st, "append");
+}
 
 Status Duplication::log_durably(const std::vector<std::vector<std::string>>& effects) {
   if (Status st = store_.log_effects(effects); !st) store_.stop_on_aof_failure(st, "append");
@@ -747,7 +751,7 @@ Status Duplication::ensure_checkpoint_locked(Duplicator& d) {
   const auto min = static_cast<std::uint64_t>(d.status.min_checkpoint_decree);
   Aof& aof = *store_.aof_;
   if (aof.last_decree() < min) {
-    if (Status st = store_.log_effects({{std::string(kDupNoopRecord)}}); !st) store_.stop_on_aof_failure(st, "append");
+    log_noop_locked();
   }
   if (store_.checkpoint_list_.empty() || store_.checkpoint_list_.front().meta.decree < min) {
     if (Status st = store_.checkpoint_locked("duplication"); !st) {
@@ -854,8 +858,9 @@ Status Duplication::step_app(Duplicator& d, std::uint64_t generation) {
       argv.insert(argv.end(), std::make_move_iterator(cmd.begin()), std::make_move_iterator(cmd.end()));
       auto r = call_routed(d, argv, &key);
       if (!r) return r.status();
-      if (r->is_error())
+      if (r->is_error()) {
         return Status(Err::invalid, fmt::format("target refused RESTORE of key {}: {}", key.substr(0, 64), r->text));
+      }
       if (!running(d, generation)) return Status::ok();
     }
     ++restored;

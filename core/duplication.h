@@ -136,6 +136,8 @@ class Duplication {
   std::string cmd_restore(const std::vector<std::string>& argv);
   std::string cmd_clearslots(const std::vector<std::string>& argv);
   std::string cmd_mark(const std::vector<std::string>& argv);
+  // Appends the empty record DUPNOOP. REQUIRES: the store mutex is held.
+  void log_noop_locked();
   // Logs effects and makes them durable before the reply (a duplication confirms what it is told).
   Status log_durably(const std::vector<std::vector<std::string>>& effects);
 
