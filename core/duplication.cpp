@@ -265,7 +265,7 @@ std::string Duplication::command(const std::vector<std::string>& argv) {
   if (sub == "set") return n == 5 ? cmd_set(argv) : arity();
   if (sub == "progress") return n == 3 || n == 4 ? cmd_progress(argv) : arity();
   if (sub == "apply") return n >= 5 ? cmd_apply(argv) : arity();
-  if (sub == "restore") return n >= 4 ? cmd_restore(argv) : arity();
+  if (sub == "restore") return n >= 5 ? cmd_restore(argv) : arity();
   if (sub == "clearslots") return n >= 3 ? cmd_clearslots(argv) : arity();
   if (sub == "mark") return n == 4 ? cmd_mark(argv) : arity();
   if (sub == "help" && n == 2) {
@@ -583,16 +583,23 @@ std::string Duplication::cmd_apply(const std::vector<std::string>& argv) {
 }
 
 std::string Duplication::cmd_restore(const std::vector<std::string>& argv) {
-  if (!valid_dup_stream(argv[2])) return errmsg("ERR invalid duplication stream name");
-  const std::vector<std::string> inner(argv.begin() + 3, argv.end());
+  const std::string& stream = argv[2];
+  if (!valid_dup_stream(stream)) return errmsg("ERR invalid duplication stream name");
+  const auto decree = parse_int64_strict(argv[3]);
+  if (!decree || *decree <= 0) return errmsg("ERR invalid decree: expected a positive integer");
+  const std::vector<std::string> inner(argv.begin() + 4, argv.end());
   const CommandSpec* spec = store_.commands_.find(lowercase_ascii(inner[0]));
   if (spec == nullptr || spec->owner != CommandOwner::data || !spec->has(cmd_flag::write) ||
       !spec->arity_ok(inner.size()) || command_key_positions(*spec, inner).empty()) {
     return errmsg(fmt::format("ERR DUPLICATION RESTORE: '{}' is not a keyed data write", inner[0].substr(0, 32)));
   }
-  if (!store_.aof_->check_record_fits(Aof::framed_size(inner)).is_ok()) {
+  // Logged like a shipped record at the checkpoint's decree: the slot's progress says the node holds
+  // the checkpoint's data of that slot (a node that does not was bypassed, e.g. in a split brain).
+  const std::vector<std::string> record =
+      make_dup_apply_record(stream, dup_record_slot(inner), static_cast<std::uint64_t>(*decree), inner);
+  if (!store_.aof_->check_record_fits(Aof::framed_size(record)).is_ok()) {
     return errmsg(fmt::format("ERR value too large: restored record of {} bytes does not fit aof_page_size_bytes={}",
-                              Aof::framed_size(inner), store_.config_.aof_page_size_bytes));
+                              Aof::framed_size(record), store_.config_.aof_page_size_bytes));
   }
   if (store_.config_.cluster_enabled) {
     if (auto refusal = store_.route(*spec, inner)) return *refusal;
@@ -602,8 +609,9 @@ std::string Duplication::cmd_restore(const std::vector<std::string>& argv) {
   if (store_.config_.cluster_enabled) {
     if (auto refusal = store_.route(*spec, inner)) return *refusal;
   }
-  if (Status st = apply_effect(store_.keyspace_, inner); !st) return errmsg("ERR " + st.message());
-  (void)log_durably({inner});
+  // No at-most-once test: restoring replaces whole values, so doing it twice does no harm.
+  if (Status st = apply_duplication_record(store_.keyspace_, record); !st) return errmsg("ERR " + st.message());
+  (void)log_durably({record});
   return encode_simple("OK");
 }
 
@@ -850,11 +858,12 @@ Status Duplication::step_app(Duplicator& d, std::uint64_t generation) {
     if (!running(d, generation)) return Status::ok();
   }
   std::uint64_t restored = 0;
+  d.app_slots.clear();
   for (const std::string& key : keyspace->keys()) {
     if (is_dup_progress_key(key)) continue;
     const Value* value = keyspace->find(key);
     for (std::vector<std::string>& cmd : restore_commands(key, *value, chunk_bytes)) {
-      std::vector<std::string> argv{"DUPLICATION", "RESTORE", d.status.entry.stream};
+      std::vector<std::string> argv{"DUPLICATION", "RESTORE", d.status.entry.stream, std::to_string(meta.decree)};
       argv.insert(argv.end(), std::make_move_iterator(cmd.begin()), std::make_move_iterator(cmd.end()));
       auto r = call_routed(d, argv, &key);
       if (!r) return r.status();
@@ -864,6 +873,7 @@ Status Duplication::step_app(Duplicator& d, std::uint64_t generation) {
       if (!running(d, generation)) return Status::ok();
     }
     ++restored;
+    d.app_slots.insert(key_hash_slot(key));
   }
   // Every primary remembers that it holds the stream up to the checkpoint: one that later says less
   // lost the checkpoint's data (LOG then takes a new checkpoint).
@@ -889,6 +899,7 @@ Status Duplication::step_app(Duplicator& d, std::uint64_t generation) {
   });
   if (st) {
     d.app_address = UINT64_MAX;
+    d.app_decree = meta.decree;
     d.cursor_set = false;
     d.resync = false;
   }
@@ -1203,8 +1214,16 @@ Status Duplication::step_log(Duplicator& d, std::uint64_t generation) {
       d.sent[dup_record_slot(to_strings(r.argv))] = SlotSent{"", 0, r.decree};
       return true;
     });
-    if (!scanned)
+    if (!scanned) {
       return Status(scanned.code(), fmt::format("cannot read the AOF to resume shipping: {}", scanned.message()));
+    }
+    // Right after APP, the slots it restored: their nodes must hold the checkpoint's data (a node that
+    // was bypassed, e.g. by a split brain on the target, is found when its slots are verified).
+    for (const int slot : d.app_slots) {
+      SlotSent& sent = d.sent[slot];
+      sent.decree = std::max(sent.decree, d.app_decree);
+    }
+    d.app_slots.clear();
     d.cursor_address = e.confirmed_address;
     d.cursor_decree = e.confirmed_decree;
     d.status.shipped_decree = std::max(d.status.shipped_decree, e.confirmed_decree);

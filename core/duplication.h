@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -113,6 +114,9 @@ class Duplication {
     LocalTime last_link_check{};
     bool resync = false;                     // a target primary lost what cannot be shipped again: back to PREPARE
     std::uint64_t app_address = UINT64_MAX;  // the AOF address the APP checkpoint continues at
+    // The slots APP restored keys of, and the checkpoint's decree: LOG verifies them first.
+    std::set<int> app_slots;
+    std::uint64_t app_decree = 0;
     LocalTime last_persist{};
   };
   // One record read from the AOF for shipping.

@@ -250,7 +250,7 @@ std::uint64_t dup_progress(const Keyspace& keyspace, std::string_view stream) {
 }
 
 std::uint64_t dup_progress(const Keyspace& keyspace, std::string_view stream, int slot) {
-  return std::max(dup_progress(keyspace, stream), progress_of(keyspace, dup_progress_key(stream, slot)));
+  return progress_of(keyspace, dup_progress_key(stream, slot));
 }
 
 int dup_record_slot(const std::vector<std::string>& argv) {

@@ -88,8 +88,8 @@ inline constexpr std::string_view kDupNoopRecord = "DUPNOOP";
 // decree d" is durable exactly when the data is, and travels with it to replicas and checkpoints.
 // Without inner argv it only advances the progress (a record the target could not apply).
 inline constexpr std::string_view kDupApplyRecord = "DUPAPPLY";
-// At the end of APP every target primary records that it holds the stream up to the checkpoint's
-// decree: argv {"DUPMARK", stream, decree}.
+// At the end of APP every target primary records that it took part in it: argv {"DUPMARK", stream,
+// decree}. A primary whose mark is below the checkpoint's decree lost APP's data.
 inline constexpr std::string_view kDupMarkRecord = "DUPMARK";
 // The slot of a keyless record (FLUSHALL).
 inline constexpr int kDupNoSlot = -1;
@@ -103,7 +103,8 @@ std::string dup_progress_key(std::string_view stream, int slot);
 bool is_dup_progress_key(std::string_view key);
 // The stream's mark on this keyspace (0: none).
 std::uint64_t dup_progress(const Keyspace& keyspace, std::string_view stream);
-// The last decree of the stream's records of `slot` this keyspace holds: max(mark, the slot's progress).
+// The last decree of the stream's records of `slot` this keyspace holds (a record shipped in LOG, or the
+// checkpoint's decree for a slot APP restored keys of); 0: none. The mark is not counted.
 std::uint64_t dup_progress(const Keyspace& keyspace, std::string_view stream, int slot);
 
 // The hash slot of a data record's first key, or kDupNoSlot for a record without keys (or that is no

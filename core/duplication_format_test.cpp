@@ -108,11 +108,11 @@ TEST_CASE("DUPAPPLY applies the record and its slot's progress together; DUPMARK
   REQUIRE(apply_effect(ks, make_dup_apply_record("s.1", str, 3, {})).is_ok());
   CHECK(dup_progress(ks, "s.1", str) == 8);
   CHECK(dup_progress(ks, "other.2", str) == 0);
-  // The mark raises every slot's progress to at least its decree.
+  // The mark is the stream's own, apart from the slots' progress.
   REQUIRE(apply_effect(ks, make_dup_mark_record("s.1", 10)).is_ok());
   CHECK(dup_progress(ks, "s.1") == 10);
-  CHECK(dup_progress(ks, "s.1", l) == 10);
-  CHECK(dup_progress(ks, "s.1", 5) == 10);
+  CHECK(dup_progress(ks, "s.1", l) == 7);
+  CHECK(dup_progress(ks, "s.1", 5) == 0);
   REQUIRE(apply_effect(ks, make_dup_mark_record("s.1", 4)).is_ok());
   CHECK(dup_progress(ks, "s.1") == 10);
   // Malformed records are refused.
@@ -124,7 +124,7 @@ TEST_CASE("DUPAPPLY applies the record and its slot's progress together; DUPMARK
   CHECK_FALSE(apply_effect(ks, {"DUPAPPLY", "s.1", "16384", "4"}).is_ok());
   CHECK_FALSE(apply_effect(ks, {"DUPAPPLY", "s.1", "3", "0"}).is_ok());
   CHECK_FALSE(apply_effect(ks, make_dup_apply_record("s.1", l, 9, {"DUPNOOP"})).is_ok());
-  CHECK(dup_progress(ks, "s.1", l) == 10);
+  CHECK(dup_progress(ks, "s.1", l) == 7);
 }
 
 TEST_CASE("ids and stream names") {

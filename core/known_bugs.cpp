@@ -25,7 +25,8 @@ const std::vector<KnownBugInfo>& known_bug_catalogue() {
        "an attach wipes the data first; a failed attach persists the node as a primary"},
       {"duplication-decree-reset", &KnownBugs::duplication_decree_reset, "004", "pegasus #2098 (fix #2097)",
        "no-abort",
-       "min_checkpoint_decree is not rebuilt on restart: -1, and a duplication in PREPARE aborts the node"},
+       "min_checkpoint_decree is not rebuilt on restart: -1; a duplication in PREPARE aborts the node at every "
+       "start (later states carry -1, which valid-checkpoint-decrees sees)"},
   };
   return catalogue;
 }
