@@ -409,6 +409,173 @@ TEST_CASE("KNOWN BUG duplication-decree-reset: off by default; after a restart i
   });
 }
 
+// A wrong password (WRONGPASS, where incident 004 had none: NOAUTH): PREPARE shows the error and retries
+// with a backoff that doubles from 200 ms to 2 s (read from the source's trace: each failure and the
+// delay it chose, and the simulated time until the next attempt); restarts keep it blocked and valid.
+TEST_CASE("a wrong password: blocked in PREPARE with WRONGPASS shown, retries with backoff, restarts, then fixed") {
+  DupWorld w(21);
+  kernel::Rng rng(21, "wrong-password");
+  struct Failure {
+    std::int64_t time_ns;
+    std::int64_t retry_ms;
+  };
+  std::vector<Failure> failures;
+  w.h.fx.trace().set_sink([&](const kernel::TraceEvent& e) {
+    if (e.node != "n0" || e.kind != "dup.step.failed") return;
+    const std::size_t at = e.detail.find("retry_in_ms=");
+    REQUIRE(at != std::string::npos);
+    failures.push_back({e.time_ns, std::stoll(e.detail.substr(at + 12))});
+  });
+  w.h.start_all();
+  w.h.run([&] {
+    w.build();
+    w.write(40);
+    CHECK(w.h.call(0, {"DUPLICATION", "ADD", "dup0", kTargets, "PASSWORD", "wrong"}) == ok());
+    w.h.sleep(12s);
+    auto st = w.status();
+    REQUIRE(st);
+    CHECK(st->entry.state == core::DupState::prepare);
+    CHECK(st->last_error.find("refused AUTH: WRONGPASS") != std::string::npos);
+    CHECK(st->last_error.find("DUPLICATION SET dup0 PASSWORD") != std::string::npos);
+    const RespValue list = w.h.call(0, {"DUPLICATION", "LIST"});
+    CHECK(list.text.find("state=PREPARE") != std::string::npos);
+    CHECK(list.text.find("WRONGPASS") != std::string::npos);
+  });
+  // 200, 400, 800, 1600, then 2000 ms for ever; each retry waits at least the delay it announced.
+  REQUIRE(failures.size() >= 6);
+  CHECK(failures.size() <= 10);  // ~11 s of retrying: no busy loop
+  const std::vector<std::int64_t> first{200, 400, 800, 1600, 2000, 2000};
+  for (std::size_t i = 0; i < failures.size(); ++i) {
+    INFO("failure " << i);
+    if (i < first.size()) CHECK(failures[i].retry_ms == first[i]);
+    CHECK(failures[i].retry_ms <= 2000);
+    if (i > 0) CHECK(failures[i].time_ns - failures[i - 1].time_ns >= failures[i - 1].retry_ms * 1'000'000);
+  }
+  w.h.fx.trace().set_sink(nullptr);
+  for (int round = 0; round < 3; ++round) {
+    INFO("restart " << round);
+    w.h.run([&] { w.write(10, static_cast<std::uint64_t>(round)); });
+    w.h.fx.crash_before_mutating_op(0, w.h.fx.mutating_disk_ops(0) + rng.below(8));
+    w.h.fx.run_for(std::chrono::milliseconds(100 + rng.below(2000)));
+    w.h.crash(0);
+    w.h.restart(0);
+    w.h.run([&] {
+      CHECK(w.in_state(core::DupState::prepare));
+      CHECK(w.status()->min_checkpoint_decree >= 1);
+      CHECK(w.h.eventually([&] { return w.status()->last_error.find("WRONGPASS") != std::string::npos; }, 10s));
+    });
+  }
+  w.h.run([&] {
+    CHECK(w.h.call(0, {"DUPLICATION", "SET", "dup0", "PASSWORD", kPassword}) == ok());
+    CHECK(w.h.eventually([&] { return w.converged(); }, 30s));
+    CHECK(w.status()->last_error.empty());
+    w.check_no_duplicated_elements();
+  });
+  w.check_no_aborts();
+}
+
+// A crash before each disk operation of ADD and of the first state change: after the restart the
+// duplication either does not exist (ADD never answered OK) or resumes; either way it ends in LOG with
+// the target equal to the source.
+TEST_CASE("a crash at each disk operation of ADD and INIT: no abort, ADD is durable once answered") {
+  for (std::uint64_t k = 0; k < 10; ++k) {
+    INFO("crash before the source's mutating disk operation +" << k << " from ADD on");
+    DupWorld w(30 + k);
+    w.h.start_all();
+    bool answered = false;
+    w.h.run([&] {
+      w.build();
+      w.write(30);
+    });
+    w.h.fx.crash_before_mutating_op(0, w.h.fx.mutating_disk_ops(0) + k);
+    w.h.run([&] {
+      answered = w.h.call(0, {"DUPLICATION", "ADD", "dup0", kTargets, "PASSWORD", kPassword}) == ok();
+      w.h.sleep(50ms);
+    });
+    if (w.h.fx.is_up(0)) w.h.crash(0);
+    w.h.restart(0);
+    w.h.run([&] {
+      if (answered) CHECK(w.status().has_value());
+      if (!w.status()) CHECK(w.h.call(0, {"DUPLICATION", "ADD", "dup0", kTargets, "PASSWORD", kPassword}) == ok());
+      CHECK(w.status()->min_checkpoint_decree >= 1);
+      CHECK(w.h.eventually([&] { return w.converged(); }, 30s));
+      w.check_no_duplicated_elements();
+    });
+    w.check_no_aborts();
+  }
+}
+
+// LOG with every target node unreachable: checkpoints (SAVE, and a restart of the source) never
+// truncate the AOF after the confirmed decree, so once the network heals the records ship from the AOF
+// without a new checkpoint (no resync), and the confirmed decree never went back on the way.
+TEST_CASE("the target unreachable in LOG: the AOF the duplication needs is kept through checkpoints and restarts") {
+  core::StoreConfig source = cluster_store_config();
+  source.aof_segment_pages = 2;  // 8 KiB segments: what is written while cut off spans several
+  DupWorld w(23, source);
+  w.h.start_all();
+  std::uint64_t confirmed_max = 0;
+  bool back = false;
+  auto sample = [&] {
+    auto st = w.status();
+    if (!st) return;
+    back = back || st->entry.confirmed_decree < confirmed_max;
+    confirmed_max = std::max(confirmed_max, st->entry.confirmed_decree);
+  };
+  bool resync = false;
+  w.h.fx.trace().set_sink([&](const kernel::TraceEvent& e) {
+    if (e.node == "n0" && (e.kind == "dup.resync" || e.kind == "dup.repair.lost")) resync = true;
+  });
+  w.h.run([&] {
+    w.build();
+    w.write(50);
+    CHECK(w.h.call(0, {"DUPLICATION", "ADD", "dup0", kTargets, "PASSWORD", kPassword}) == ok());
+    CHECK(w.h.eventually([&] { return w.converged(); }, 20s));
+    w.h.fx.net().partition({w.h.fx.node_id(0)}, {w.h.fx.node_id(1), w.h.fx.node_id(2), w.h.fx.node_id(3)});
+  });
+  const std::uint64_t confirmed_at_cut = w.status()->entry.confirmed_address;
+  for (int round = 0; round < 3; ++round) {
+    w.h.run([&] {
+      for (int i = 0; i < 3; ++i) {
+        w.write(150, static_cast<std::uint64_t>(round * 3 + i));
+        CHECK(w.h.call(0, {"SAVE"}) == ok());
+        sample();
+        INFO("round " << round << " save " << i);
+        CHECK(w.h.store(0).aof_begin_address() <= w.status()->entry.confirmed_address);
+        CHECK(w.in_state(core::DupState::log));
+      }
+    });
+    w.h.crash(0);
+    w.h.restart(0);
+    w.h.run([&] {
+      sample();
+      CHECK(w.h.store(0).aof_begin_address() <= w.status()->entry.confirmed_address);
+    });
+  }
+  CHECK(w.status()->entry.confirmed_address == confirmed_at_cut);  // nothing shipped while cut off
+  // Several segments were written behind the cursor, so the checkpoints would have truncated it.
+  CHECK(w.h.store(0).aof_tail_address() > confirmed_at_cut + 4 * 8192);
+  w.h.run([&] {
+    w.h.fx.net().heal();
+    CHECK(w.h.eventually(
+        [&] {
+          sample();
+          return w.converged();
+        },
+        30s));
+    w.check_no_duplicated_elements();
+    // Removing the duplication releases the AOF: the next checkpoint truncates past the old cursor.
+    CHECK(w.h.call(0, {"DUPLICATION", "REMOVE", "dup0"}) == ok());
+    w.write(20, 99);
+    CHECK(w.h.call(0, {"SAVE"}) == ok());
+    CHECK(w.h.call(0, {"SAVE"}) == ok());
+    CHECK(w.h.store(0).aof_begin_address() > confirmed_at_cut);
+  });
+  w.h.fx.trace().set_sink(nullptr);
+  CHECK_FALSE(back);
+  CHECK_FALSE(resync);
+  w.check_no_aborts();
+}
+
 // ---- crashes in every state ------------------------------------------------------------------------
 
 // Crashes `victim` (0: the source; 1: a target primary; 3: the target replica) as soon as the
@@ -424,13 +591,21 @@ void crash_in_state(core::DupState state, std::size_t victim, std::uint64_t seed
     w.build();
     w.write(400);  // enough keys that APP takes a while
     CHECK(w.h.call(0, {"DUPLICATION", "ADD", "dup0", kTargets, "PASSWORD", kPassword}) == ok());
+    // PAUSE is reached by pausing a duplication that ships, with records written since.
+    const core::DupState wait_for = state == core::DupState::pause ? core::DupState::log : state;
     const std::int64_t deadline = w.h.fx.sched().now_ns() + 20'000'000'000;
     while (w.h.fx.sched().now_ns() < deadline) {
-      if (w.in_state(state)) {
+      if (w.in_state(wait_for)) {
         reached = true;
         break;
       }
       w.h.sleep(1ms);
+    }
+    if (state == core::DupState::pause) {
+      w.write(30, 4);
+      w.h.sleep(std::chrono::milliseconds(rng.below(40)));
+      CHECK(w.h.call(0, {"DUPLICATION", "PAUSE", "dup0"}) == ok());
+      reached = reached && w.in_state(core::DupState::pause);
     }
     if (state == core::DupState::log) {
       w.write(30, 1);  // records in flight when the crash comes
@@ -446,6 +621,10 @@ void crash_in_state(core::DupState state, std::size_t victim, std::uint64_t seed
   w.h.restart(victim);
   w.h.run([&] {
     if (victim == 3) CHECK(w.h.eventually([&] { return w.h.store(3).master_link_up(); }, 20s));
+    if (state == core::DupState::pause) {
+      CHECK(w.in_state(core::DupState::pause));  // a restart keeps it paused
+      CHECK(w.h.call(0, {"DUPLICATION", "START", "dup0"}) == ok());
+    }
     w.write(60, 3);
     INFO("source and target differ at:" << w.difference());
     CHECK(w.h.eventually([&] { return w.converged(); }, 40s));
@@ -455,9 +634,10 @@ void crash_in_state(core::DupState state, std::size_t victim, std::uint64_t seed
   w.check_no_aborts();
 }
 
-TEST_CASE("crashes of the source and of target nodes in PREPARE, APP and LOG: the target ends equal, nothing twice") {
+TEST_CASE("crashes of the source and of target nodes in PREPARE, APP, LOG and PAUSE: the target ends equal, nothing twice") {
   std::uint64_t seed = 10;
-  for (core::DupState state : {core::DupState::prepare, core::DupState::app, core::DupState::log}) {
+  for (core::DupState state :
+       {core::DupState::prepare, core::DupState::app, core::DupState::log, core::DupState::pause}) {
     for (std::size_t victim : {std::size_t{0}, std::size_t{1}, std::size_t{3}}) crash_in_state(state, victim, ++seed);
   }
 }
