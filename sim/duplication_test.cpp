@@ -1,9 +1,10 @@
 // sim/duplication_test.cpp — cross-cluster duplication under the simulator: a one-node source cluster
 // (n0, no password) duplicates to a target cluster with a password (n1 and n2 primaries of half the
 // slots each, n3 a replica of n1). Scripted after incident 004 (../shared/seeds/README.md): blocked in
-// PREPARE without credentials, the source restarted at random points of the PREPARE work, then fixed;
-// plus crashes of source and target nodes in every state, the commands and their errors, a paused
-// duplication keeping its AOF, a forced failover on the target, and the known-bug switch.
+// PREPARE without credentials (and with a wrong password, retrying with backoff), the source restarted at
+// random points of the PREPARE work, then fixed; plus crashes of source and target nodes in every state
+// and at each disk operation of ADD, the commands and their errors, a paused duplication and one whose
+// target is unreachable keeping their AOF, a forced failover on the target, and the known-bug switch.
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
