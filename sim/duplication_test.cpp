@@ -635,7 +635,7 @@ void crash_in_state(core::DupState state, std::size_t victim, std::uint64_t seed
   w.check_no_aborts();
 }
 
-TEST_CASE("crashes of the source and of target nodes in PREPARE, APP, LOG and PAUSE: the target ends equal, nothing twice") {
+TEST_CASE("crashes of source and target nodes in PREPARE, APP, LOG and PAUSE: the target ends equal, nothing twice") {
   std::uint64_t seed = 10;
   for (core::DupState state :
        {core::DupState::prepare, core::DupState::app, core::DupState::log, core::DupState::pause}) {
