@@ -479,6 +479,8 @@ TEST_CASE("a wrong password: blocked in PREPARE with WRONGPASS shown, retries wi
 // duplication either does not exist (ADD never answered OK) or resumes; either way it ends in LOG with
 // the target equal to the source.
 TEST_CASE("a crash at each disk operation of ADD and INIT: no abort, ADD is durable once answered") {
+  std::size_t hits = 0;
+  std::size_t kept = 0;  // the duplication existed after the restart
   for (std::uint64_t k = 0; k < 10; ++k) {
     INFO("crash before the source's mutating disk operation +" << k << " from ADD on");
     DupWorld w(30 + k);
@@ -493,10 +495,12 @@ TEST_CASE("a crash at each disk operation of ADD and INIT: no abort, ADD is dura
       answered = w.h.call(0, {"DUPLICATION", "ADD", "dup0", kTargets, "PASSWORD", kPassword}) == ok();
       w.h.sleep(50ms);
     });
+    if (w.h.fx.crash_point_hit(0)) ++hits;
     if (w.h.fx.is_up(0)) w.h.crash(0);
     w.h.restart(0);
     w.h.run([&] {
       if (answered) CHECK(w.status().has_value());
+      if (w.status()) ++kept;
       if (!w.status()) CHECK(w.h.call(0, {"DUPLICATION", "ADD", "dup0", kTargets, "PASSWORD", kPassword}) == ok());
       CHECK(w.status()->min_checkpoint_decree >= 1);
       CHECK(w.h.eventually([&] { return w.converged(); }, 30s));
@@ -504,6 +508,9 @@ TEST_CASE("a crash at each disk operation of ADD and INIT: no abort, ADD is dura
     });
     w.check_no_aborts();
   }
+  CHECK(hits == 10);           // every crash point lies within ADD and the first state change
+  CHECK(kept > 0);             // some crashes came after ADD was durable,
+  CHECK(kept < 10);            // some before
 }
 
 // LOG with every target node unreachable: checkpoints (SAVE, and a restart of the source) never
