@@ -508,9 +508,9 @@ TEST_CASE("a crash at each disk operation of ADD and INIT: no abort, ADD is dura
     });
     w.check_no_aborts();
   }
-  CHECK(hits == 10);           // every crash point lies within ADD and the first state change
-  CHECK(kept > 0);             // some crashes came after ADD was durable,
-  CHECK(kept < 10);            // some before
+  CHECK(hits == 10);  // every crash point lies within ADD and the first state change
+  CHECK(kept > 0);    // some crashes came after ADD was durable,
+  CHECK(kept < 10);   // some before
 }
 
 // LOG with every target node unreachable: checkpoints (SAVE, and a restart of the source) never
