@@ -424,7 +424,8 @@ TEST_CASE("a wrong password: blocked in PREPARE with WRONGPASS shown, retries wi
   w.h.fx.trace().set_sink([&](const kernel::TraceEvent& e) {
     if (e.node != "n0" || e.kind != "dup.step.failed") return;
     const std::size_t at = e.detail.find("retry_in_ms=");
-    REQUIRE(at != std::string::npos);
+    CHECK(at != std::string::npos);  // (not REQUIRE: the sink runs inside a fiber)
+    if (at == std::string::npos) return;
     failures.push_back({e.time_ns, std::stoll(e.detail.substr(at + 12))});
   });
   w.h.start_all();
