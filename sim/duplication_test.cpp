@@ -585,6 +585,49 @@ TEST_CASE("the target unreachable in LOG: the AOF the duplication needs is kept 
   w.check_no_aborts();
 }
 
+// APP on a slow link (every RESTORE waits): the source writes and checkpoints meanwhile, and those
+// checkpoints keep the AOF after APP's checkpoint, where LOG begins (fails when aof_needed_from()
+// forgets APP). No resync, no "REMOVE and ADD" error, and the target ends equal.
+TEST_CASE("APP keeps the AOF after its checkpoint while checkpoints are taken; LOG starts there") {
+  core::StoreConfig source = cluster_store_config();
+  source.aof_segment_pages = 2;  // 8 KiB segments
+  DupWorld w(25, source);
+  w.h.start_all();
+  int saves_in_app = 0;
+  bool resync = false;
+  w.h.fx.trace().set_sink([&](const kernel::TraceEvent& e) {
+    if (e.node == "n0" && (e.kind == "dup.resync" || e.kind == "dup.repair.lost")) resync = true;
+  });
+  w.h.run([&] {
+    w.build();
+    for (int k = 0; k < 300; ++k) (void)w.h.call(0, {"SET", fmt::format("key{}", k), fmt::format("v{}", k)});
+    for (std::size_t i = 1; i < 4; ++i) w.h.fx.net().clog_link(w.h.fx.node_id(0), w.h.fx.node_id(i), 10ms);
+    CHECK(w.h.call(0, {"DUPLICATION", "ADD", "dup0", kTargets, "PASSWORD", kPassword}) == ok());
+    // The state turns APP a round (1 s) before APP's work starts with picking its checkpoint.
+    CHECK(w.h.eventually([&] { return w.in_state(core::DupState::app); }, 20s));
+    w.h.sleep(1100ms);
+    for (int i = 0; i < 4 && w.in_state(core::DupState::app); ++i) {
+      INFO("save " << i);
+      w.write(200, static_cast<std::uint64_t>(i));
+      CHECK(w.h.call(0, {"SAVE"}) == ok());
+      const std::uint64_t needed = w.h.store(0).duplication().aof_needed_from();
+      if (!w.in_state(core::DupState::app)) break;  // LOG began while SAVE ran
+      CHECK(needed != UINT64_MAX);
+      CHECK(w.h.store(0).aof_begin_address() <= needed);
+      CHECK(w.h.store(0).aof_begin_address() > 0);  // the checkpoints did truncate, up to what APP needs
+      ++saves_in_app;
+    }
+    CHECK(saves_in_app >= 2);
+    w.h.fx.net().unclog_all();
+    CHECK(w.h.eventually([&] { return w.converged(); }, 30s));
+    CHECK(w.status()->last_error.empty());
+    w.check_no_duplicated_elements();
+  });
+  w.h.fx.trace().set_sink(nullptr);
+  CHECK_FALSE(resync);
+  w.check_no_aborts();
+}
+
 // ---- crashes in every state ------------------------------------------------------------------------
 
 // Crashes `victim` (0: the source; 1: a target primary; 3: the target replica) as soon as the
