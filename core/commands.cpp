@@ -9,6 +9,7 @@
 #include <array>
 #include <utility>
 
+#include "core/duplication_format.h"
 #include "core/resp.h"
 
 namespace replsim::core {
@@ -538,6 +539,8 @@ CommandResult execute_data_command(Keyspace& keyspace, const std::vector<std::st
 
 Status apply_effect(Keyspace& keyspace, const std::vector<std::string>& argv) {
   if (argv.empty()) return Status(Err::invalid, "cannot apply an empty record");
+  // A duplication's records (core/duplication_format.h) travel through the same AOFs and streams.
+  if (is_duplication_record(argv)) return apply_duplication_record(keyspace, argv);
   const std::string name = lowercase_ascii(argv[0]);
   const CommandSpec* spec = find_command(name);
   if (spec == nullptr || spec->owner != CommandOwner::data || !spec->has(cmd_flag::write)) {

@@ -126,7 +126,8 @@ CommandResult execute_data_command(Keyspace& keyspace, const std::vector<std::st
 // Applies one logged record (AOF replay, replication, duplication): the same code as execution, with no
 // expiry decisions (every present key counts as live) and nothing propagated. A record that is not a
 // data write, has the wrong arity, carries a relative expiry, or fails against the current keyspace
-// (e.g. WRONGTYPE) is an Err::invalid naming the record.
+// (e.g. WRONGTYPE) is an Err::invalid naming the record. A duplication record (DUPNOOP, DUPAPPLY; see
+// core/duplication_format.h) is applied by apply_duplication_record.
 Status apply_effect(Keyspace& keyspace, const std::vector<std::string>& argv);
 
 // How many bytes the RESP encoding of one effect can exceed the encoding of the argv that produced it

@@ -6,8 +6,8 @@
 
 namespace replsim::core {
 
-// Not yet here: duplication-decree-reset (incident 004), which needs duplication (issue 5). A switch
-// joins the catalogue only once its mechanism is wired in.
+// Every incident of ../shared/seeds has its switch here; a switch joins the catalogue only once its
+// mechanism is wired in.
 const std::vector<KnownBugInfo>& known_bug_catalogue() {
   static const std::vector<KnownBugInfo> catalogue = {
       {"aof-record-exceeds-page", &KnownBugs::aof_record_exceeds_page, "000", "garnet #1116",
@@ -28,6 +28,10 @@ const std::vector<KnownBugInfo>& known_bug_catalogue() {
        "kvrocks #2214 (fix #2221)", "replicas-converge",
        "a restarting replica appends a record before it knows its role; its resync continues by decree and "
        "skips the primary's record"},
+      {"duplication-decree-reset", &KnownBugs::duplication_decree_reset, "004", "pegasus #2098 (fix #2097)",
+       "no-abort",
+       "min_checkpoint_decree is not rebuilt on restart: -1; a duplication in PREPARE aborts the node at every "
+       "start (later states carry -1, which valid-checkpoint-decrees sees)"},
   };
   return catalogue;
 }

@@ -32,6 +32,9 @@ struct KnownBugs {
   // decree alone (kvrocks's sequence-number psync), so the replica skips the primary's record that
   // carries the decree its local record took.
   bool replica_restart_writes_locally = false;
+  // Incident 004: a duplication's min_checkpoint_decree is neither persisted nor rebuilt, so after a
+  // restart it is -1 and a duplication still in PREPARE aborts the node on its assertion.
+  bool duplication_decree_reset = false;
 
   bool any() const;
   bool operator==(const KnownBugs&) const = default;

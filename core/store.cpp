@@ -67,7 +67,10 @@ Store::Store(Env& env, StoreConfig config)
       mutex_(env),
       checkpoint_wake_(env.make_event()),
       cluster_mutex_(env),
-      replication_(std::make_unique<Replication>(*this)) {}
+      replication_(std::make_unique<Replication>(*this)),
+      duplication_(std::make_unique<Duplication>(*this)) {
+  commands_.add(CommandSpec{"duplication", -2, cmd_flag::admin | cmd_flag::stale, 0, 0, 0, CommandOwner::store});
+}
 
 Store::~Store() = default;
 
@@ -89,6 +92,10 @@ Status Store::start() {
       env_.log("store.recovery.refused", fmt::format("reason={}", st.message()));
       return st;
     }
+    if (Status st = duplication_->load(); !st) {
+      env_.log("store.recovery.refused", fmt::format("reason={}", st.message()));
+      return st;
+    }
   }
   env_.log("store.recovery.done", recovery_.to_string());
 
@@ -106,6 +113,7 @@ Status Store::start() {
   env_.spawn("accept", [this, l] { accept_loop(std::move(*l)); });
   env_.spawn("aof-everysec", [this] { everysec_loop(); });
   env_.spawn("checkpointer", [this] { checkpoint_loop(); });
+  duplication_->start();
   return Status::ok();
 }
 
@@ -316,6 +324,7 @@ void Store::stop() {
   for (auto& [id, conn] : clients_) conn->close();
   checkpoint_wake_->set();
   replication_->stop();
+  duplication_->stop();
   if (bus_) bus_->stop();
 }
 
@@ -565,6 +574,8 @@ Status Store::checkpoint_locked(std::string_view reason) {
   for (const CheckpointInfo& info : checkpoint_list_) {
     oldest_address = std::min(oldest_address, info.meta.aof_address);
   }
+  // A duplication still to ship records keeps them (Pegasus never GCs plog a duplication needs).
+  oldest_address = std::min(oldest_address, duplication_->aof_needed_from());
   const std::uint64_t begin_before = aof_->begin_address();
   if (oldest_address > begin_before) {
     if (Status st = aof_->truncate_before(oldest_address); !st) {

@@ -25,6 +25,7 @@
 #include "core/cluster_bus.h"
 #include "core/cluster_config.h"
 #include "core/commands.h"
+#include "core/duplication.h"
 #include "core/env.h"
 #include "core/fiber_sync.h"
 #include "core/keyspace.h"
@@ -127,6 +128,9 @@ class Store {
   bool master_link_up() const { return replication_->link_up(); }
   const Replication& replication() const { return *replication_; }
 
+  // ---- duplication, read-only for the harness's checks ----------------------------------------
+  const Duplication& duplication() const { return *duplication_; }
+
  private:
   // One connected client: its connection and session state. Registered in clients_ for its whole
   // life so stop() can close the connection; it lives in its task's closure, so a crash that destroys
@@ -148,6 +152,7 @@ class Store {
     std::optional<SyncRequest> replsync;
   };
   friend class Replication;
+  friend class Duplication;
   // The bus talks to the store through this adapter, so the handler methods stay private.
   class BusAdapter final : public ClusterBusHandler {
    public:
@@ -288,6 +293,7 @@ class Store {
   std::unique_ptr<BusAdapter> bus_adapter_;
   std::unique_ptr<ClusterBus> bus_;
   std::unique_ptr<Replication> replication_;
+  std::unique_ptr<Duplication> duplication_;  // cross-cluster duplication (core/duplication.h)
   // After a restart a node that knows peers serves no keys until it has heard the cluster's config
   // (or kClusterJoinGrace has passed), so a stale primary never takes writes the cluster moved on from.
   bool cluster_heard_ = true;

@@ -1,5 +1,6 @@
 // core/store_commands.cpp — the commands the store executes itself rather than the data layer:
-// AUTH, CONFIG, DEBUG, INFO, SAVE, WAIT and CLUSTER, with Redis 7's replies and error strings.
+// AUTH, CONFIG, DEBUG, INFO, SAVE, WAIT, CLUSTER and DUPLICATION (core/duplication.cpp), with Redis 7's
+// replies and error strings.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -34,6 +35,7 @@ std::string Store::execute_store_command(Client& client, const CommandSpec& spec
   if (name == "info") return cmd_info(argv);
   if (name == "save") return cmd_save();
   if (name == "wait") return cmd_wait(client, argv);
+  if (name == "duplication") return duplication_->command(argv);
   if (name == "cluster") {
     if (!config_.cluster_enabled) return encode_error("ERR This instance has cluster support disabled");
     return cmd_cluster(client, argv);

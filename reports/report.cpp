@@ -47,6 +47,14 @@ nlohmann::json build_report(const ReportInputs& in) {
                       {"role", f.role}, {"primary", f.primary}, {"recovering", f.recovering},
                       {"digest", kernel::hex64(f.digest)}, {"aof_begin", f.aof_begin}, {"aof_tail", f.aof_tail},
                       {"last_decree", f.last_decree}, {"checkpoint_decrees", f.checkpoint_decrees}});
+    // A source node's duplications (core/doc/duplication.md), when it has any.
+    nlohmann::json dups = nlohmann::json::array();
+    for (const sim::DuplicationFinal& d : f.duplications) {
+      dups.push_back({{"id", d.id}, {"stream", d.stream}, {"state", d.state}, {"orphaned", d.orphaned},
+                      {"min_checkpoint_decree", d.min_checkpoint_decree}, {"confirmed_decree", d.confirmed_decree},
+                      {"shipped_decree", d.shipped_decree}, {"last_error", d.last_error}});
+    }
+    if (!dups.empty()) finals.back()["duplications"] = dups;
   }
   j["nodes"] = finals;
   nlohmann::json recent = nlohmann::json::array();

@@ -9,8 +9,10 @@
 
 #include "core/commands.h"
 #include "sim/checks/aof_readable.h"
+#include "sim/checks/duplication.h"
 #include "sim/checks/recovering.h"
 #include "sim/checks/replicate_ok.h"
+#include "sim/duplication_world.h"
 #include "sim/operator.h"
 #include "sim/workload.h"
 
@@ -93,6 +95,7 @@ NodeFinal final_state(World& world, int i) {
   f.last_decree = static_cast<std::int64_t>(store->last_decree());
   for (std::uint64_t d : store->checkpoint_decrees()) f.checkpoint_decrees.push_back(static_cast<std::int64_t>(d));
   fill_cluster_state(*store, f);
+  fill_duplication_final(world.scenario(), *store, f);
   f.aof_read_error = read_aof_prints(world.disk(i), store->config(), f.aof_records);
   const core::Keyspace& ks = store->keyspace();
   for (const std::string& key : ks.keys()) {
@@ -151,7 +154,8 @@ bool settled(World& world, const Scenario& s) {
       if (!fresh && (it->second.config != view.config || it->second.slot_owners != view.slot_owners)) return false;
     }
   }
-  return true;
+  // Every duplication has shipped everything and its target holds its source's data.
+  return s.duplications.empty() || duplications_settled(world);
 }
 
 // The slot of the command's first key, when it has one.
@@ -308,6 +312,7 @@ RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
   // tracker sees every admin command.
   RecoveringMonitor recovering_monitor(/*grace_ns=*/1'000'000'000, /*quiet_ns=*/3'000'000'000);
   ReplicateTracker replicate_tracker;
+  DuplicationDecreeMonitor duplication_monitor;
   auto observe_reply = [&](const std::vector<std::string>& argv, const ClientReply& r) {
     if (!r.is_error_reply() || !r.value.text.starts_with("CLUSTERDOWN")) return;
     const int i = world.node_index(r.node);
@@ -346,6 +351,7 @@ RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
         sample.sync_state = std::string(core::sync_state_name(store->replication().sync_state()));
         recovering_monitor.sample(world.node_name(i), sched.now_ns(), sample);
       }
+      sample_duplications(world, duplication_monitor);
       sched.sleep_for(ms(100));
     }
   });
@@ -392,6 +398,8 @@ RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
         sched.sleep_for(ms(c.retry_interval_ms));
       }
     }
+    // Duplications start once setup has built the clusters and written what it writes.
+    add_duplications(world, violations, std::max(setup_deadline, sched.now_ns() + 10'000'000'000));
 
     // ---- safety: workload and faults.
     phase = "safety";
@@ -503,13 +511,26 @@ RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
     for (auto& v : check_no_abort(facts)) violations.push_back(std::move(v));
   }
   check_final_states(scenario, result.finals, sched.now_ns(), violations);
+  if (check_enabled(scenario, "valid-checkpoint-decrees")) {
+    for (const Violation& v : duplication_monitor.violations()) violations.push_back(v);
+    for (auto& v : check_duplication_decrees_final(facts, sched.now_ns())) violations.push_back(std::move(v));
+  }
   if (check_enabled(scenario, "no-stuck-recovering")) {
     for (const Violation& v : recovering_monitor.violations()) violations.push_back(v);
     for (auto& v : check_no_stuck_recovering_final(facts, sched.now_ns())) violations.push_back(std::move(v));
   }
-  // The end-of-run checks that share a moment are listed cause first: an AOF that does not read back
-  // explains a replica that never synced from it and so comes before replicate-ok-means-sync and
-  // replicas-converge (the FAIL line names the first).
+  if (check_enabled(scenario, "replicate-ok-means-sync")) {
+    for (auto& v : replicate_tracker.check(facts, sched.now_ns())) violations.push_back(std::move(v));
+  }
+  if (scenario.phases.liveness.enabled && check_enabled(scenario, "replicas-converge")) {
+    for (auto& v : check_replicas_converge(facts, sched.now_ns())) violations.push_back(std::move(v));
+    for (auto& v : check_duplications_converge(duplication_links(scenario), facts, sched.now_ns())) {
+      violations.push_back(std::move(v));
+    }
+  }
+  if (scenario.phases.liveness.enabled && check_enabled(scenario, "single-primary-per-slot")) {
+    for (auto& v : check_single_primary_per_slot(facts, sched.now_ns())) violations.push_back(std::move(v));
+  }
   if (check_enabled(scenario, "aof-readable")) {
     for (int i = 0; i < world.node_count(); ++i) {
       core::Store* store = world.store(i);
@@ -519,15 +540,6 @@ RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
         violations.push_back(std::move(v));
       }
     }
-  }
-  if (check_enabled(scenario, "replicate-ok-means-sync")) {
-    for (auto& v : replicate_tracker.check(facts, sched.now_ns())) violations.push_back(std::move(v));
-  }
-  if (scenario.phases.liveness.enabled && check_enabled(scenario, "replicas-converge")) {
-    for (auto& v : check_replicas_converge(facts, sched.now_ns())) violations.push_back(std::move(v));
-  }
-  if (scenario.phases.liveness.enabled && check_enabled(scenario, "single-primary-per-slot")) {
-    for (auto& v : check_single_primary_per_slot(facts, sched.now_ns())) violations.push_back(std::move(v));
   }
   std::stable_sort(violations.begin(), violations.end(), [](const Violation& a, const Violation& b) {
     const auto ta = a.time_ns < 0 ? INT64_MAX : a.time_ns;

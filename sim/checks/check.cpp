@@ -28,8 +28,9 @@ const std::vector<CheckInfo>& check_catalogue() {
        "incident 004 (pegasus #2098)"},
       {"replicas-converge",
        "after liveness every replica's DEBUG DIGEST equals its primary's and its AOF equals the "
-       "primary's address for address",
-       "incidents 000 and 003 (kvrocks #2214)"},
+       "primary's address for address; every duplication has shipped everything and its target holds "
+       "exactly its source's keys",
+       "incidents 000, 003 (kvrocks #2214) and 004"},
       {"single-primary-per-slot",
        "after liveness one primary per slot, all nodes agree on the newest config, persisted roles "
        "match it",

@@ -67,6 +67,19 @@ struct AofRecordPrint {
   bool operator==(const AofRecordPrint&) const = default;
 };
 
+// One duplication held by a source node (core/duplication.h), as the checks see it.
+struct DuplicationFinal {
+  std::string id;
+  std::string stream;
+  std::string state;  // "INIT", "PREPARE", "APP", "LOG", "PAUSE", "REMOVED"
+  bool orphaned = false;
+  std::int64_t min_checkpoint_decree = -1;
+  std::uint64_t confirmed_decree = 0;
+  std::uint64_t shipped_decree = 0;
+  std::string last_error;
+  bool operator==(const DuplicationFinal&) const = default;
+};
+
 // The final state of one node after the liveness phase, as the checks see it.
 struct NodeFinal {
   std::string node;
@@ -96,6 +109,11 @@ struct NodeFinal {
   std::vector<std::int64_t> checkpoint_decrees;
   // Every list in the keyspace, by key (for duplicate and loss checks).
   std::map<std::string, std::vector<std::string>> lists;
+  // Duplications this node holds as a source, by id.
+  std::vector<DuplicationFinal> duplications;
+  // Nodes of clusters that take part in a duplication: a hash of each key's value (type, content,
+  // expiry), without a duplication's progress keys, to compare a target with its source.
+  std::map<std::string, std::uint64_t> value_hashes;
 };
 
 struct AbortRecord {
