@@ -3,8 +3,12 @@
 
 #include <fmt/format.h>
 
+#include <xxhash.h>
+
 #include <algorithm>
 #include <charconv>
+#include <iterator>
+#include <numeric>
 
 #include "core/small_file.h"
 
@@ -425,6 +429,30 @@ std::string ClusterConfig::serialize() const {
     out += '\n';
   }
   return out;
+}
+
+std::uint64_t ClusterConfig::digest() const {
+  std::string text = fmt::format("current_epoch {}\n", current_epoch());
+  std::vector<std::size_t> by_id(nodes_.size());
+  std::iota(by_id.begin(), by_id.end(), std::size_t{0});
+  std::sort(by_id.begin(), by_id.end(), [&](std::size_t a, std::size_t b) { return nodes_[a].id < nodes_[b].id; });
+  for (const std::size_t i : by_id) {
+    const ClusterNode& n = nodes_[i];
+    fmt::format_to(std::back_inserter(text), "node {} {} {} {} {} {}\n", n.id, n.host, n.port, n.config_epoch,
+                   node_role_name(n.role), n.primary_id.empty() ? "-" : n.primary_id);
+  }
+  // Slot runs in slot order, named by the owner's id: indexes into nodes_ differ from node to node.
+  int first = 0;
+  for (int slot = 1; slot <= kClusterSlots; ++slot) {
+    const int owner = slot_owner_[static_cast<std::size_t>(first)];
+    if (slot < kClusterSlots && slot_owner_[static_cast<std::size_t>(slot)] == owner) continue;
+    if (owner >= 0) {
+      fmt::format_to(std::back_inserter(text), "slots {}-{} {}\n", first, slot - 1,
+                     nodes_[static_cast<std::size_t>(owner)].id);
+    }
+    first = slot;
+  }
+  return XXH3_64bits(text.data(), text.size());
 }
 
 Result<ClusterConfig> ClusterConfig::parse(std::string_view text) {

@@ -153,6 +153,11 @@ class ClusterConfig {
   std::string serialize() const;
   // Err::invalid naming the line and what was expected there.
   static Result<ClusterConfig> parse(std::string_view text);
+  // A 64-bit hash of what every node of a settled cluster holds alike: the current epoch, every
+  // node's entry (in id order) and the owner of every slot, but not which node is "myself". Two nodes
+  // with equal digests hold equal configs, so merging one into the other would change nothing; the
+  // bus pings with it and exchanges whole configs only when the digests differ.
+  std::uint64_t digest() const;
 
   bool operator==(const ClusterConfig& other) const = default;
 
