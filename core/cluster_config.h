@@ -158,6 +158,8 @@ class ClusterConfig {
   // with equal digests hold equal configs, so merging one into the other would change nothing; the
   // bus pings with it and exchanges whole configs only when the digests differ.
   std::uint64_t digest() const;
+  // The same digest from this config's serialize() text, for a caller that has the text already.
+  static std::uint64_t digest_of_text(std::string_view serialized);
 
   bool operator==(const ClusterConfig& other) const = default;
 
@@ -178,6 +180,8 @@ inline constexpr std::string_view kNodesConfFile = "nodes.conf";
 // Writes nodes.conf.tmp with the serialized config and a CRC32C line, syncs it, renames it over
 // nodes.conf and syncs the directory: after a crash either the old or the new file is there, whole.
 Status save_nodes_conf(Env& env, const ClusterConfig& config);
+// The same with the config's serialize() text, for a caller that has the text already.
+Status save_nodes_conf_text(Env& env, std::string_view serialized);
 
 // nullopt when there is no nodes.conf (a fresh node). A file whose checksum or content does not verify
 // is an error naming the file and what to do (remove it to rejoin the cluster as a fresh node).

@@ -75,7 +75,7 @@ Status Store::load_cluster_config() {
   }
   persisted_role_ = cluster_.is_primary() ? Role::master : Role::replica;
   cluster_text_ = cluster_.serialize();
-  cluster_digest_ = cluster_.digest();
+  cluster_digest_ = ClusterConfig::digest_of_text(cluster_text_);
   cluster_heard_ = cluster_.nodes().size() <= 1;
   return Status::ok();
 }
@@ -143,9 +143,11 @@ Status Store::change_cluster_config(std::string_view why, const std::function<St
   // Whether this node's own entry changed (a command, or a follow or epoch bump after gossip): the
   // other nodes learn it by pinging this node, so it pings them all now rather than when due.
   const bool self_changed = changed && (why != "gossip" || !(next.myself() == cluster_.myself()));
+  std::string next_text;
   if (changed) {
     // Persisted before anyone (this node's requests, its peers) can act on it.
-    if (Status st = save_nodes_conf(env_, next); !st) {
+    next_text = next.serialize();
+    if (Status st = save_nodes_conf_text(env_, next_text); !st) {
       env_.log("cluster.config.persist_failed", fmt::format("why=\"{}\" error=\"{}\"", why, st.message()));
       return Status(st.code(), "ERR " + st.message());
     }
@@ -159,8 +161,8 @@ Status Store::change_cluster_config(std::string_view why, const std::function<St
       if (next.is_primary() != cluster_.is_primary()) writes_paused_until_ = LocalTime{};
       cluster_ = std::move(next);
       ++cluster_version_;
-      cluster_text_ = cluster_.serialize();
-      cluster_digest_ = cluster_.digest();
+      cluster_text_ = std::move(next_text);
+      cluster_digest_ = ClusterConfig::digest_of_text(cluster_text_);
       persisted_role_ = cluster_.is_primary() ? Role::master : Role::replica;
       const ClusterNode& me = cluster_.myself();
       env_.log("cluster.config.change",
