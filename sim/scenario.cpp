@@ -120,7 +120,7 @@ std::vector<KeyTable> build_key_tables() {
                                    {"expect", "timeout_ms", "retry_for_ms", "retry_interval_ms", "note"})},
       {"workload", optional({"enabled", "cluster", "clients", "mix", "key_count", "value_size_bytes",
                              "ops_per_second_per_client", "duration_ms", "request_timeout_ms", "retries",
-                             "large_values"})},
+                             "large_values", "list_length_bound"})},
       {"large_values", optional({"probability", "size_bytes", "page_size_factor"})},
       {"fault_crash", with_required({"at_ms", "action", "node"}, {"note"})},
       {"fault_restart", with_required({"at_ms", "action", "node"}, {"note"})},
@@ -910,6 +910,10 @@ class Loader {
     }
     if (const json* x = obj.find("large_values"))
       load_large_values(*x, obj.at("large_values"), w.large_values);
+    if (const json* x = obj.find("list_length_bound")) {
+      w.list_length_bound = read_int(*x, obj.at("list_length_bound"), 0, 1'000'000'000,
+                                     "a non-negative integer (elements; 0: no bound)");
+    }
   }
 
   static void load_mix(const json& v, const std::string& path, WorkloadSpec& w) {
@@ -1660,7 +1664,8 @@ json workload_json(const WorkloadSpec& w) {
           {"duration_ms", w.duration_ms},
           {"request_timeout_ms", w.request_timeout_ms},
           {"retries", w.retries},
-          {"large_values", large}};
+          {"large_values", large},
+          {"list_length_bound", w.list_length_bound}};
 }
 
 // Fills `out` with the keys of one fault step's detail.
