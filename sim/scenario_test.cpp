@@ -283,6 +283,7 @@ TEST_CASE("writing a section turns it on unless it says enabled false") {
   Scenario s = load_ok(doc);
   CHECK(s.workload.enabled);
   CHECK(s.workload.mix == WorkloadSpec{}.mix);
+  CHECK(s.workload.list_length_bound == 256);
   CHECK(s.operator_.enabled);
   CHECK(s.swarm.family(SwarmSpec::Family::pause).may_enable);
   CHECK(s.swarm.family(SwarmSpec::Family::clog).may_enable);
@@ -606,6 +607,8 @@ TEST_CASE("error: workload values") {
   CHECK_LOAD_ERROR(doc, "$.workload.cluster: unknown cluster \"c9\" (clusters are c0)");
   doc["workload"] = {{"large_values", {{"size_bytes", {1, 2}}, {"page_size_factor", 1}}}};
   CHECK_LOAD_ERROR(doc, "$.workload.large_values: give either \"size_bytes\" or \"page_size_factor\"");
+  doc["workload"] = {{"list_length_bound", -1}};
+  CHECK_LOAD_ERROR(doc, "$.workload.list_length_bound: expected a non-negative integer");
 }
 
 // ==== errors: names and references ================================================================
