@@ -12,7 +12,10 @@
 #include <cstdlib>
 #include <limits>
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
+
+#include <iterator>
 
 namespace replsim::kernel {
 
@@ -385,8 +388,10 @@ core::Status Network::conn_send(ConnId id, int side, std::string_view bytes) {
   enqueue(*c, side, Segment{0, std::string(bytes), false});
   ++stats_.sends;
   stats_.bytes_sent += bytes.size();
-  record(me.host, "net.send", fmt::format("conn={} {} bytes={} due_ns={}", id, dir_name(*c, side),
-                                          bytes.size(), dir.last_due_ns));
+  detail_.clear();
+  fmt::format_to(std::back_inserter(detail_), FMT_COMPILE("conn={} {} bytes={} due_ns={}"), id, dir_name(*c, side),
+                 bytes.size(), dir.last_due_ns);
+  record(me.host, "net.send", {detail_.data(), detail_.size()});
   return core::Status::ok();
 }
 
@@ -518,8 +523,10 @@ void Network::pump(ConnId id, int d, std::uint64_t generation) {
       return;
     }
     stats_.bytes_delivered += seg.bytes.size();
-    record(to.host, "net.deliver", fmt::format("conn={} {} bytes={}", id, dir_name(*c, d),
-                                               seg.bytes.size()));
+    detail_.clear();
+    fmt::format_to(std::back_inserter(detail_), FMT_COMPILE("conn={} {} bytes={}"), id, dir_name(*c, d),
+                   seg.bytes.size());
+    record(to.host, "net.deliver", {detail_.data(), detail_.size()});
     to.inbox += seg.bytes;
   }
   if (delivered) wake_all(to.waiters);

@@ -59,6 +59,8 @@
 #include <utility>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "core/env.h"
 #include "sim/kernel/rng.h"
 #include "sim/kernel/scheduler.h"
@@ -338,6 +340,7 @@ class Network {
   std::map<std::pair<Host, Host>, LinkLatency> link_latency_;  // (from, to)
   std::map<Host, Nanos> host_clog_;
   std::map<std::pair<Host, Host>, Nanos> link_clog_;  // (min, max) host pair
+  fmt::memory_buffer detail_;  // the detail of the hot trace records, formatted in place
   // Timers and the node-down listener hold a weak reference: they do nothing once the Network is gone.
   std::shared_ptr<char> alive_ = std::make_shared<char>(0);
 };
