@@ -9,21 +9,25 @@ namespace replsim::kernel {
 
 namespace {
 
-// Folds one field into the hash with a length prefix, so ("ab","c") and ("a","bc") differ.
-std::uint64_t fold(std::uint64_t h, std::string_view s) {
+// Appends one field with a length prefix, so ("ab","c") and ("a","bc") hash differently.
+void put_field(std::string& out, std::string_view s) {
   const std::uint64_t len = s.size();
-  h = XXH3_64bits_withSeed(&len, sizeof len, h);
-  return XXH3_64bits_withSeed(s.data(), s.size(), h);
+  out.append(reinterpret_cast<const char*>(&len), sizeof len);
+  out.append(s);
 }
 
 }  // namespace
 
 void Trace::record(std::int64_t time_ns, std::string_view node, std::string_view kind,
                    std::string_view detail) {
-  std::uint64_t h = XXH3_64bits_withSeed(&time_ns, sizeof time_ns, hash_);
-  h = fold(h, node);
-  h = fold(h, kind);
-  h = fold(h, detail);
+  // One hash over the whole record (time, then each field with its length), seeded with the hash so
+  // far: a single call instead of one per field and per length.
+  fold_buffer_.clear();
+  fold_buffer_.append(reinterpret_cast<const char*>(&time_ns), sizeof time_ns);
+  put_field(fold_buffer_, node);
+  put_field(fold_buffer_, kind);
+  put_field(fold_buffer_, detail);
+  const std::uint64_t h = XXH3_64bits_withSeed(fold_buffer_.data(), fold_buffer_.size(), hash_);
   hash_ = h;
   const std::uint64_t index = count_++;
   if (keep_hashes_) hashes_.push_back(h);

@@ -58,6 +58,7 @@ class Trace {
   std::function<void(const TraceEvent&)> sink_;
   bool keep_hashes_ = false;
   std::vector<std::uint64_t> hashes_;
+  std::string fold_buffer_;  // the record's bytes as hashed, reused from record to record
 };
 
 // "%016x" of a hash, as printed on PASS/FAIL lines.
