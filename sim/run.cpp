@@ -64,13 +64,20 @@ void fill_cluster_state(const core::Store& store, NodeFinal& f) {
   }
   std::sort(f.config.begin(), f.config.end(),
             [](const ConfigEntry& a, const ConfigEntry& b) { return a.id < b.id; });
+  // Runs of one owner, compared by entry (not by id string) slot to slot: this runs for every node
+  // at every poll of the liveness phase.
+  const core::ClusterNode* run_owner = nullptr;
   for (int slot = 0; slot < core::kClusterSlots; ++slot) {
     const core::ClusterNode* owner = c.slot_owner(slot);
-    if (owner == nullptr) continue;
-    if (!f.slot_owners.empty() && f.slot_owners.back().last == slot - 1 && f.slot_owners.back().owner_id == owner->id) {
+    if (owner == nullptr) {
+      run_owner = nullptr;
+      continue;
+    }
+    if (owner == run_owner) {
       f.slot_owners.back().last = slot;
     } else {
       f.slot_owners.push_back({slot, slot, owner->id});
+      run_owner = owner;
     }
   }
 }
