@@ -6,6 +6,7 @@
 // wait-with-timeout race) is recognised and ignored.
 #include "sim/kernel/scheduler.h"
 
+#include <algorithm>
 #include <cassert>
 #include <cstdio>
 #include <cstdlib>
@@ -125,7 +126,12 @@ Scheduler::~Scheduler() {
 
 void Scheduler::push(QueuedEvent ev) {
   ev.seq = seq_++;
-  queue_.push(ev);
+  queue_.push_back(ev);
+  std::push_heap(queue_.begin(), queue_.end(), Later{});
+}
+
+void Scheduler::push_task_event(EventKind kind, std::int64_t time_ns, TaskId task, std::uint64_t generation) {
+  push({time_ns, 0, task, generation, kNoNode, kind});
 }
 
 void Scheduler::at(SimTime when, std::function<void()> fn, NodeId owner) {
@@ -140,7 +146,7 @@ void Scheduler::at(SimTime when, std::function<void()> fn, NodeId owner) {
     timer_slots_.push_back(std::move(fn));
   }
   const std::uint64_t inc = owner == kNoNode ? 0 : node(owner).incarnation;
-  push({when.time_since_epoch().count(), 0, EventKind::timer, owner, inc, 0, 0, slot});
+  push({when.time_since_epoch().count(), 0, slot, inc, owner, EventKind::timer});
 }
 
 void Scheduler::after(Nanos delay, std::function<void()> fn, NodeId owner) {
@@ -150,8 +156,9 @@ void Scheduler::after(Nanos delay, std::function<void()> fn, NodeId owner) {
 
 bool Scheduler::step() {
   if (queue_.empty()) return false;
-  const QueuedEvent ev = queue_.top();
-  queue_.pop();
+  std::pop_heap(queue_.begin(), queue_.end(), Later{});
+  const QueuedEvent ev = queue_.back();
+  queue_.pop_back();
   if (ev.time_ns > now_ns()) now_ = SimTime(Nanos(ev.time_ns));
   ++events_run_;
   run_event(ev);
@@ -166,23 +173,23 @@ bool Scheduler::step() {
 
 void Scheduler::run_event(const QueuedEvent& ev) {
   if (ev.kind == EventKind::timer) {
-    std::function<void()> fn = std::move(timer_slots_[ev.timer_slot]);
-    timer_slots_[ev.timer_slot] = nullptr;
-    free_timer_slots_.push_back(ev.timer_slot);
+    std::function<void()> fn = std::move(timer_slots_[ev.id]);
+    timer_slots_[ev.id] = nullptr;
+    free_timer_slots_.push_back(static_cast<std::uint32_t>(ev.id));
     if (ev.owner != kNoNode) {
       const Node& n = node(ev.owner);
-      if (n.incarnation != ev.owner_incarnation || n.state == NodeState::down) return;
+      if (n.incarnation != ev.stamp || n.state == NodeState::down) return;
     }
     fn();
     return;
   }
-  auto it = tasks_.find(ev.task);
+  auto it = tasks_.find(ev.id);
   if (it == tasks_.end()) return;
   Task* t = it->second.get();
-  if (t->generation != ev.generation || t->finished) return;
+  if (t->generation != ev.stamp || t->finished) return;
   const bool by_wake = ev.kind == EventKind::wake;
   if (t->node != kNoNode && node(t->node).state == NodeState::paused) {
-    node(t->node).held.push_back({{t->id, ev.generation}, by_wake});
+    node(t->node).held.push_back({{t->id, ev.stamp}, by_wake});
     return;
   }
   t->woken = by_wake;
@@ -194,7 +201,7 @@ Scheduler::StopReason Scheduler::run(SimTime until, std::uint64_t max_events,
   std::uint64_t ran = 0;
   for (;;) {
     if (queue_.empty()) return StopReason::idle;
-    if (queue_.top().time_ns > until.time_since_epoch().count()) {
+    if (queue_.front().time_ns > until.time_since_epoch().count()) {
       if (until > now_) now_ = until;
       return StopReason::time_limit;
     }
@@ -242,7 +249,7 @@ TaskId Scheduler::spawn(NodeId node_id, std::string name, std::function<void()> 
   tasks_.emplace(t->id, std::move(task));
   trace_.record(now_ns(), node_id == kNoNode ? "" : node(node_id).name, "task.spawn",
                 fmt::format("task={} name={}", t->id, t->name));
-  push({now_ns(), 0, EventKind::wake, kNoNode, 0, t->id, t->generation, 0});
+  push_task_event(EventKind::wake, now_ns(), t->id, t->generation);
   return t->id;
 }
 
@@ -294,8 +301,7 @@ bool Scheduler::park(Nanos timeout) {
   if (timeout != kForever) {
     const Nanos remaining = Nanos(std::numeric_limits<std::int64_t>::max() - now_ns());
     if (timeout < remaining) {
-      push({(now_ + timeout).time_since_epoch().count(), 0, EventKind::timeout, kNoNode, 0, t->id,
-            gen, 0});
+      push_task_event(EventKind::timeout, (now_ + timeout).time_since_epoch().count(), t->id, gen);
     }
   }
   t->parked = true;
@@ -312,7 +318,7 @@ void Scheduler::wake(WaitToken token) {
   if (it == tasks_.end()) return;
   Task* t = it->second.get();
   if (t->generation != token.generation || t->finished || !t->parked) return;
-  push({now_ns(), 0, EventKind::wake, kNoNode, 0, t->id, token.generation, 0});
+  push_task_event(EventKind::wake, now_ns(), t->id, token.generation);
 }
 
 bool Scheduler::is_waiting(WaitToken token) const {
@@ -436,8 +442,7 @@ void Scheduler::resume_node(NodeId id) {
   auto held = std::move(n.held);
   n.held.clear();
   for (const auto& [w, by_wake] : held) {
-    push({now_ns(), 0, by_wake ? EventKind::wake : EventKind::timeout, kNoNode, 0, w.task,
-          w.generation, 0});
+    push_task_event(by_wake ? EventKind::wake : EventKind::timeout, now_ns(), w.task, w.generation);
   }
 }
 
