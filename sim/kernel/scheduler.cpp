@@ -126,8 +126,24 @@ Scheduler::~Scheduler() {
 
 void Scheduler::push(QueuedEvent ev) {
   ev.seq = seq_++;
+  // An event due now (a wake-up, a spawn) comes after every queued event of the same time, having
+  // the largest seq: appending it to the due-now queue keeps that queue in (time, seq) order, and
+  // step() takes whichever of the two queues' heads is earlier, so the order is the heap's alone.
+  if (ev.time_ns == now_ns() && (due_now_head_ == due_now_.size() || due_now_.back().time_ns == ev.time_ns)) {
+    due_now_.push_back(ev);
+    return;
+  }
   queue_.push_back(ev);
   std::push_heap(queue_.begin(), queue_.end(), Later{});
+}
+
+bool Scheduler::next_is_due_now() const {
+  return due_now_head_ < due_now_.size() && (queue_.empty() || Later{}(queue_.front(), due_now_[due_now_head_]));
+}
+
+const Scheduler::QueuedEvent* Scheduler::next_event() const {
+  if (next_is_due_now()) return &due_now_[due_now_head_];
+  return queue_.empty() ? nullptr : &queue_.front();
 }
 
 void Scheduler::push_task_event(EventKind kind, std::int64_t time_ns, TaskId task, std::uint64_t generation) {
@@ -155,10 +171,19 @@ void Scheduler::after(Nanos delay, std::function<void()> fn, NodeId owner) {
 }
 
 bool Scheduler::step() {
-  if (queue_.empty()) return false;
-  std::pop_heap(queue_.begin(), queue_.end(), Later{});
-  const QueuedEvent ev = queue_.back();
-  queue_.pop_back();
+  QueuedEvent ev;
+  if (next_is_due_now()) {
+    ev = due_now_[due_now_head_++];
+    if (due_now_head_ == due_now_.size()) {
+      due_now_.clear();
+      due_now_head_ = 0;
+    }
+  } else {
+    if (queue_.empty()) return false;
+    std::pop_heap(queue_.begin(), queue_.end(), Later{});
+    ev = queue_.back();
+    queue_.pop_back();
+  }
   if (ev.time_ns > now_ns()) now_ = SimTime(Nanos(ev.time_ns));
   ++events_run_;
   run_event(ev);
@@ -200,8 +225,9 @@ Scheduler::StopReason Scheduler::run(SimTime until, std::uint64_t max_events,
                                      const std::function<bool()>& stop) {
   std::uint64_t ran = 0;
   for (;;) {
-    if (queue_.empty()) return StopReason::idle;
-    if (queue_.front().time_ns > until.time_since_epoch().count()) {
+    const QueuedEvent* next = next_event();
+    if (next == nullptr) return StopReason::idle;
+    if (next->time_ns > until.time_since_epoch().count()) {
       if (until > now_) now_ = until;
       return StopReason::time_limit;
     }
