@@ -99,13 +99,13 @@ bool block_none(const std::int16_t* o, std::uint64_t pattern) {
   return ((((a - kLow) & ~a) | ((b - kLow) & ~b)) & kHigh) == 0;
 }
 
-// The end of the run of equal owners that starts at `first`.
-int run_end(const std::int16_t* o, int first) {
+// The end of the run of equal owners that starts at `first`, or `limit` if the run reaches it.
+int run_end(const std::int16_t* o, int first, int limit = kClusterSlots) {
   const std::int16_t owner = o[first];
   const std::uint64_t pattern = lanes_of(owner);
   int s = first + 1;
-  while (s + kBlockSlots <= kClusterSlots && block_all(o + s, pattern)) s += kBlockSlots;
-  while (s < kClusterSlots && o[s] == owner) ++s;
+  while (s + kBlockSlots <= limit && block_all(o + s, pattern)) s += kBlockSlots;
+  while (s < limit && o[s] == owner) ++s;
   return s;
 }
 
@@ -599,7 +599,9 @@ Result<ClusterConfig> ClusterConfig::parse(std::string_view text) {
       const auto last = dash == std::string_view::npos ? first : parse_number<int>(w[k].substr(dash + 1));
       if (!first || !last || *first < 0 || *last >= kClusterSlots || *first > *last) return fail("bad slot range");
       std::int16_t* o = c.slot_owner_.data();
-      if (o[*first] >= 0 || run_end(o, *first) <= *last) {
+      // Bounded by the range: the free run after a low range reaches far into the table, and a
+      // config has a slots range per shard at least.
+      if (o[*first] >= 0 || run_end(o, *first, *last + 1) <= *last) {
         int s = *first;
         while (o[s] < 0) ++s;
         return fail(fmt::format("slot {} assigned twice", s));
