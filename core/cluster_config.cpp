@@ -6,6 +6,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstring>
 #include <iterator>
@@ -17,14 +18,30 @@ namespace replsim::core {
 
 // ==== hash slots ==================================================================================
 
+namespace {
+
+// CRC16-XMODEM (polynomial 0x1021) a byte at a time: every keyed command hashes its keys.
+constexpr std::array<std::uint16_t, 256> make_crc16_table() {
+  std::array<std::uint16_t, 256> table{};
+  for (int byte = 0; byte < 256; ++byte) {
+    auto crc = static_cast<std::uint16_t>(byte << 8);
+    for (int bit = 0; bit < 8; ++bit) {
+      crc = (crc & 0x8000u) != 0 ? static_cast<std::uint16_t>((crc << 1) ^ 0x1021u) : static_cast<std::uint16_t>(crc << 1);
+    }
+    table[static_cast<std::size_t>(byte)] = crc;
+  }
+  return table;
+}
+
+constexpr std::array<std::uint16_t, 256> kCrc16Table = make_crc16_table();
+
+}  // namespace
+
 std::uint16_t crc16_xmodem(std::string_view data) {
   std::uint16_t crc = 0;
   for (const char ch : data) {
-    crc = static_cast<std::uint16_t>(crc ^ (static_cast<std::uint16_t>(static_cast<unsigned char>(ch)) << 8));
-    for (int bit = 0; bit < 8; ++bit) {
-      crc = (crc & 0x8000u) != 0 ? static_cast<std::uint16_t>((crc << 1) ^ 0x1021u)
-                                 : static_cast<std::uint16_t>(crc << 1);
-    }
+    const auto index = static_cast<std::size_t>((crc >> 8) ^ static_cast<unsigned char>(ch));
+    crc = static_cast<std::uint16_t>((crc << 8) ^ kCrc16Table[index]);
   }
   return crc;
 }

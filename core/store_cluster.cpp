@@ -111,8 +111,8 @@ std::optional<std::string> Store::route(const CommandSpec& spec, const std::vect
     return std::nullopt;
   }
   const int slot = key_hash_slot(argv[positions.front()]);
-  for (const std::size_t p : positions) {
-    if (key_hash_slot(argv[p]) != slot) return encode_error("CROSSSLOT Keys in request don't hash to the same slot");
+  for (std::size_t k = 1; k < positions.size(); ++k) {
+    if (key_hash_slot(argv[positions[k]]) != slot) return encode_error("CROSSSLOT Keys in request don't hash to the same slot");
   }
   auto moved = [slot](const ClusterNode& n) { return encode_error(fmt::format("MOVED {} {}:{}", slot, n.host, n.port)); };
   if (!primary) {
