@@ -222,6 +222,8 @@ std::string Network::refusal_reason(Host to, Port port) const {
 ConnId Network::open_connection(Host from, Port from_port, Host to, Port port) {
   const ConnId id = next_conn_id_++;
   Conn& c = conns_[id];
+  if (conn_by_id_.size() <= id) conn_by_id_.resize(id + 1, nullptr);
+  conn_by_id_[id] = &c;
   c.id = id;
   c.side[0].host = from;
   c.side[0].port = from_port;
@@ -366,8 +368,7 @@ void Network::listener_release(std::uint64_t id) {
 // ==== streams ====================================================================================
 
 Network::Conn* Network::find_conn(ConnId id) {
-  auto it = conns_.find(id);
-  return it == conns_.end() ? nullptr : &it->second;
+  return id < conn_by_id_.size() ? conn_by_id_[id] : nullptr;
 }
 
 core::Status Network::conn_send(ConnId id, int side, std::string_view bytes) {
@@ -468,7 +469,10 @@ void Network::conn_release(ConnId id, int side) {
 
 void Network::maybe_erase(ConnId id) {
   const Conn* c = find_conn(id);
-  if (c != nullptr && !c->side[0].owned && !c->side[1].owned) conns_.erase(id);
+  if (c != nullptr && !c->side[0].owned && !c->side[1].owned) {
+    conns_.erase(id);
+    conn_by_id_[id] = nullptr;
+  }
 }
 
 void Network::enqueue(Conn& c, int d, Segment seg) {

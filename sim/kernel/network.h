@@ -332,6 +332,9 @@ class Network {
   std::vector<std::string> clients_;  // client host names, by index
   std::map<Host, Port> next_ephemeral_port_;
   std::map<ConnId, Conn> conns_;
+  // conns_'s connections by id (ids are handed out in order): find_conn runs at every send, receive
+  // and delivery, and a cluster of n nodes holds n² bus connections.
+  std::vector<Conn*> conn_by_id_;
   ConnId next_conn_id_ = 1;
   std::map<std::uint64_t, ListenerState> listeners_;
   std::map<std::pair<Host, Port>, std::uint64_t> bound_;  // (host, port) -> listener id

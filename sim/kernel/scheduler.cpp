@@ -208,9 +208,8 @@ void Scheduler::run_event(const QueuedEvent& ev) {
     fn();
     return;
   }
-  auto it = tasks_.find(ev.id);
-  if (it == tasks_.end()) return;
-  Task* t = it->second.get();
+  Task* t = find_task(ev.id);
+  if (t == nullptr) return;
   if (t->generation != ev.stamp || t->finished) return;
   const bool by_wake = ev.kind == EventKind::wake;
   if (t->node != kNoNode && node(t->node).state == NodeState::paused) {
@@ -239,6 +238,10 @@ Scheduler::StopReason Scheduler::run(SimTime until, std::uint64_t max_events,
 }
 
 // ---- tasks -------------------------------------------------------------------------------------
+
+Scheduler::Task* Scheduler::find_task(TaskId id) const {
+  return id < task_by_id_.size() ? task_by_id_[id] : nullptr;
+}
 
 TaskId Scheduler::spawn(NodeId node_id, std::string name, std::function<void()> fn) {
   if (node_id != kNoNode) KERNEL_ASSERT(node(node_id).state != NodeState::down);
@@ -272,6 +275,8 @@ TaskId Scheduler::spawn(NodeId node_id, std::string name, std::function<void()> 
                           asan_start_switch(nullptr, t->caller_bottom, t->caller_size);
                           return std::move(t->caller);
                         });
+  if (task_by_id_.size() <= t->id) task_by_id_.resize(t->id + 1, nullptr);
+  task_by_id_[t->id] = t;
   tasks_.emplace(t->id, std::move(task));
   trace_.record(now_ns(), node_id == kNoNode ? "" : node(node_id).name, "task.spawn",
                 fmt::format("task={} name={}", t->id, t->name));
@@ -294,6 +299,7 @@ void Scheduler::resume_task(Task* t) {
     auto it = tasks_.find(t->id);
     std::unique_ptr<Task> owned = std::move(it->second);
     tasks_.erase(it);
+    task_by_id_[t->id] = nullptr;
     owned->fiber = ctx::fiber();  // already complete: nothing to unwind
   }
 }
@@ -340,17 +346,15 @@ bool Scheduler::park(Nanos timeout) {
 }
 
 void Scheduler::wake(WaitToken token) {
-  auto it = tasks_.find(token.task);
-  if (it == tasks_.end()) return;
-  Task* t = it->second.get();
+  Task* t = find_task(token.task);
+  if (t == nullptr) return;
   if (t->generation != token.generation || t->finished || !t->parked) return;
   push_task_event(EventKind::wake, now_ns(), t->id, token.generation);
 }
 
 bool Scheduler::is_waiting(WaitToken token) const {
-  auto it = tasks_.find(token.task);
-  if (it == tasks_.end()) return false;
-  const Task* t = it->second.get();
+  const Task* t = find_task(token.task);
+  if (t == nullptr) return false;
   return t->parked && t->generation == token.generation && !t->dying;
 }
 
@@ -363,6 +367,7 @@ void Scheduler::destroy_task(TaskId id) {
   if (it == tasks_.end()) return;
   std::unique_ptr<Task> owned = std::move(it->second);
   tasks_.erase(it);
+  task_by_id_[id] = nullptr;
   Task* t = owned.get();
   t->dying = true;
   Task* prev = current_;

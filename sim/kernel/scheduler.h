@@ -173,6 +173,7 @@ class Scheduler {
   void resume_task(Task* t);
   void switch_out(Task* t);  // from inside task t back to whoever resumed it
   void destroy_task(TaskId id);
+  Task* find_task(TaskId id) const;  // nullptr once the task has ended
   void schedule_resume(WaitToken token);
   Node& node(NodeId id);
   const Node& node(NodeId id) const;
@@ -194,6 +195,9 @@ class Scheduler {
   std::vector<std::function<void()>> timer_slots_;
   std::vector<std::uint32_t> free_timer_slots_;
   std::map<TaskId, std::unique_ptr<Task>> tasks_;
+  // tasks_'s tasks by id (ids are handed out in order), for the lookups of every wake-up and event;
+  // tasks_ keeps the id order crash_node and the destructor walk in.
+  std::vector<Task*> task_by_id_;
   TaskId next_task_id_ = 1;
   Task* current_ = nullptr;
   std::vector<Node> nodes_;
