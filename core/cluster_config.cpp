@@ -186,6 +186,17 @@ std::size_t ClusterConfig::count_slots_of_index(int index) const {
   return n;
 }
 
+std::vector<std::pair<SlotSpan, const ClusterNode*>> ClusterConfig::owned_runs() const {
+  std::vector<std::pair<SlotSpan, const ClusterNode*>> out;
+  const std::int16_t* o = slot_owner_.data();
+  for (int first = 0; first < kClusterSlots;) {
+    const int end = run_end(o, first);
+    if (o[first] >= 0) out.push_back({{first, end - 1}, &nodes_[static_cast<std::size_t>(o[first])]});
+    first = end;
+  }
+  return out;
+}
+
 std::size_t ClusterConfig::slot_count(std::string_view id) const { return count_slots_of_index(index_of(id)); }
 
 std::size_t ClusterConfig::assigned_slots() const {

@@ -108,6 +108,8 @@ class ClusterConfig {
 
   // The node owning a slot, or nullptr when the slot is unassigned. REQUIRES: 0 <= slot < 16384.
   const ClusterNode* slot_owner(int slot) const;
+  // Every maximal run of consecutive slots with one owner, in slot order (unassigned slots skipped).
+  std::vector<std::pair<SlotSpan, const ClusterNode*>> owned_runs() const;
   std::vector<int> slots_of(std::string_view id) const;
   std::size_t slot_count(std::string_view id) const;
   std::size_t assigned_slots() const;

@@ -88,6 +88,33 @@ TEST_CASE("slot spans and node ids") {
 
 // ---- changes -------------------------------------------------------------------------------------
 
+TEST_CASE("owned_runs: maximal runs of one owner in slot order, the same as slot_owner slot by slot") {
+  ClusterConfig a = config_of('a', {'b'});
+  CHECK(a.owned_runs().empty());
+  std::vector<int> mine = range(0, 9);
+  mine.push_back(20);
+  mine.push_back(kClusterSlots - 1);
+  REQUIRE(a.add_slots(mine).is_ok());
+  ClusterConfig b = config_of('b', {'a'});
+  REQUIRE(b.add_slots(range(10, 19)).is_ok());
+  a.merge(b);
+  const auto runs = a.owned_runs();
+  REQUIRE(runs.size() == 4);
+  CHECK(runs[0].first == SlotSpan{0, 9});
+  CHECK(runs[0].second->id == id('a'));
+  CHECK(runs[1].first == SlotSpan{10, 19});
+  CHECK(runs[1].second->id == id('b'));
+  CHECK(runs[2].first == SlotSpan{20, 20});
+  CHECK(runs[3].first == SlotSpan{kClusterSlots - 1, kClusterSlots - 1});
+  CHECK(runs[3].second->id == id('a'));
+  std::size_t covered = 0;
+  for (const auto& [span, owner] : runs) {
+    for (int slot = span.first; slot <= span.last; ++slot) CHECK(a.slot_owner(slot) == owner);
+    covered += static_cast<std::size_t>(span.last - span.first + 1);
+  }
+  CHECK(covered == a.assigned_slots());
+}
+
 TEST_CASE("add and delete slots with Redis's errors; nothing changes on an error") {
   ClusterConfig c = config_of('a', {});
   REQUIRE(c.add_slots(range(0, 99)).is_ok());

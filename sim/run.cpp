@@ -64,22 +64,9 @@ void fill_cluster_state(const core::Store& store, NodeFinal& f) {
   }
   std::sort(f.config.begin(), f.config.end(),
             [](const ConfigEntry& a, const ConfigEntry& b) { return a.id < b.id; });
-  // Runs of one owner, compared by entry (not by id string) slot to slot: this runs for every node
-  // at every poll of the liveness phase.
-  const core::ClusterNode* run_owner = nullptr;
-  for (int slot = 0; slot < core::kClusterSlots; ++slot) {
-    const core::ClusterNode* owner = c.slot_owner(slot);
-    if (owner == nullptr) {
-      run_owner = nullptr;
-      continue;
-    }
-    if (owner == run_owner) {
-      f.slot_owners.back().last = slot;
-    } else {
-      f.slot_owners.push_back({slot, slot, owner->id});
-      run_owner = owner;
-    }
-  }
+  // Runs of one owner, found by the config's block scans: this runs for every node at every poll of
+  // the liveness phase.
+  for (const auto& [span, owner] : c.owned_runs()) f.slot_owners.push_back({span.first, span.last, owner->id});
 }
 
 NodeFinal final_state(World& world, int i) {
