@@ -177,6 +177,11 @@ bool Scheduler::step() {
     if (due_now_head_ == due_now_.size()) {
       due_now_.clear();
       due_now_head_ = 0;
+    } else if (due_now_head_ >= 256 && 2 * due_now_head_ >= due_now_.size()) {
+      // Tasks that keep waking each other at one instant never drain the queue: drop the consumed
+      // front once it is the larger part, so the queue stays near the pending count (amortized O(1)).
+      due_now_.erase(due_now_.begin(), due_now_.begin() + static_cast<std::ptrdiff_t>(due_now_head_));
+      due_now_head_ = 0;
     }
   } else {
     if (queue_.empty()) return false;
