@@ -1,13 +1,17 @@
 // core/cluster_bus.cpp — bus listener, per-peer gossip links, MEET handshakes and one-shot requests.
 //
-// Wire format: RESP. A link sends ["PING", <config text>] and the peer answers with a bulk string of
-// its own config text (the PONG). Other requests are RESP arrays the handler answers.
+// Wire format: RESP. A link's ping is ["PINGD", <sender id>, <16 hex digit config digest>]; the peer
+// answers +SAME when its config has the same digest and +DIFF otherwise, and on +DIFF the link sends
+// ["PING", <config text>], which the peer merges and answers with a bulk string of its own config text
+// (the PONG), as MEET's handshake does. Other requests are RESP arrays the handler answers.
 #include "core/cluster_bus.h"
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <exception>
 #include <optional>
+#include <set>
 #include <utility>
 
 #include "core/cluster_config.h"
@@ -19,6 +23,19 @@ namespace {
 
 constexpr Nanos kAcceptPoll = std::chrono::seconds(1);
 constexpr std::size_t kRecvChunkBytes = 64 * 1024;
+// Redis's clusterCron: once a second, of a few random peers, ping the one heard from least recently.
+constexpr Nanos kRandomPingEvery = std::chrono::seconds(1);
+constexpr int kRandomPingSample = 5;
+
+std::string digest_hex(std::uint64_t digest) { return fmt::format("{:016x}", digest); }
+
+std::optional<std::uint64_t> parse_digest_hex(std::string_view text) {
+  std::uint64_t value = 0;
+  if (text.size() != 16) return std::nullopt;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value, 16);
+  if (ec != std::errc() || ptr != text.data() + text.size()) return std::nullopt;
+  return value;
+}
 
 // Registers a connection for stop() for as long as the scope lives (also when a crash unwinds it).
 class ConnectionRegistration {
@@ -64,9 +81,12 @@ void ClusterBus::stop() {
   manager_wake_->set();
 }
 
-void ClusterBus::wake() {
-  for (auto& [id, link] : links_) link.wake->set();
-  manager_wake_->set();
+void ClusterBus::broadcast() {
+  for (auto& [id, link] : links_) {
+    link.ping_now = true;
+    link.wake->set();
+  }
+  manager_wake_->set();  // peers this node did not know yet get their links now
 }
 
 bool ClusterBus::link_up(std::string_view id) const {
@@ -99,7 +119,10 @@ void ClusterBus::serve(Connection& conn) {
     while (auto argv = parser.next()) {
       ++messages_received_;
       std::string reply;
-      if (lowercase_ascii((*argv)[0]) == "ping" && argv->size() == 2) {
+      const std::string cmd = lowercase_ascii((*argv)[0]);
+      if (cmd == "pingd" && argv->size() == 3) {
+        serve_digest(*argv, reply);
+      } else if (cmd == "ping" && argv->size() == 2) {
         handler_.bus_on_gossip((*argv)[1]);
         reply = encode_bulk(handler_.bus_gossip_payload());
       } else {
@@ -117,40 +140,101 @@ void ClusterBus::serve(Connection& conn) {
   conn.close();
 }
 
+void ClusterBus::serve_digest(const std::vector<std::string>& argv, std::string& reply) {
+  const auto digest = parse_digest_hex(argv[2]);
+  if (!digest) {
+    reply = encode_error(fmt::format("ERR PINGD: bad digest \"{}\" (expected 16 hex digits)", argv[2]));
+    return;
+  }
+  const bool same = handler_.bus_on_digest(argv[1], *digest);
+  if (same) {
+    // Heard from the peer: this node's own ping to it can wait another half node timeout.
+    if (auto it = links_.find(argv[1]); it != links_.end()) {
+      it->second.last_heard = env_.now();
+      it->second.up = true;
+    }
+  }
+  reply = encode_simple(same ? "SAME" : "DIFF");
+}
+
 // ---- links ---------------------------------------------------------------------------------------
 
 void ClusterBus::manage_links() {
   while (!stopping_) {
-    for (const BusPeer& peer : handler_.bus_peers()) {
-      if (links_.count(peer.id) != 0) continue;
-      links_[peer.id].wake = env_.make_event();
-      const std::string id = peer.id;
-      env_.spawn("bus-link", [this, id] { link_loop(id); });
+    refresh_links();
+    if (env_.now() >= next_random_ping_) {
+      random_ping();
+      next_random_ping_ = env_.now() + kRandomPingEvery;
     }
-    manager_wake_->wait(options_.gossip_interval * 10);
+    manager_wake_->wait(next_random_ping_ - env_.now());
     manager_wake_->reset();
   }
 }
 
+void ClusterBus::refresh_links() {
+  const std::uint64_t version = handler_.bus_peers_version();
+  if (peers_seen_ && version == peers_version_seen_) return;
+  peers_seen_ = true;
+  peers_version_seen_ = version;
+  std::set<std::string> known;
+  for (BusPeer& peer : handler_.bus_peers()) {
+    known.insert(peer.id);
+    auto [it, fresh] = links_.try_emplace(peer.id);
+    Link& link = it->second;
+    link.forgotten = false;
+    if (link.host != peer.host || link.bus_port != peer.bus_port) {
+      link.host = std::move(peer.host);
+      link.bus_port = peer.bus_port;
+      link.address_changed = !fresh;
+      if (!fresh) link.wake->set();
+    }
+    if (fresh) {
+      link.wake = env_.make_event();
+      const std::string id = peer.id;
+      env_.spawn("bus-link", [this, id] { link_loop(id); });
+    }
+  }
+  for (auto& [id, link] : links_) {
+    if (known.count(id) != 0) continue;
+    link.forgotten = true;  // CLUSTER RESET: the link task ends at its next wake-up
+    link.wake->set();
+  }
+}
+
+void ClusterBus::random_ping() {
+  if (links_.empty()) return;
+  std::vector<Link*> all;
+  all.reserve(links_.size());
+  for (auto& [id, link] : links_) all.push_back(&link);
+  Link* oldest = nullptr;
+  for (int k = 0; k < kRandomPingSample; ++k) {
+    Link* candidate = all[env_.random_below(all.size())];
+    if (oldest == nullptr || candidate->last_heard < oldest->last_heard) oldest = candidate;
+  }
+  oldest->ping_now = true;
+  oldest->wake->set();
+}
+
 void ClusterBus::link_loop(const std::string& peer_id) {
-  // The entry was made by manage_links; it goes when this task ends, however it ends.
+  // The entry was made by refresh_links; it goes when this task ends, however it ends.
   struct Leave {
     ClusterBus& bus;
     const std::string& id;
     ~Leave() { bus.links_.erase(id); }
   } leave{*this, peer_id};
   Link& link = links_.at(peer_id);
+  const Nanos period = options_.node_timeout / 2;
   std::unique_ptr<Connection> conn;
   std::unique_ptr<ConnectionRegistration> registration;
   RespReplyParser parser;
-  while (!stopping_) {
-    std::optional<BusPeer> peer;
-    for (BusPeer& p : handler_.bus_peers()) {
-      if (p.id == peer_id) peer = std::move(p);
+  while (!stopping_ && !link.forgotten) {
+    if (link.address_changed) {
+      link.address_changed = false;
+      registration.reset();
+      conn.reset();
     }
-    if (!peer) break;  // forgotten (CLUSTER RESET)
     if (!conn) {
-      auto opened = env_.connect(peer->host, peer->bus_port, options_.node_timeout);
+      auto opened = env_.connect(link.host, link.bus_port, options_.node_timeout);
       if (!opened) {
         link.up = false;
         link.wake->wait(options_.gossip_interval);
@@ -161,12 +245,16 @@ void ClusterBus::link_loop(const std::string& peer_id) {
       registration = std::make_unique<ConnectionRegistration>(connections_, next_connection_id_++, conn.get());
       parser = RespReplyParser();
     }
-    auto pong = exchange(*conn, parser, {"PING", handler_.bus_gossip_payload()}, options_.node_timeout);
-    if (!pong || pong->type != RespValue::Type::bulk) {
-      if (link.up) {
-        env_.log("bus.link.down", fmt::format("peer={} reason=\"{}\"", peer_id,
-                                              pong ? pong->to_display() : pong.status().message()));
-      }
+    // Ping when asked to, or when the peer has not been heard from for half the node timeout.
+    const LocalTime due = link.last_heard + period;
+    if (!link.ping_now && env_.now() < due) {
+      link.wake->wait(due - env_.now());
+      link.wake->reset();
+      continue;
+    }
+    link.ping_now = false;
+    if (Status st = gossip_exchange(peer_id, *conn, parser); !st) {
+      if (link.up) env_.log("bus.link.down", fmt::format("peer={} reason=\"{}\"", peer_id, st.message()));
       link.up = false;
       registration.reset();
       conn.reset();
@@ -176,10 +264,27 @@ void ClusterBus::link_loop(const std::string& peer_id) {
     }
     if (!link.up) env_.log("bus.link.up", fmt::format("peer={}", peer_id));
     link.up = true;
-    handler_.bus_on_gossip(pong->text);
-    link.wake->wait(options_.gossip_interval);
-    link.wake->reset();
+    link.last_heard = env_.now();
   }
+}
+
+Status ClusterBus::gossip_exchange(const std::string& peer_id, Connection& conn, RespReplyParser& parser) {
+  const std::uint64_t digest = handler_.bus_gossip_digest();
+  auto answer = exchange(conn, parser, {"PINGD", handler_.bus_my_id(), digest_hex(digest)}, options_.node_timeout);
+  if (!answer) return answer.status();
+  if (answer->type == RespValue::Type::simple && answer->text == "SAME") {
+    handler_.bus_on_digest(peer_id, digest);
+    return Status::ok();
+  }
+  if (answer->type != RespValue::Type::simple || answer->text != "DIFF") {
+    return Status(Err::invalid, fmt::format("PINGD answered {}", answer->to_display()));
+  }
+  // The configs differ: both sides merge the other's whole config, as in MEET's handshake.
+  auto pong = exchange(conn, parser, {"PING", handler_.bus_gossip_payload()}, options_.node_timeout);
+  if (!pong) return pong.status();
+  if (pong->type != RespValue::Type::bulk) return Status(Err::invalid, fmt::format("PING answered {}", pong->to_display()));
+  handler_.bus_on_gossip(pong->text);
+  return Status::ok();
 }
 
 void ClusterBus::meet(const std::string& host, std::uint16_t client_port) {

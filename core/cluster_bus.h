@@ -1,11 +1,18 @@
 // core/cluster_bus.h — the cluster bus: node-to-node connections on the client port + 10000 (as in
-// Redis) that carry gossip (each node's whole config, both ways, every interval) and the few requests
-// a failover needs.
+// Redis) that carry gossip and the few requests a failover needs.
+//
+// Gossip follows Redis Cluster's pacing with a digest in place of its header: a node pings each peer
+// it has not heard from within node_timeout/2, one of a few random peers every second, and every peer
+// right after its own entry changed (broadcast). A ping carries only the sender's config digest; the
+// whole configs go both ways only when the digests differ. So a settled cluster costs each node O(1)
+// bytes per ping and O(peers) pings per node_timeout/2, instead of every config to every peer every
+// interval.
 //
 // A ClusterBus owns its listener, one link task per known peer, the server task of each accepted
 // connection and the MEET handshakes in flight. It knows nothing about slots or roles: the handler
-// (the store) supplies the payload to send, merges what arrives and answers requests. It never blocks
-// in stop() or its destructor; every wait it makes is bounded so its tasks end soon after stop().
+// (the store) supplies the payload and digest to send, merges what arrives and answers requests. It
+// never blocks in stop() or its destructor; every wait it makes is bounded so its tasks end soon after
+// stop().
 #pragma once
 
 #include <cstddef>
@@ -31,19 +38,31 @@ struct BusPeer {
 class ClusterBusHandler {
  public:
   virtual ~ClusterBusHandler() = default;
-  // The config text to gossip now.
+  // This node's id, which names the sender of a digest ping.
+  virtual std::string bus_my_id() = 0;
+  // The config text to send when the digests differ (and in MEET's handshake).
   virtual std::string bus_gossip_payload() = 0;
+  // The digest of that config (ClusterConfig::digest): equal digests mean equal configs.
+  virtual std::uint64_t bus_gossip_digest() = 0;
   // A config another node sent (in a PING or a PONG).
   virtual void bus_on_gossip(std::string_view payload) = 0;
-  // Any request other than PING, e.g. the failover handshake. Returns the complete RESP reply.
+  // A peer holds a config with this digest (its digest ping, or the answer "same" to ours). Returns
+  // whether it equals this node's: then the peer's config needs no merging, only what gossip from a
+  // node with an equal config implies (the cluster has been heard, epoch collisions).
+  virtual bool bus_on_digest(std::string_view sender_id, std::uint64_t digest) = 0;
+  // Any request other than the pings, e.g. the failover handshake. Returns the complete RESP reply.
   virtual std::string bus_on_request(const std::vector<std::string>& argv) = 0;
   // The nodes to keep links to (every known node but this one).
   virtual std::vector<BusPeer> bus_peers() = 0;
+  // Changes whenever bus_peers() may have changed (a new node, a forgotten one, a new address).
+  virtual std::uint64_t bus_peers_version() = 0;
 };
 
 struct ClusterBusOptions {
+  // The bus's tick (Redis's cron period): links that failed retry after it, MEET retries after it.
   Nanos gossip_interval = std::chrono::milliseconds(100);
-  // Connect and reply timeout on the bus; a link that exceeds it is closed and retried.
+  // Connect and reply timeout on the bus; a link that exceeds it is closed and retried. A peer not
+  // heard from within half of it is pinged.
   Nanos node_timeout = std::chrono::milliseconds(1000);
   // MEET handshakes are retried this many times, gossip_interval apart, before they are given up.
   int meet_attempts = 50;
@@ -64,13 +83,15 @@ class ClusterBus {
   // Starts a handshake with the node whose client port is port: its PONG brings its config, and with
   // it its id. Returns at once.
   void meet(const std::string& host, std::uint16_t client_port);
-  // Gossip now rather than at the next interval (the local config changed).
-  void wake();
+  // Ping every peer now (this node's own entry changed: the others must learn it soon).
+  void broadcast();
+  // The config changed: links to new peers start, links to forgotten ones end.
+  void config_changed() { manager_wake_->set(); }
   // One request on a fresh connection to a node's bus, waiting up to timeout for the reply.
   Result<RespValue> request(const std::string& host, std::uint16_t bus_port,
                             const std::vector<std::string>& argv, Nanos timeout);
 
-  // Whether the link to a node answered its last ping (for CLUSTER NODES).
+  // Whether the last exchange with a node, in either direction, succeeded (for CLUSTER NODES).
   bool link_up(std::string_view id) const;
   std::uint64_t messages_sent() const { return messages_sent_; }
   std::uint64_t messages_received() const { return messages_received_; }
@@ -79,13 +100,26 @@ class ClusterBus {
   struct Link {
     std::unique_ptr<Event> wake;
     bool up = false;
+    bool ping_now = false;         // a broadcast or the random pick wants a ping before it is due
+    bool forgotten = false;        // no longer a known node: the link task ends
+    bool address_changed = false;  // reconnect to the new host and bus_port
+    LocalTime last_heard{};        // the last exchange with the peer that succeeded, either direction
+    std::string host;
+    std::uint16_t bus_port = 0;
   };
 
   void accept_loop(std::unique_ptr<Listener> listener);
   void serve(Connection& conn);
   void manage_links();
   void link_loop(const std::string& peer_id);
+  // One gossip exchange on conn: the digest ping, and the whole configs both ways when they differ.
+  Status gossip_exchange(const std::string& peer_id, Connection& conn, RespReplyParser& parser);
+  // Starts links to peers without one; every second, pings the least recently heard of a few
+  // random peers.
+  void refresh_links();
+  void random_ping();
   void meet_task(const std::string& host, std::uint16_t bus_port);
+  void serve_digest(const std::vector<std::string>& argv, std::string& reply);
   // Sends argv and reads one reply on conn.
   Result<RespValue> exchange(Connection& conn, RespReplyParser& parser,
                              const std::vector<std::string>& argv, Nanos timeout);
@@ -96,6 +130,9 @@ class ClusterBus {
   bool started_ = false;
   bool stopping_ = false;
   std::unique_ptr<Event> manager_wake_;
+  std::uint64_t peers_version_seen_ = 0;
+  bool peers_seen_ = false;
+  LocalTime next_random_ping_{};
   std::map<std::string, Link> links_;  // by peer id, while its link task runs
   // Live connections (accepted and opened), so stop() can close them.
   std::map<std::uint64_t, Connection*> connections_;

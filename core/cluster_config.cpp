@@ -3,8 +3,14 @@
 
 #include <fmt/format.h>
 
+#include <xxhash.h>
+
 #include <algorithm>
+#include <array>
 #include <charconv>
+#include <cstring>
+#include <iterator>
+#include <numeric>
 
 #include "core/small_file.h"
 
@@ -12,14 +18,30 @@ namespace replsim::core {
 
 // ==== hash slots ==================================================================================
 
+namespace {
+
+// CRC16-XMODEM (polynomial 0x1021) a byte at a time: every keyed command hashes its keys.
+constexpr std::array<std::uint16_t, 256> make_crc16_table() {
+  std::array<std::uint16_t, 256> table{};
+  for (int byte = 0; byte < 256; ++byte) {
+    auto crc = static_cast<std::uint16_t>(byte << 8);
+    for (int bit = 0; bit < 8; ++bit) {
+      crc = (crc & 0x8000u) != 0 ? static_cast<std::uint16_t>((crc << 1) ^ 0x1021u) : static_cast<std::uint16_t>(crc << 1);
+    }
+    table[static_cast<std::size_t>(byte)] = crc;
+  }
+  return table;
+}
+
+constexpr std::array<std::uint16_t, 256> kCrc16Table = make_crc16_table();
+
+}  // namespace
+
 std::uint16_t crc16_xmodem(std::string_view data) {
   std::uint16_t crc = 0;
   for (const char ch : data) {
-    crc = static_cast<std::uint16_t>(crc ^ (static_cast<std::uint16_t>(static_cast<unsigned char>(ch)) << 8));
-    for (int bit = 0; bit < 8; ++bit) {
-      crc = (crc & 0x8000u) != 0 ? static_cast<std::uint16_t>((crc << 1) ^ 0x1021u)
-                                 : static_cast<std::uint16_t>(crc << 1);
-    }
+    const auto index = static_cast<std::size_t>((crc >> 8) ^ static_cast<unsigned char>(ch));
+    crc = static_cast<std::uint16_t>((crc << 8) ^ kCrc16Table[index]);
   }
   return crc;
 }
@@ -61,6 +83,50 @@ bool is_node_id(std::string_view text) {
   return std::all_of(text.begin(), text.end(),
                      [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
+
+// ==== slot table scans ============================================================================
+
+// Configs are copied, compared, scanned and merged at every change a node learns of, and a cluster's
+// setup makes O(nodes²) such changes: the passes over the 16384-slot table below look at 8 slots at a
+// time, so a pass costs a few thousand instructions instead of tens of thousands.
+namespace {
+
+constexpr int kBlockSlots = 8;  // 16 bytes of owners
+
+std::uint64_t lanes_of(std::int16_t owner) {
+  return 0x0001000100010001ULL * static_cast<std::uint16_t>(owner);
+}
+
+// Whether every owner in o[0..8) is `owner` (pattern == lanes_of(owner)).
+bool block_all(const std::int16_t* o, std::uint64_t pattern) {
+  std::uint64_t w[2];
+  std::memcpy(w, o, sizeof w);
+  return w[0] == pattern && w[1] == pattern;
+}
+
+// Whether no owner in o[0..8) is the one whose lanes_of() is pattern (the exact zero-lane test).
+bool block_none(const std::int16_t* o, std::uint64_t pattern) {
+  constexpr std::uint64_t kLow = 0x0001000100010001ULL;
+  constexpr std::uint64_t kHigh = 0x8000800080008000ULL;
+  std::uint64_t w[2];
+  std::memcpy(w, o, sizeof w);
+  const std::uint64_t a = w[0] ^ pattern;  // a lane is 0 where the owner is the one looked for
+  const std::uint64_t b = w[1] ^ pattern;
+  // (x - 0x0001...) & ~x & 0x8000... is nonzero exactly when some 16-bit lane of x is zero.
+  return ((((a - kLow) & ~a) | ((b - kLow) & ~b)) & kHigh) == 0;
+}
+
+// The end of the run of equal owners that starts at `first`, or `limit` if the run reaches it.
+int run_end(const std::int16_t* o, int first, int limit = kClusterSlots) {
+  const std::int16_t owner = o[first];
+  const std::uint64_t pattern = lanes_of(owner);
+  int s = first + 1;
+  while (s + kBlockSlots <= limit && block_all(o + s, pattern)) s += kBlockSlots;
+  while (s < limit && o[s] == owner) ++s;
+  return s;
+}
+
+}  // namespace
 
 // ==== the config value ============================================================================
 
@@ -110,13 +176,25 @@ std::vector<int> ClusterConfig::slots_of(std::string_view id) const {
 
 std::size_t ClusterConfig::count_slots_of_index(int index) const {
   if (index < 0) return 0;
-  // A loop of constant length over the raw array, which the compiler vectorizes at -O2 (std::count
-  // over the vector's iterators stayed scalar): merges and INFO count slots often.
+  // A loop of constant length over the raw array with a 16-bit count (16384 fits), which the
+  // compiler vectorizes at -O2 without widening every lane: merges and INFO count slots often.
+  static_assert(kClusterSlots <= 65535);
   const std::int16_t* owner = slot_owner_.data();
   const auto wanted = static_cast<std::int16_t>(index);
-  std::size_t n = 0;
-  for (int s = 0; s < kClusterSlots; ++s) n += owner[s] == wanted ? 1 : 0;
+  std::uint16_t n = 0;
+  for (int s = 0; s < kClusterSlots; ++s) n = static_cast<std::uint16_t>(n + (owner[s] == wanted ? 1 : 0));
   return n;
+}
+
+std::vector<std::pair<SlotSpan, const ClusterNode*>> ClusterConfig::owned_runs() const {
+  std::vector<std::pair<SlotSpan, const ClusterNode*>> out;
+  const std::int16_t* o = slot_owner_.data();
+  for (int first = 0; first < kClusterSlots;) {
+    const int end = run_end(o, first);
+    if (o[first] >= 0) out.push_back({{first, end - 1}, &nodes_[static_cast<std::size_t>(o[first])]});
+    first = end;
+  }
+  return out;
 }
 
 std::size_t ClusterConfig::slot_count(std::string_view id) const { return count_slots_of_index(index_of(id)); }
@@ -258,12 +336,21 @@ MergeOutcome ClusterConfig::merge(const ClusterConfig& sender) {
   MergeOutcome out;
   if (sender.empty() || empty() || sender.my_id() == my_id()) return out;
 
-  // Who owned what before, for the follow rules below.
+  // Who owned what before, for the follow rules below, and the first node (in slot order) that took
+  // a slot from this node or from its primary: the node to follow if they lost every slot.
   const NodeRole my_role_before = myself().role;
   const std::size_t my_slots_before = count_slots_of_index(0);
   const int my_primary_index = my_role_before == NodeRole::replica ? index_of(myself().primary_id) : -1;
   const std::size_t primary_slots_before = count_slots_of_index(my_primary_index);
-  const std::vector<std::int16_t> owners_before = slot_owner_;
+  int first_taker_from_me = -1;
+  int first_taker_from_primary = -1;
+  auto note_move = [&](int former_owner, int new_owner) {
+    if (new_owner < 0) return;
+    if (former_owner == 0 && first_taker_from_me < 0) first_taker_from_me = new_owner;
+    if (former_owner > 0 && former_owner == my_primary_index && first_taker_from_primary < 0) {
+      first_taker_from_primary = new_owner;
+    }
+  };
 
   // 1. Node entries: add unknown nodes, replace known ones only with a strictly greater epoch, and
   //    never take anything about this node from someone else.
@@ -288,35 +375,50 @@ MergeOutcome ClusterConfig::merge(const ClusterConfig& sender) {
   const int si = index_of(s.id);  // known now: step 1 added it
   const ClusterNode& s_here = nodes_[static_cast<std::size_t>(si)];
   const bool sender_is_current = s.config_epoch >= s_here.config_epoch;
+  std::int16_t* mine = slot_owner_.data();
+  const std::uint64_t sender_lanes = lanes_of(static_cast<std::int16_t>(si));
   if (s.role == NodeRole::primary) {
-    for (int slot = 0; slot < kClusterSlots; ++slot) {
-      const auto k = static_cast<std::size_t>(slot);
-      const bool claimed = sender.slot_owner_[k] == 0;
-      const int owner = slot_owner_[k];
-      if (claimed) {
-        if (owner == si) continue;
-        // A slot moves only to a claimant whose epoch is greater than its current owner's.
-        if (owner >= 0 && nodes_[static_cast<std::size_t>(owner)].config_epoch >= s.config_epoch) continue;
-        slot_owner_[k] = static_cast<std::int16_t>(si);
-        ++out.slots_moved;
-      } else if (owner == si && sender_is_current) {
-        // The sender no longer claims a slot we think is its own (DELSLOTS, or it lost an epoch
-        // collision): release it so that its real owner can claim it.
-        slot_owner_[k] = -1;
-        ++out.slots_released;
+    const std::int16_t* theirs = sender.slot_owner_.data();
+    const std::uint64_t claimed_lanes = lanes_of(0);  // the sender is index 0 of its own config
+    for (int base = 0; base < kClusterSlots; base += kBlockSlots) {
+      // Most blocks need nothing: the sender claims exactly the slots this config gives it.
+      if (block_all(theirs + base, claimed_lanes) && block_all(mine + base, sender_lanes)) continue;
+      if (block_none(theirs + base, claimed_lanes) && (!sender_is_current || block_none(mine + base, sender_lanes))) {
+        continue;
+      }
+      for (int slot = base; slot < base + kBlockSlots; ++slot) {
+        const bool claimed = theirs[slot] == 0;
+        const int owner = mine[slot];
+        if (claimed) {
+          if (owner == si) continue;
+          // A slot moves only to a claimant whose epoch is greater than its current owner's.
+          if (owner >= 0 && nodes_[static_cast<std::size_t>(owner)].config_epoch >= s.config_epoch) continue;
+          mine[slot] = static_cast<std::int16_t>(si);
+          note_move(owner, si);
+          ++out.slots_moved;
+        } else if (owner == si && sender_is_current) {
+          // The sender no longer claims a slot we think is its own (DELSLOTS, or it lost an epoch
+          // collision): release it so that its real owner can claim it.
+          mine[slot] = -1;
+          ++out.slots_released;
+        }
       }
     }
   } else if (sender_is_current) {
     // A replica owns nothing: slots we still think are the sender's went to its primary (a primary
     // that stepped down in a planned failover), if we know that primary.
     const int pi = index_of(s.primary_id);
-    for (std::int16_t& owner : slot_owner_) {
-      if (owner != si) continue;
-      owner = static_cast<std::int16_t>(pi);
-      if (pi >= 0) {
-        ++out.slots_moved;
-      } else {
-        ++out.slots_released;
+    for (int base = 0; base < kClusterSlots; base += kBlockSlots) {
+      if (block_none(mine + base, sender_lanes)) continue;
+      for (int slot = base; slot < base + kBlockSlots; ++slot) {
+        if (mine[slot] != si) continue;
+        mine[slot] = static_cast<std::int16_t>(pi);
+        note_move(si, pi);
+        if (pi >= 0) {
+          ++out.slots_moved;
+        } else {
+          ++out.slots_released;
+        }
       }
     }
   }
@@ -328,17 +430,12 @@ MergeOutcome ClusterConfig::merge(const ClusterConfig& sender) {
   }
 
   // 4. Should this node follow someone? Only the caller changes this node's own entry.
-  auto new_owner_of = [&](int former_owner) -> std::optional<std::string> {
-    for (int slot = 0; slot < kClusterSlots; ++slot) {
-      const auto k = static_cast<std::size_t>(slot);
-      if (owners_before[k] == former_owner && slot_owner_[k] >= 0 && slot_owner_[k] != former_owner) {
-        return nodes_[static_cast<std::size_t>(slot_owner_[k])].id;
-      }
-    }
-    return std::nullopt;
+  auto id_of = [&](int index) -> std::optional<std::string> {
+    if (index < 0) return std::nullopt;
+    return nodes_[static_cast<std::size_t>(index)].id;
   };
   if (my_role_before == NodeRole::primary && my_slots_before > 0 && count_slots_of_index(0) == 0) {
-    out.follow = new_owner_of(0);
+    out.follow = id_of(first_taker_from_me);
     out.follow_reason = fmt::format("lost all {} slots to a node with a greater config epoch", my_slots_before);
   } else if (my_primary_index > 0) {
     const ClusterNode& p = nodes_[static_cast<std::size_t>(my_primary_index)];
@@ -347,7 +444,7 @@ MergeOutcome ClusterConfig::merge(const ClusterConfig& sender) {
       out.follow = p.primary_id;
       out.follow_reason = fmt::format("my primary {} became a replica", p.id);
     } else if (primary_slots_before > 0 && count_slots_of_index(my_primary_index) == 0) {
-      out.follow = new_owner_of(my_primary_index);
+      out.follow = id_of(first_taker_from_primary);
       out.follow_reason = fmt::format("my primary {} lost all {} slots", p.id, primary_slots_before);
     }
     if (out.follow && *out.follow == my_id()) out.follow.reset();
@@ -403,28 +500,54 @@ std::string ClusterConfig::serialize() const {
     out += fmt::format("node {} {} {} {} {} {}\n", n.id, n.host, n.port, n.config_epoch, node_role_name(n.role),
                        n.primary_id.empty() ? "-" : n.primary_id);
   }
-  // Every owner's runs in one pass over the slots (not one pass per node): a config is serialized at
-  // every change, and what it gossips is this text.
+  // Every owner's runs in one pass over the slots (not one pass per node), a block at a time: a
+  // config is serialized at every change, and what it persists and gossips is this text.
   std::vector<std::vector<SlotSpan>> spans(nodes_.size());
-  for (int slot = 0; slot < kClusterSlots; ++slot) {
-    const int owner = slot_owner_[static_cast<std::size_t>(slot)];
-    if (owner < 0) continue;
-    std::vector<SlotSpan>& runs = spans[static_cast<std::size_t>(owner)];
-    if (!runs.empty() && runs.back().last + 1 == slot) {
-      runs.back().last = slot;
-    } else {
-      runs.push_back({slot, slot});
-    }
+  const std::int16_t* o = slot_owner_.data();
+  for (int first = 0; first < kClusterSlots;) {
+    const int end = run_end(o, first);
+    if (o[first] >= 0) spans[static_cast<std::size_t>(o[first])].push_back({first, end - 1});
+    first = end;
   }
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
     if (spans[i].empty()) continue;
-    out += "slots " + nodes_[i].id;
+    out += "slots ";
+    out += nodes_[i].id;
     for (const SlotSpan& span : spans[i]) {
-      out += span.first == span.last ? fmt::format(" {}", span.first) : fmt::format(" {}-{}", span.first, span.last);
+      if (span.first == span.last) {
+        fmt::format_to(std::back_inserter(out), " {}", span.first);
+      } else {
+        fmt::format_to(std::back_inserter(out), " {}-{}", span.first, span.last);
+      }
     }
     out += '\n';
   }
   return out;
+}
+
+std::uint64_t ClusterConfig::digest() const { return digest_of_text(serialize()); }
+
+std::uint64_t ClusterConfig::digest_of_text(std::string_view text) {
+  // The text's lines sorted, without the "myself" line: node lines by id, slots lines by owner id,
+  // each owner's runs in slot order. What is left names no local order and no local node.
+  std::vector<std::string_view> lines;
+  lines.reserve(64);
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view line = text.substr(pos, end - pos);
+    pos = end + 1;
+    if (!line.empty() && !line.starts_with("myself ")) lines.push_back(line);
+  }
+  std::sort(lines.begin(), lines.end());
+  std::string canonical;
+  canonical.reserve(text.size());
+  for (const std::string_view line : lines) {
+    canonical += line;
+    canonical += '\n';
+  }
+  return XXH3_64bits(canonical.data(), canonical.size());
 }
 
 Result<ClusterConfig> ClusterConfig::parse(std::string_view text) {
@@ -503,10 +626,15 @@ Result<ClusterConfig> ClusterConfig::parse(std::string_view text) {
       const auto first = parse_number<int>(w[k].substr(0, dash));
       const auto last = dash == std::string_view::npos ? first : parse_number<int>(w[k].substr(dash + 1));
       if (!first || !last || *first < 0 || *last >= kClusterSlots || *first > *last) return fail("bad slot range");
-      for (int s = *first; s <= *last; ++s) {
-        if (c.slot_owner_[static_cast<std::size_t>(s)] >= 0) return fail(fmt::format("slot {} assigned twice", s));
-        c.slot_owner_[static_cast<std::size_t>(s)] = static_cast<std::int16_t>(owner);
+      std::int16_t* o = c.slot_owner_.data();
+      // Bounded by the range: the free run after a low range reaches far into the table, and a
+      // config has a slots range per shard at least.
+      if (o[*first] >= 0 || run_end(o, *first, *last + 1) <= *last) {
+        int s = *first;
+        while (o[s] < 0) ++s;
+        return fail(fmt::format("slot {} assigned twice", s));
       }
+      std::fill(o + *first, o + *last + 1, static_cast<std::int16_t>(owner));
     }
   }
   // Checked per slots line, not per slot: configs are parsed at every gossip that changes them.
@@ -519,8 +647,10 @@ Result<ClusterConfig> ClusterConfig::parse(std::string_view text) {
 
 // ==== nodes.conf ==================================================================================
 
-Status save_nodes_conf(Env& env, const ClusterConfig& config) {
-  return save_small_file(env, std::string(kNodesConfFile), config.serialize());
+Status save_nodes_conf(Env& env, const ClusterConfig& config) { return save_nodes_conf_text(env, config.serialize()); }
+
+Status save_nodes_conf_text(Env& env, std::string_view serialized) {
+  return save_small_file(env, std::string(kNodesConfFile), serialized);
 }
 
 Result<std::optional<ClusterConfig>> load_nodes_conf(Env& env) {

@@ -108,6 +108,8 @@ class ClusterConfig {
 
   // The node owning a slot, or nullptr when the slot is unassigned. REQUIRES: 0 <= slot < 16384.
   const ClusterNode* slot_owner(int slot) const;
+  // Every maximal run of consecutive slots with one owner, in slot order (unassigned slots skipped).
+  std::vector<std::pair<SlotSpan, const ClusterNode*>> owned_runs() const;
   std::vector<int> slots_of(std::string_view id) const;
   std::size_t slot_count(std::string_view id) const;
   std::size_t assigned_slots() const;
@@ -153,6 +155,13 @@ class ClusterConfig {
   std::string serialize() const;
   // Err::invalid naming the line and what was expected there.
   static Result<ClusterConfig> parse(std::string_view text);
+  // A 64-bit hash of what every node of a settled cluster holds alike: the current epoch, every
+  // node's entry (in id order) and the owner of every slot, but not which node is "myself". Two nodes
+  // with equal digests hold equal configs, so merging one into the other would change nothing; the
+  // bus pings with it and exchanges whole configs only when the digests differ.
+  std::uint64_t digest() const;
+  // The same digest from this config's serialize() text, for a caller that has the text already.
+  static std::uint64_t digest_of_text(std::string_view serialized);
 
   bool operator==(const ClusterConfig& other) const = default;
 
@@ -173,6 +182,8 @@ inline constexpr std::string_view kNodesConfFile = "nodes.conf";
 // Writes nodes.conf.tmp with the serialized config and a CRC32C line, syncs it, renames it over
 // nodes.conf and syncs the directory: after a crash either the old or the new file is there, whole.
 Status save_nodes_conf(Env& env, const ClusterConfig& config);
+// The same with the config's serialize() text, for a caller that has the text already.
+Status save_nodes_conf_text(Env& env, std::string_view serialized);
 
 // nullopt when there is no nodes.conf (a fresh node). A file whose checksum or content does not verify
 // is an error naming the file and what to do (remove it to rejoin the cluster as a fresh node).

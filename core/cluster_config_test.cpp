@@ -88,6 +88,33 @@ TEST_CASE("slot spans and node ids") {
 
 // ---- changes -------------------------------------------------------------------------------------
 
+TEST_CASE("owned_runs: maximal runs of one owner in slot order, the same as slot_owner slot by slot") {
+  ClusterConfig a = config_of('a', {'b'});
+  CHECK(a.owned_runs().empty());
+  std::vector<int> mine = range(0, 9);
+  mine.push_back(20);
+  mine.push_back(kClusterSlots - 1);
+  REQUIRE(a.add_slots(mine).is_ok());
+  ClusterConfig b = config_of('b', {'a'});
+  REQUIRE(b.add_slots(range(10, 19)).is_ok());
+  a.merge(b);
+  const auto runs = a.owned_runs();
+  REQUIRE(runs.size() == 4);
+  CHECK(runs[0].first == SlotSpan{0, 9});
+  CHECK(runs[0].second->id == id('a'));
+  CHECK(runs[1].first == SlotSpan{10, 19});
+  CHECK(runs[1].second->id == id('b'));
+  CHECK(runs[2].first == SlotSpan{20, 20});
+  CHECK(runs[3].first == SlotSpan{kClusterSlots - 1, kClusterSlots - 1});
+  CHECK(runs[3].second->id == id('a'));
+  std::size_t covered = 0;
+  for (const auto& [span, owner] : runs) {
+    for (int slot = span.first; slot <= span.last; ++slot) CHECK(a.slot_owner(slot) == owner);
+    covered += static_cast<std::size_t>(span.last - span.first + 1);
+  }
+  CHECK(covered == a.assigned_slots());
+}
+
 TEST_CASE("add and delete slots with Redis's errors; nothing changes on an error") {
   ClusterConfig c = config_of('a', {});
   REQUIRE(c.add_slots(range(0, 99)).is_ok());
@@ -306,6 +333,83 @@ TEST_CASE("merge: equal epochs of two primaries make the smaller id bump") {
   CHECK_FALSE(b.merge(a).epoch_collision);
 }
 
+TEST_CASE("merge: slot runs that start and end inside 8-slot blocks move, release and follow exactly") {
+  // Odd boundaries exercise the per-slot path next to blocks the merge skips whole.
+  ClusterConfig a = config_of('a', {'b'});
+  REQUIRE(a.add_slots(range(3, 12)).is_ok());
+  REQUIRE(a.add_slots(range(100, 100)).is_ok());
+  REQUIRE(a.add_slots(range(16380, 16383)).is_ok());
+  a.set_my_epoch(1);
+  ClusterConfig b = config_of('b', {'a'});
+  MergeOutcome m = b.merge(a);
+  CHECK(m.slots_moved == 15);
+  CHECK(b.slot_count(id('a')) == 15);
+  CHECK(b.slot_owner(2) == nullptr);
+  CHECK(b.slot_owner(3)->id == id('a'));
+  CHECK(b.slot_owner(12)->id == id('a'));
+  CHECK(b.slot_owner(13) == nullptr);
+  CHECK(b.slot_owner(16383)->id == id('a'));
+  REQUIRE(a.del_slots({5, 100, 16381}).is_ok());
+  m = b.merge(a);
+  CHECK(m.slots_released == 3);
+  CHECK(b.slot_owner(5) == nullptr);
+  CHECK(b.slot_owner(6)->id == id('a'));
+  CHECK(b.slot_count(id('a')) == 12);
+
+  // c takes a's slots 9..12 with a greater epoch; a keeps the rest and follows nobody. Then c
+  // takes the rest too: a follows c, the first node that took a slot from it.
+  ClusterConfig c = config_of('c', {'a', 'b'});
+  REQUIRE(c.add_slots({9, 10, 11, 12}).is_ok());
+  c.set_my_epoch(2);
+  m = a.merge(c);
+  CHECK(m.slots_moved == 4);
+  CHECK_FALSE(m.follow.has_value());
+  REQUIRE(c.add_slots({3, 4, 6, 7, 8, 16380, 16382, 16383}).is_ok());
+  m = a.merge(c);
+  CHECK(a.slot_count(id('a')) == 0);
+  REQUIRE(m.follow.has_value());
+  CHECK(*m.follow == id('c'));
+}
+
+TEST_CASE("digest: equal for every node's copy of one config, different for any difference") {
+  ClusterConfig a = config_of('a', {'b', 'c'});
+  ClusterConfig b = config_of('b', {'c', 'a'});  // another order of the same nodes
+  ClusterConfig c = config_of('c', {'a', 'b'});
+  REQUIRE(a.add_slots(range(0, 8191)).is_ok());
+  REQUIRE(b.add_slots(range(8192, 16383)).is_ok());
+  a.set_my_epoch(1);
+  b.set_my_epoch(2);
+  for (int round = 0; round < 2; ++round) {
+    a.merge(b);
+    a.merge(c);
+    b.merge(a);
+    b.merge(c);
+    c.merge(a);
+    c.merge(b);
+  }
+  CHECK(a.serialize() != b.serialize());  // the "myself" line and the order differ
+  CHECK(a.digest() == b.digest());
+  CHECK(a.digest() == c.digest());
+  CHECK(a.digest() == ClusterConfig::digest_of_text(a.serialize()));
+  // Anything a merge could change changes the digest: an epoch, a role, a slot, a new node.
+  ClusterConfig changed = c;
+  changed.bump_my_epoch();
+  CHECK(changed.digest() != a.digest());
+  changed = a;
+  REQUIRE(changed.del_slots({7}).is_ok());
+  CHECK(changed.digest() != a.digest());
+  changed = c;
+  changed.make_replica_of(id('a'));
+  CHECK(changed.digest() != a.digest());
+  changed = c;
+  ClusterNode d;
+  d.id = id('d');
+  d.host = "host-d";
+  d.port = 6379;
+  changed.learn_node(d);
+  CHECK(changed.digest() != a.digest());
+}
+
 // ---- text form and nodes.conf ----------------------------------------------------------------------
 
 TEST_CASE("serialize and parse round trip; the local node comes first") {
@@ -336,6 +440,13 @@ TEST_CASE("parse rejects malformed text with the line and the reason") {
   CHECK_FALSE(ClusterConfig::parse(good + "slots " + id('a') + " 5-3\n").is_ok());
   CHECK_FALSE(ClusterConfig::parse(good + "slots " + id('a') + " 16384\n").is_ok());
   CHECK_FALSE(ClusterConfig::parse(good + "slots " + id('b') + " 1\n").is_ok());
+  // A slot assigned twice is named, wherever it falls in the range.
+  const auto twice = ClusterConfig::parse(good + "slots " + id('a') + " 3-9 11 9-20\n");
+  REQUIRE_FALSE(twice.is_ok());
+  CHECK(twice.status().message().find("slot 9 assigned twice") != std::string::npos);
+  const auto twice_later = ClusterConfig::parse(good + "slots " + id('a') + " 30 0-40\n");
+  REQUIRE_FALSE(twice_later.is_ok());
+  CHECK(twice_later.status().message().find("slot 30 assigned twice") != std::string::npos);
   CHECK_FALSE(ClusterConfig::parse(good + "bogus 1\n").is_ok());
 }
 

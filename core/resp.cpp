@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <limits>
 #include <utility>
 
@@ -361,10 +362,30 @@ std::string encode_simple(std::string_view text) { return "+" + one_line(text) +
 
 std::string encode_error(std::string_view message) { return "-" + one_line(message) + "\r\n"; }
 
-std::string encode_integer(std::int64_t value) { return fmt::format(":{}\r\n", value); }
+namespace {
+
+// "<prefix><value>\r\n": the header of every bulk string, array and integer reply. With to_chars
+// rather than fmt::format, which parsed its format string at each of the many calls.
+template <class Int>
+void append_header(std::string& out, char prefix, Int value) {
+  char digits[24];
+  const auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
+  out += prefix;
+  out.append(digits, static_cast<std::size_t>(end - digits));
+  out += "\r\n";
+}
+
+}  // namespace
+
+std::string encode_integer(std::int64_t value) {
+  std::string out;
+  append_header(out, ':', value);
+  return out;
+}
 
 void append_bulk(std::string& out, std::string_view bytes) {
-  out += fmt::format("${}\r\n", bytes.size());
+  out.reserve(out.size() + bytes.size() + 24);
+  append_header(out, '$', bytes.size());
   out.append(bytes);
   out += "\r\n";
 }
@@ -378,12 +399,20 @@ std::string encode_bulk(std::string_view bytes) {
 
 std::string encode_null_bulk() { return "$-1\r\n"; }
 
-std::string encode_array_header(std::size_t count) { return fmt::format("*{}\r\n", count); }
+std::string encode_array_header(std::size_t count) {
+  std::string out;
+  append_header(out, '*', count);
+  return out;
+}
 
 std::string encode_null_array() { return "*-1\r\n"; }
 
 std::string encode_bulk_array(const std::vector<std::string>& items) {
-  std::string out = encode_array_header(items.size());
+  std::size_t bytes = 24;
+  for (const std::string& item : items) bytes += item.size() + 24;
+  std::string out;
+  out.reserve(bytes);
+  append_header(out, '*', items.size());
   for (const std::string& item : items) append_bulk(out, item);
   return out;
 }
@@ -431,32 +460,55 @@ RespValue RespValue::array(std::vector<RespValue> items) {
 
 namespace {
 
-// Quotes bytes like redis-cli: printable ASCII as is, the usual escapes, anything else as \xHH.
-void append_quoted(std::string& out, std::string_view bytes) {
-  out.push_back('"');
-  for (const char c : bytes) {
-    switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '"': out += "\\\""; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\a': out += "\\a"; break;
-      case '\b': out += "\\b"; break;
-      default: out += printable_byte(c); break;
-    }
+// How a byte is quoted like redis-cli: printable ASCII as is, the usual escapes, anything else as
+// \xHH. Writes at most 4 chars to `to` and returns how many.
+std::size_t quote_byte(char c, char* to) {
+  switch (c) {
+    case '\\': to[0] = '\\'; to[1] = '\\'; return 2;
+    case '"': to[0] = '\\'; to[1] = '"'; return 2;
+    case '\n': to[0] = '\\'; to[1] = 'n'; return 2;
+    case '\r': to[0] = '\\'; to[1] = 'r'; return 2;
+    case '\t': to[0] = '\\'; to[1] = 't'; return 2;
+    case '\a': to[0] = '\\'; to[1] = 'a'; return 2;
+    case '\b': to[0] = '\\'; to[1] = 'b'; return 2;
+    default: break;
   }
-  out.push_back('"');
+  const auto u = static_cast<unsigned char>(c);
+  if (u >= 0x20 && u < 0x7f) {
+    to[0] = c;
+    return 1;
+  }
+  constexpr std::string_view kHex = "0123456789abcdef";
+  to[0] = '\\';
+  to[1] = 'x';
+  to[2] = kHex[u >> 4U];
+  to[3] = kHex[u & 0xfU];
+  return 4;
 }
 
-void append_display(std::string& out, const RespValue& v, bool nested, std::size_t max_chars) {
+// Quotes bytes like redis-cli. Once `out` holds more than max_chars (the caller cuts there) the
+// rest is only counted into `skipped`, so a large value is not copied whole to be thrown away.
+void append_quoted(std::string& out, std::string_view bytes, std::size_t max_chars, std::size_t& skipped) {
+  out.push_back('"');
+  char quoted[4];
+  std::size_t i = 0;
+  for (; i < bytes.size() && out.size() <= max_chars; ++i) out.append(quoted, quote_byte(bytes[i], quoted));
+  for (; i < bytes.size(); ++i) skipped += quote_byte(bytes[i], quoted);
+  if (out.size() <= max_chars) {
+    out.push_back('"');
+  } else {
+    ++skipped;
+  }
+}
+
+void append_display(std::string& out, const RespValue& v, bool nested, std::size_t max_chars, std::size_t& skipped) {
   // Stop descending once the budget is spent; the caller cuts the result to size anyway.
   if (out.size() > max_chars) return;
   switch (v.type) {
     case RespValue::Type::simple: out += one_line(v.text); break;
     case RespValue::Type::error: out += "(error) " + one_line(v.text); break;
     case RespValue::Type::integer: out += fmt::format("(integer) {}", v.integer); break;
-    case RespValue::Type::bulk: append_quoted(out, v.text); break;
+    case RespValue::Type::bulk: append_quoted(out, v.text, max_chars, skipped); break;
     case RespValue::Type::null: out += "(nil)"; break;
     case RespValue::Type::array:
       if (v.elements.empty()) {
@@ -467,9 +519,15 @@ void append_display(std::string& out, const RespValue& v, bool nested, std::size
       for (std::size_t i = 0; i < v.elements.size() && out.size() <= max_chars; ++i) {
         if (i > 0) out.push_back(' ');
         out += fmt::format("{}) ", i + 1);
-        append_display(out, v.elements[i], true, max_chars);
+        append_display(out, v.elements[i], true, max_chars, skipped);
       }
-      if (nested) out.push_back(']');
+      if (nested) {
+        if (out.size() <= max_chars) {
+          out.push_back(']');
+        } else {
+          ++skipped;
+        }
+      }
       break;
   }
 }
@@ -492,9 +550,10 @@ void append_encoded(std::string& out, const RespValue& v) {
 
 std::string RespValue::to_display(std::size_t max_chars) const {
   std::string out;
-  append_display(out, *this, false, max_chars);
-  if (out.size() > max_chars) {
-    const std::size_t cut = out.size() - max_chars;
+  std::size_t skipped = 0;  // chars past the budget that were counted, not appended
+  append_display(out, *this, false, max_chars, skipped);
+  if (out.size() + skipped > max_chars) {
+    const std::size_t cut = out.size() + skipped - max_chars;
     out.resize(max_chars);
     out += fmt::format("...(+{} chars)", cut);
   }

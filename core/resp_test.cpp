@@ -562,4 +562,20 @@ TEST_CASE("to_display renders like redis-cli on one line") {
             .to_display() == "1) \"a\" 2) [1) (integer) 1 2) (nil)]");
   const std::string shown = RespValue::bulk(std::string(1000, 'x')).to_display(20);
   CHECK(shown == "\"" + std::string(19, 'x') + "...(+982 chars)");
+  // A cut value shows what the whole rendering begins with and counts everything after the cut,
+  // escapes included, wherever the cut falls (the rest is counted, not rendered).
+  std::string bytes;
+  for (int i = 0; i < 300; ++i) bytes += std::string("ab\n\x01\"", 5);
+  const RespValue nested = RespValue::array({RespValue::from_integer(7),
+                                             RespValue::array({RespValue::bulk("x"), RespValue::bulk(bytes)})});
+  for (const RespValue& v : {RespValue::bulk(bytes), nested}) {
+    const std::string whole = v.to_display(100000);
+    // (An array stops before an element that starts past the budget: cuts inside the big value.)
+    const std::size_t start = whole.find("ab");
+    for (const std::size_t max : {start + 1, start + 17, start + 18, start + 19, start + 40, whole.size() - 1}) {
+      CHECK(v.to_display(max) == whole.substr(0, max) + "...(+" + std::to_string(whole.size() - max) + " chars)");
+    }
+    CHECK(v.to_display(whole.size()) == whole);
+  }
+  CHECK(nested.to_display(1) == "1...(+2 chars)");  // "1) " and nothing of the elements past the budget
 }

@@ -157,10 +157,14 @@ class Store {
   class BusAdapter final : public ClusterBusHandler {
    public:
     explicit BusAdapter(Store& store) : store_(store) {}
+    std::string bus_my_id() override;
     std::string bus_gossip_payload() override;
+    std::uint64_t bus_gossip_digest() override;
     void bus_on_gossip(std::string_view payload) override;
+    bool bus_on_digest(std::string_view sender_id, std::uint64_t digest) override;
     std::string bus_on_request(const std::vector<std::string>& argv) override;
     std::vector<BusPeer> bus_peers() override;
+    std::uint64_t bus_peers_version() override;
 
    private:
     Store& store_;
@@ -233,6 +237,7 @@ class Store {
   // Starts, restarts or stops the sync task so that it follows the installed config.
   void reconcile_replication(std::string_view why);
   void on_gossip(std::string_view payload);
+  bool on_gossip_digest(std::string_view sender_id, std::uint64_t digest);
   std::string on_bus_request(const std::vector<std::string>& argv);
   std::vector<BusPeer> bus_peers() const;
   bool writes_paused() const;
@@ -299,10 +304,9 @@ class Store {
   bool cluster_heard_ = true;
   // Default failover: the primary holds writes while its replica catches up and takes over.
   LocalTime writes_paused_until_{};
-  // Gossip fast path: the last payload merged from each sender and the config version it met.
-  std::map<std::string, std::pair<std::string, std::uint64_t>> gossip_seen_;
-  std::uint64_t cluster_version_ = 0;
-  std::string cluster_text_;  // cluster_.serialize(), what the bus gossips
+  std::uint64_t cluster_version_ = 0;  // counts config changes
+  std::string cluster_text_;           // cluster_.serialize(), what the bus sends when digests differ
+  std::uint64_t cluster_digest_ = 0;   // cluster_.digest(), what the bus pings with
 };
 
 }  // namespace replsim::core

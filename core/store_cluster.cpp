@@ -38,8 +38,14 @@ constexpr std::string_view kErrBadSlot = "ERR Invalid or out of range slot";
 
 }  // namespace
 
+std::string Store::BusAdapter::bus_my_id() { return store_.cluster_.my_id(); }
 std::string Store::BusAdapter::bus_gossip_payload() { return store_.cluster_text_; }
+std::uint64_t Store::BusAdapter::bus_gossip_digest() { return store_.cluster_digest_; }
 void Store::BusAdapter::bus_on_gossip(std::string_view payload) { store_.on_gossip(payload); }
+bool Store::BusAdapter::bus_on_digest(std::string_view sender_id, std::uint64_t digest) {
+  return store_.on_gossip_digest(sender_id, digest);
+}
+std::uint64_t Store::BusAdapter::bus_peers_version() { return store_.cluster_version_; }
 std::string Store::BusAdapter::bus_on_request(const std::vector<std::string>& argv) {
   return store_.on_bus_request(argv);
 }
@@ -69,6 +75,7 @@ Status Store::load_cluster_config() {
   }
   persisted_role_ = cluster_.is_primary() ? Role::master : Role::replica;
   cluster_text_ = cluster_.serialize();
+  cluster_digest_ = ClusterConfig::digest_of_text(cluster_text_);
   cluster_heard_ = cluster_.nodes().size() <= 1;
   return Status::ok();
 }
@@ -104,8 +111,8 @@ std::optional<std::string> Store::route(const CommandSpec& spec, const std::vect
     return std::nullopt;
   }
   const int slot = key_hash_slot(argv[positions.front()]);
-  for (const std::size_t p : positions) {
-    if (key_hash_slot(argv[p]) != slot) return encode_error("CROSSSLOT Keys in request don't hash to the same slot");
+  for (std::size_t k = 1; k < positions.size(); ++k) {
+    if (key_hash_slot(argv[positions[k]]) != slot) return encode_error("CROSSSLOT Keys in request don't hash to the same slot");
   }
   auto moved = [slot](const ClusterNode& n) { return encode_error(fmt::format("MOVED {} {}:{}", slot, n.host, n.port)); };
   if (!primary) {
@@ -133,9 +140,14 @@ Status Store::change_cluster_config(std::string_view why, const std::function<St
   ClusterConfig next = cluster_;
   if (Status st = change(next); !st) return st;
   const bool changed = !(next == cluster_);
+  // Whether this node's own entry changed (a command, or a follow or epoch bump after gossip): the
+  // other nodes learn it by pinging this node, so it pings them all now rather than when due.
+  const bool self_changed = changed && (why != "gossip" || !(next.myself() == cluster_.myself()));
+  std::string next_text;
   if (changed) {
     // Persisted before anyone (this node's requests, its peers) can act on it.
-    if (Status st = save_nodes_conf(env_, next); !st) {
+    next_text = next.serialize();
+    if (Status st = save_nodes_conf_text(env_, next_text); !st) {
       env_.log("cluster.config.persist_failed", fmt::format("why=\"{}\" error=\"{}\"", why, st.message()));
       return Status(st.code(), "ERR " + st.message());
     }
@@ -149,7 +161,8 @@ Status Store::change_cluster_config(std::string_view why, const std::function<St
       if (next.is_primary() != cluster_.is_primary()) writes_paused_until_ = LocalTime{};
       cluster_ = std::move(next);
       ++cluster_version_;
-      cluster_text_ = cluster_.serialize();
+      cluster_text_ = std::move(next_text);
+      cluster_digest_ = ClusterConfig::digest_of_text(cluster_text_);
       persisted_role_ = cluster_.is_primary() ? Role::master : Role::replica;
       const ClusterNode& me = cluster_.myself();
       env_.log("cluster.config.change",
@@ -160,7 +173,10 @@ Status Store::change_cluster_config(std::string_view why, const std::function<St
     reconcile_replication(why);
     if (after_install) after_install();
   }
-  if (changed && bus_) bus_->wake();
+  if (changed && bus_) {
+    bus_->config_changed();
+    if (self_changed) bus_->broadcast();
+  }
   return Status::ok();
 }
 
@@ -195,16 +211,6 @@ std::vector<BusPeer> Store::bus_peers() const {
 
 void Store::on_gossip(std::string_view payload) {
   if (stopping_ || cluster_.empty()) return;
-  // The fast path before parsing: a payload equal to the one last merged from some sender, while this
-  // node's config has not changed since, cannot change anything (parsing it names the same sender).
-  // Peers re-gossip unchanged configs all the time, and parsing 16384 slots each time was the
-  // simulation's single largest cost.
-  for (const auto& [seen_id, seen] : gossip_seen_) {
-    if (seen.second == cluster_version_ && seen.first == payload) {
-      cluster_heard_ = true;
-      return;
-    }
-  }
   auto sender = ClusterConfig::parse(payload);
   if (!sender) {
     env_.log("cluster.gossip.bad", fmt::format("error=\"{}\"", sender.status().message()));
@@ -231,11 +237,33 @@ void Store::on_gossip(std::string_view payload) {
     return Status::ok();
   });
   if (!st) return;
-  gossip_seen_[sender_id] = {std::string(payload), cluster_version_};
   if (outcome.follow) {
     env_.log("cluster.follow", fmt::format("primary={} reason=\"{}\" from={}", *outcome.follow, outcome.follow_reason,
                                            sender_id));
   }
+}
+
+bool Store::on_gossip_digest(std::string_view sender_id, std::uint64_t digest) {
+  if (stopping_ || cluster_.empty()) return true;  // nothing to merge into
+  if (digest != cluster_digest_) return false;
+  if (sender_id == cluster_.my_id()) return true;
+  cluster_heard_ = true;
+  // Equal digests: the sender's entry here is the one it holds itself, so the epoch collision rule
+  // of merge() (two primaries with one epoch: the smaller id bumps) is decided on this config alone.
+  const ClusterNode* sender = cluster_.find(sender_id);
+  const ClusterNode& me = cluster_.myself();
+  if (sender != nullptr && sender->role == NodeRole::primary && me.role == NodeRole::primary &&
+      sender->config_epoch == me.config_epoch && sender->id > me.id) {
+    (void)change_cluster_config("gossip", [&](ClusterConfig& next) {
+      const ClusterNode* s = next.find(sender_id);
+      if (s != nullptr && next.is_primary() && s->role == NodeRole::primary &&
+          s->config_epoch == next.myself().config_epoch && s->id > next.my_id()) {
+        next.bump_my_epoch();
+      }
+      return Status::ok();
+    });
+  }
+  return true;
 }
 
 std::string Store::on_bus_request(const std::vector<std::string>& argv) {
@@ -515,7 +543,6 @@ std::string Store::cluster_reset(bool hard) {
       });
   if (!st) return encode_error(st.message());
   cluster_heard_ = true;
-  gossip_seen_.clear();
   return encode_simple("OK");
 }
 

@@ -119,11 +119,11 @@ void append_int(std::string& out, T v) {
   out.append(buf, r.ptr);
 }
 
-template <typename T, typename F>
-void append_array(std::string& out, const std::vector<T>& items, F&& each) {
+template <typename Items, typename F>
+void append_array(std::string& out, const Items& items, F&& each) {
   out += '[';
   bool first = true;
-  for (const T& item : items) {
+  for (const auto& item : items) {
     if (!first) out += ',';
     first = false;
     each(item);

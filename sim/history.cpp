@@ -1,7 +1,8 @@
 // sim/history.cpp — recording and serialising client operations.
 #include "sim/history.h"
 
-#include <set>
+#include <algorithm>
+#include <iterator>
 #include <string_view>
 
 namespace replsim::sim {
@@ -66,15 +67,14 @@ void History::complete(std::uint64_t id, Outcome outcome, std::int64_t now_ns, s
   op.reply = std::move(reply);
   op.values_total = values.size();
   if (op.kind == OpKind::lrange && values.size() > kLrangeValuesKept) {
-    std::set<std::string_view> seen;
-    bool distinct = true;
-    for (const std::string& v : values) {
-      if (!seen.insert(v).second) {
-        distinct = false;
-        break;
-      }
+    std::vector<std::string_view> sorted(values.begin(), values.end());
+    std::sort(sorted.begin(), sorted.end());
+    const bool distinct = std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end();
+    if (distinct) {
+      // A fresh vector: resize() would keep the capacity of the whole reply.
+      values = std::vector<std::string>(std::make_move_iterator(values.begin()),
+                                        std::make_move_iterator(values.begin() + kLrangeValuesKept));
     }
-    if (distinct) values.resize(kLrangeValuesKept);
   }
   op.values = std::move(values);
   op.read_nil = read_nil;

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,10 +50,10 @@ struct Operation {
   nlohmann::json to_json() const;
 };
 
-// An LRANGE of a list that only grows would make the history grow with the square of the run's
-// length (every read holds the whole list). The only check that reads LRANGE values looks for an
-// element twice in one reply, so a reply without one keeps just this many elements.
-inline constexpr std::size_t kLrangeValuesKept = 32;
+// An LRANGE of a long list would make the history hold every list many times over. The only check
+// that reads LRANGE values looks for an element twice in one reply, so a reply without one keeps just
+// this many elements, to show in history.json what the reply began with.
+inline constexpr std::size_t kLrangeValuesKept = 8;
 
 class History {
  public:
@@ -63,7 +64,8 @@ class History {
   void complete(std::uint64_t id, Outcome outcome, std::int64_t now_ns, std::string node,
                 std::string reply, std::vector<std::string> values = {}, bool read_nil = false);
 
-  const std::vector<Operation>& ops() const { return ops_; }
+  // A deque: a long run's history grows without the copy (and twice the memory) of a vector's growth.
+  const std::deque<Operation>& ops() const { return ops_; }
   Operation& op(std::uint64_t id) { return ops_.at(id); }
   std::size_t size() const { return ops_.size(); }
   std::size_t count(Outcome outcome) const;
@@ -71,7 +73,7 @@ class History {
   nlohmann::json to_json() const;
 
  private:
-  std::vector<Operation> ops_;
+  std::deque<Operation> ops_;
 };
 
 }  // namespace replsim::sim

@@ -90,7 +90,8 @@ void incident_001(const std::string& when, const std::string& give) {
   h.run([&] {
     h.meet_all();
     CHECK(h.call(0, {"CLUSTER", "ADDSLOTSRANGE", "0", "16383"}) == ok());
-    // Enough data that the checkpoint transfer takes many messages.
+    // Enough data that the checkpoint transfer takes many messages (still well under a millisecond of
+    // simulated time, so the wait below polls every 20 µs).
     for (std::size_t k = 0; k < 300; ++k) {
       CHECK(h.call(0, {"SET", fmt::format("key:{}", k), std::string(1000, static_cast<char>('a' + k % 26))}) == ok());
     }
@@ -98,7 +99,8 @@ void incident_001(const std::string& when, const std::string& give) {
     CHECK(h.store(1).recovering());
     if (when == "transfer") {
       CHECK(h.eventually(
-          [&] { return h.store(1).replication().sync_state() == core::SyncState::transfer; }, 10s));
+          [&] { return h.store(1).replication().sync_state() == core::SyncState::transfer; }, 10s,
+          std::chrono::microseconds(20)));
     }
   });
   h.crash(0);
@@ -206,7 +208,7 @@ TEST_CASE("a sync cut by a connection reset or by the replica crashing mid-trans
     // 1. Every connection of the replica is reset while the checkpoint is on the wire.
     CHECK(h.call(1, {"CLUSTER", "REPLICATE", h.id(0)}) == ok());
     repl = &h.store(1).replication();
-    CHECK(h.eventually([&] { return repl->sync_state() == core::SyncState::transfer; }, 10s));
+    CHECK(h.eventually([&] { return repl->sync_state() == core::SyncState::transfer; }, 10s, 1ms));
     CHECK(h.fx.net().reset_host_connections(h.fx.node_id(1), "test") > 0);
     CHECK(h.eventually([&] { return repl->sync_attempts_ended() >= 1; }));
     // The failed attempt kept the role; a retry brings the replica in sync and clears the flag.

@@ -66,15 +66,9 @@ void fill_cluster_state(const core::Store& store, NodeFinal& f) {
   }
   std::sort(f.config.begin(), f.config.end(),
             [](const ConfigEntry& a, const ConfigEntry& b) { return a.id < b.id; });
-  for (int slot = 0; slot < core::kClusterSlots; ++slot) {
-    const core::ClusterNode* owner = c.slot_owner(slot);
-    if (owner == nullptr) continue;
-    if (!f.slot_owners.empty() && f.slot_owners.back().last == slot - 1 && f.slot_owners.back().owner_id == owner->id) {
-      f.slot_owners.back().last = slot;
-    } else {
-      f.slot_owners.push_back({slot, slot, owner->id});
-    }
-  }
+  // Runs of one owner, found by the config's block scans: this runs for every node at every poll of
+  // the liveness phase.
+  for (const auto& [span, owner] : c.owned_runs()) f.slot_owners.push_back({span.first, span.last, owner->id});
 }
 
 NodeFinal final_state(World& world, int i) {

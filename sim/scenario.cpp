@@ -120,7 +120,7 @@ std::vector<KeyTable> build_key_tables() {
                                    {"expect", "timeout_ms", "retry_for_ms", "retry_interval_ms", "note"})},
       {"workload", optional({"enabled", "cluster", "clients", "mix", "key_count", "value_size_bytes",
                              "ops_per_second_per_client", "duration_ms", "request_timeout_ms", "retries",
-                             "large_values", "variants"})},
+                             "large_values", "variants", "list_length_bound"})},
       {"large_values", optional({"probability", "size_bytes", "page_size_factor"})},
       {"workload_variant", with_required({"name"}, {"weight", "mix", "key_count", "value_size_bytes",
                                                     "ops_per_second_per_client", "large_values"})},
@@ -906,6 +906,10 @@ class Loader {
     if (const json* x = obj.find("large_values"))
       load_large_values(*x, obj.at("large_values"), w.large_values);
     if (const json* x = obj.find("variants")) load_variants(*x, obj.at("variants"), w);
+    if (const json* x = obj.find("list_length_bound")) {
+      w.list_length_bound = read_int(*x, obj.at("list_length_bound"), 0, 1'000'000'000,
+                                     "a non-negative integer (elements; 0: no bound)");
+    }
   }
 
   static int read_key_count(const json& v, const std::string& path) {
@@ -1711,7 +1715,8 @@ json workload_json(const WorkloadSpec& w) {
           {"duration_ms", w.duration_ms},
           {"request_timeout_ms", w.request_timeout_ms},
           {"retries", w.retries},
-          {"large_values", large}};
+          {"large_values", large},
+          {"list_length_bound", w.list_length_bound}};
   if (!w.variants.empty()) {
     json variants = json::array();
     for (const WorkloadSpec::Variant& v : w.variants) {

@@ -183,6 +183,10 @@ struct WorkloadSpec {
   int retries = 3;
   LargeValues large_values;
   std::vector<Variant> variants;  // empty: every seed runs the workload as written
+  // A client that last saw a list longer than this pops the surplus (down to half of it) with its
+  // next pop of that list, so lists stay bounded in long runs; 0: no bound. The mix and the rate
+  // are unchanged: only that pop's count grows.
+  std::int64_t list_length_bound = 256;
 
   bool operator==(const WorkloadSpec&) const = default;
 };

@@ -285,6 +285,7 @@ TEST_CASE("writing a section turns it on unless it says enabled false") {
   Scenario s = load_ok(doc);
   CHECK(s.workload.enabled);
   CHECK(s.workload.mix == WorkloadSpec{}.mix);
+  CHECK(s.workload.list_length_bound == 256);
   CHECK(s.operator_.enabled);
   CHECK(s.swarm.family(SwarmSpec::Family::pause).may_enable);
   CHECK(s.swarm.family(SwarmSpec::Family::clog).may_enable);
@@ -620,6 +621,8 @@ TEST_CASE("error: workload values") {
   CHECK_LOAD_ERROR(doc, "$.workload.variants[0].mix: every weight is 0");
   doc["workload"] = {{"variants", {{{"name", "a"}, {"clients", 2}}}}};
   CHECK_LOAD_ERROR(doc, "$.workload.variants[0]: unknown key \"clients\"");
+  doc["workload"] = {{"list_length_bound", -1}};
+  CHECK_LOAD_ERROR(doc, "$.workload.list_length_bound: expected a non-negative integer");
 }
 
 TEST_CASE("workload variants: each seed picks one by weight, and its keys replace the workload's") {

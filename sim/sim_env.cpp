@@ -5,11 +5,48 @@
 #include <cstdlib>
 #include <exception>
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <iterator>
 
 namespace replsim::sim {
 
 namespace {
+
+// "disk.<op>", the trace kind of a disk operation, without formatting it at every operation.
+std::string_view disk_kind(kernel::DiskOp op) {
+  switch (op) {
+    case kernel::DiskOp::append: return "disk.append";
+    case kernel::DiskOp::write_at: return "disk.write_at";
+    case kernel::DiskOp::read_at: return "disk.read_at";
+    case kernel::DiskOp::file_size: return "disk.file_size";
+    case kernel::DiskOp::truncate: return "disk.truncate";
+    case kernel::DiskOp::sync: return "disk.sync";
+    case kernel::DiskOp::rename: return "disk.rename";
+    case kernel::DiskOp::remove: return "disk.remove";
+    case kernel::DiskOp::list_files: return "disk.list_files";
+    case kernel::DiskOp::sync_dir: return "disk.sync_dir";
+    case kernel::DiskOp::exists: return "disk.exists";
+  }
+  return "disk.unknown";
+}
+
+// A short "key=value" argument of a disk trace, formatted on the stack.
+struct ShortDetail {
+  std::array<char, 64> bytes{};
+  std::size_t size = 0;
+  std::string_view view() const { return {bytes.data(), size}; }
+};
+template <class... Args>
+ShortDetail short_detail(fmt::format_string<Args...> format, Args&&... args) {
+  ShortDetail d;
+  d.size = fmt::format_to_n(d.bytes.data(), d.bytes.size(), format, std::forward<Args>(args)...).size;
+  d.size = std::min(d.size, d.bytes.size());
+  return d;
+}
 
 class SimConnection final : public core::Connection {
  public:
@@ -144,21 +181,28 @@ bool SimEnv::pay_disk_latency(kernel::DiskOp op) {
 
 core::Status SimEnv::disk_status(kernel::DiskOp op, const std::string& name, core::Status st,
                                  std::string_view extra) {
-  trace(fmt::format("disk.{}", kernel::disk_op_name(op)),
-        fmt::format("file={} {} result={}", name, extra, st.is_ok() ? "ok" : st.to_string()));
+  detail_.clear();
+  fmt::format_to(std::back_inserter(detail_), FMT_COMPILE("file={} {} result="), name, extra);
+  if (st.is_ok()) {
+    detail_.append(std::string_view("ok"));
+  } else {
+    const std::string text = st.to_string();
+    detail_.append(text);
+  }
+  trace(disk_kind(op), detail());
   return st;
 }
 
 core::Status SimEnv::append(const std::string& name, std::string_view data) {
   if (!pay_disk_latency(kernel::DiskOp::append)) return shutdown_status(name);
   return disk_status(kernel::DiskOp::append, name, parts_.disk->append(name, data),
-                     fmt::format("bytes={}", data.size()));
+                     short_detail("bytes={}", data.size()).view());
 }
 
 core::Status SimEnv::write_at(const std::string& name, std::uint64_t offset, std::string_view data) {
   if (!pay_disk_latency(kernel::DiskOp::write_at)) return shutdown_status(name);
   return disk_status(kernel::DiskOp::write_at, name, parts_.disk->write_at(name, offset, data),
-                     fmt::format("offset={} bytes={}", offset, data.size()));
+                     short_detail("offset={} bytes={}", offset, data.size()).view());
 }
 
 core::Result<std::string> SimEnv::read_at(const std::string& name, std::uint64_t offset,
@@ -166,9 +210,16 @@ core::Result<std::string> SimEnv::read_at(const std::string& name, std::uint64_t
   if (!pay_disk_latency(kernel::DiskOp::read_at)) return shutdown_status(name);
   auto r = parts_.disk->read_at(name, offset, length);
   const auto& fault = parts_.disk->last_injected_fault();
-  trace("disk.read_at", fmt::format("file={} offset={} length={} got={}{}", name, offset, length,
-                                    r ? std::to_string(r->size()) : r.status().to_string(),
-                                    fault ? " fault=injected" : ""));
+  detail_.clear();
+  fmt::format_to(std::back_inserter(detail_), FMT_COMPILE("file={} offset={} length={} got="), name, offset, length);
+  if (r) {
+    fmt::format_to(std::back_inserter(detail_), FMT_COMPILE("{}"), r->size());
+  } else {
+    const std::string text = r.status().to_string();
+    detail_.append(text);
+  }
+  if (fault) detail_.append(std::string_view(" fault=injected"));
+  trace("disk.read_at", detail());
   return r;
 }
 
@@ -180,7 +231,7 @@ core::Result<std::uint64_t> SimEnv::file_size(const std::string& name) {
 core::Status SimEnv::truncate(const std::string& name, std::uint64_t length) {
   if (!pay_disk_latency(kernel::DiskOp::truncate)) return shutdown_status(name);
   return disk_status(kernel::DiskOp::truncate, name, parts_.disk->truncate(name, length),
-                     fmt::format("length={}", length));
+                     short_detail("length={}", length).view());
 }
 
 core::Status SimEnv::sync(const std::string& name) {

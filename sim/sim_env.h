@@ -6,6 +6,8 @@
 // returns Err::shutdown at once instead of blocking.
 #pragma once
 
+#include <fmt/format.h>
+
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -79,12 +81,15 @@ class SimEnv final : public core::Env {
   bool pay_disk_latency(kernel::DiskOp op);
   core::Status disk_status(kernel::DiskOp op, const std::string& name, core::Status st,
                            std::string_view extra);
+  // The detail of the trace record being made: formatted in place, reused from record to record.
+  std::string_view detail() const { return {detail_.data(), detail_.size()}; }
   core::Nanos to_global(core::Nanos local) const;
   void trace(std::string_view kind, std::string_view detail);
 
   SimEnvParts parts_;
   kernel::NodeId node_;
   kernel::Rng rng_;
+  fmt::memory_buffer detail_;
 };
 
 }  // namespace replsim::sim

@@ -84,6 +84,7 @@ WorkloadSpec workload_for_seed(const WorkloadSpec& spec, std::uint64_t seed, std
 Workload::Workload(WorkloadContext ctx, WorkloadSpec spec, std::int64_t start_ns, std::int64_t end_ns)
     : ctx_(std::move(ctx)), spec_(std::move(spec)), start_ns_(start_ns), end_ns_(end_ns) {
   next_value_.assign(static_cast<std::size_t>(std::max(spec_.clients, 0)), 0);
+  list_length_seen_.resize(static_cast<std::size_t>(std::max(spec_.clients, 0)));
 }
 
 void Workload::start() {
@@ -139,6 +140,33 @@ void Workload::client_loop(int index) {
   }
 }
 
+void Workload::note_list_length(int index, std::uint64_t key_index, Op op, const ClientReply& reply) {
+  if (!reply.answered || reply.is_error_reply()) return;
+  auto& seen = list_length_seen_[static_cast<std::size_t>(index)];
+  const core::RespValue& v = reply.value;
+  switch (op) {
+    case Op::lpush:
+    case Op::rpush:
+    case Op::llen:
+      if (v.type == core::RespValue::Type::integer) seen[key_index] = v.integer;
+      break;
+    case Op::lrange:
+      if (v.type == core::RespValue::Type::array) seen[key_index] = static_cast<std::int64_t>(v.elements.size());
+      break;
+    case Op::lpop:
+    case Op::rpop:
+      if (auto it = seen.find(key_index); it != seen.end()) {
+        const std::int64_t popped = v.type == core::RespValue::Type::array ? static_cast<std::int64_t>(v.elements.size())
+                                    : v.type == core::RespValue::Type::bulk  ? 1
+                                                                             : it->second;
+        it->second = std::max<std::int64_t>(0, it->second - popped);
+      }
+      break;
+    default:
+      break;
+  }
+}
+
 void Workload::run_op(int index, SimClient& client, kernel::Rng& rng, Op op) {
   const auto key_index = rng.below(static_cast<std::uint64_t>(std::max(spec_.key_count, 1)));
   const std::string key = fmt::format("{}:{}", is_list_op(op) ? "l" : "s", key_index);
@@ -155,13 +183,17 @@ void Workload::run_op(int index, SimClient& client, kernel::Rng& rng, Op op) {
     case Op::lpop:
     case Op::rpop: {
       const bool with_count = rng.chance(0.3);
-      argv = {op == Op::lpop ? "LPOP" : "RPOP", key};
-      if (with_count) {
-        args = {"2"};
-        argv.push_back("2");
-      } else {
-        args = {"1"};
+      std::int64_t count = with_count ? 2 : 1;
+      // A list this client saw grow past the bound gives back its surplus (the draw above is made
+      // either way, so runs whose lists stay short are unchanged).
+      const auto& seen = list_length_seen_[static_cast<std::size_t>(index)];
+      if (const auto it = seen.find(key_index); spec_.list_length_bound > 0 && it != seen.end() &&
+                                                it->second > spec_.list_length_bound) {
+        count = it->second - spec_.list_length_bound / 2;
       }
+      argv = {op == Op::lpop ? "LPOP" : "RPOP", key};
+      args = {std::to_string(count)};
+      if (with_count || count != 1) argv.push_back(args[0]);
       break;
     }
     case Op::lrange: argv = {"LRANGE", key, "0", "-1"}; break;
@@ -186,6 +218,7 @@ void Workload::run_op(int index, SimClient& client, kernel::Rng& rng, Op op) {
     if (!definitely_not_run) break;
     ctx_.sched->sleep_for(kernel::Nanos(std::int64_t{50'000'000} * (attempt + 1)));
   }
+  if (spec_.list_length_bound > 0 && is_list_op(op)) note_list_length(index, key_index, op, reply);
   Outcome outcome;
   if (!reply.answered) {
     outcome = reply.error == core::Err::refused || reply.error == core::Err::invalid ? Outcome::fail

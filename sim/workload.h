@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -50,6 +51,8 @@ WorkloadSpec workload_for_seed(const WorkloadSpec& spec, std::uint64_t seed, std
 
 class Workload {
  public:
+  using Op = WorkloadSpec::Op;
+
   Workload(WorkloadContext ctx, WorkloadSpec spec, std::int64_t start_ns, std::int64_t end_ns);
 
   // Spawns the client tasks. They stop invoking at end_ns.
@@ -63,12 +66,16 @@ class Workload {
   // Runs one operation to completion (with retries for definite failures) and records it.
   void run_op(int index, SimClient& client, kernel::Rng& rng, WorkloadSpec::Op op);
   std::string make_value(int index, kernel::Rng& rng);
+  // What the client learns of a list's length from a reply (list_length_bound).
+  void note_list_length(int index, std::uint64_t key_index, Op op, const ClientReply& reply);
 
   WorkloadContext ctx_;
   WorkloadSpec spec_;
   std::int64_t start_ns_;
   std::int64_t end_ns_;
   std::vector<std::uint64_t> next_value_;  // per client
+  // Per client: the length each list had in that client's latest reply about it.
+  std::vector<std::map<std::uint64_t, std::int64_t>> list_length_seen_;
   WorkloadStats stats_;
   int active_ = 0;
 };

@@ -498,10 +498,11 @@ def case_shrink(cli):
     expect(again.returncode == 1 and last.startswith("FAIL ") and f"check={check} " in last,
            "running MIN.json fails with the same check", again.all)
 
-    # With two replicas that play no part in the lost writes, shrink drops them.
+    # With two replicas that play no part in the lost writes (seed 3 loses acknowledged pushes on the
+    # primary alone), shrink drops them.
     replicas = os.path.join(cli.root, "tools", "testdata", "fsync-off-replicas.json")
-    r = cli.run("run", replicas, "--seed", "7", "--out", "r3")
-    expect(r.returncode == 1 and r.stdout.rstrip("\n").split("\n")[-1].startswith("FAIL seed=7 check="), "it fails", r.all)
+    r = cli.run("run", replicas, "--seed", "3", "--out", "r3")
+    expect(r.returncode == 1 and r.stdout.rstrip("\n").split("\n")[-1].startswith("FAIL seed=3 check="), "it fails", r.all)
     p3 = cli.run("shrink", "r3/report.json", "--out", "MIN3.json")
     m = re.search(r"^faults \d+ -> \d+, ops \d+ -> \d+, nodes 3 -> (\d+)", p3.stdout, re.M)
     expect(p3.returncode == 0 and m is not None and int(m.group(1)) < 3, "replica nodes are dropped", p3.all)
@@ -667,7 +668,7 @@ def case_limits(cli):
 
     # A worker killed by the sweep's wall budget in the middle of a long run says where the run was.
     doc["limits"] = {}
-    doc["phases"]["safety_duration_ms"] = 600000
+    doc["phases"]["safety_duration_ms"] = 6000000  # about 10 s of wall time on a free core; the budget is 1.5 s
     with open(cli.path("long.json"), "w") as f:
         json.dump(doc, f)
     s = cli.run("sweep", "long.json", "--seeds", "1", "--jobs", "1", "--wall-budget-ms", "1500")

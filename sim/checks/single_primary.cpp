@@ -4,6 +4,8 @@
 // gossip must have spread every change), every slot has at most one primary that claims it and an
 // assigned slot is claimed by a node that is a primary, and every node's running role and the role
 // its nodes.conf holds agree with its own entry in that config. It reads only NodeFinal records.
+#include <algorithm>
+#include <cstdint>
 #include <map>
 
 #include <fmt/format.h>
@@ -84,22 +86,39 @@ std::vector<Violation> check_single_primary_per_slot(const RunFacts& facts, std:
           {{"difference", config_difference(ref, f)}});
     }
     // One primary per slot: the nodes that run as primaries and claim a slot in their own config.
-    std::vector<std::vector<std::string>> claimants(16384);
+    // Claims are runs; a slot's claimants are listed only where two runs overlap.
+    struct Claim {
+      int first;
+      int last;
+      const std::string* node;
+    };
+    std::vector<Claim> claims;
+    std::vector<std::uint8_t> claim_count(16384, 0);
     for (const NodeFinal* f : nodes) {
       if (f->role != "primary") continue;
       for (const SlotOwner& s : f->slot_owners) {
         if (s.owner_id != f->node_id) continue;
-        for (int slot = s.first; slot <= s.last && slot < 16384; ++slot) {
-          claimants[static_cast<std::size_t>(slot)].push_back(f->node);
+        claims.push_back({s.first, s.last, &f->node});
+        for (int slot = std::max(s.first, 0); slot <= s.last && slot < 16384; ++slot) {
+          std::uint8_t& n = claim_count[static_cast<std::size_t>(slot)];
+          if (n < 255) ++n;
         }
       }
     }
+    auto claimants_of = [&](int slot) {
+      std::vector<std::string> c;
+      if (claim_count[static_cast<std::size_t>(slot)] <= 1) return c;
+      for (const Claim& claim : claims) {
+        if (claim.first <= slot && slot <= claim.last) c.push_back(*claim.node);
+      }
+      return c;
+    };
     int reported = 0;
     for (int slot = 0; slot < 16384 && reported < 3; ++slot) {
-      const auto& c = claimants[static_cast<std::size_t>(slot)];
-      if (c.size() <= 1) continue;
+      if (claim_count[static_cast<std::size_t>(slot)] <= 1) continue;
+      const std::vector<std::string> c = claimants_of(slot);
       int last = slot;
-      while (last + 1 < 16384 && claimants[static_cast<std::size_t>(last + 1)] == c) ++last;
+      while (last + 1 < 16384 && claimants_of(last + 1) == c) ++last;
       add("", fmt::format("slots {}-{} of cluster {} have {} primaries: {}", slot, last, cluster, c.size(),
                           fmt::join(c, ", ")),
           {{"slots", {slot, last}}, {"primaries", c}});

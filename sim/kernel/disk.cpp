@@ -146,7 +146,7 @@ const Disk::Inode* Disk::find(const std::string& name) const {
 
 // Growth is checked against the space held by the files the directory names now.
 core::Status Disk::check_growth(DiskOp op, const std::string& name, std::uint64_t old_size,
-                                std::uint64_t new_size, std::string_view what) {
+                                std::uint64_t new_size, const Describe& what) {
   if (new_size <= old_size) return core::Status::ok();
   const DiskFaults& f = config_.faults;
   std::string reason;
@@ -164,15 +164,14 @@ core::Status Disk::check_growth(DiskOp op, const std::string& name, std::uint64_
   if (reason.empty()) return core::Status::ok();
   ++stats_.no_space_injected;
   last_fault_ = InjectedFault{InjectedFault::Kind::no_space, op, name, 0, 0};
-  return {core::Err::no_space, fmt::format("{}: {}: {}", subject(name), what, reason)};
+  return {core::Err::no_space, fmt::format("{}: {}: {}", subject(name), what(), reason)};
 }
 
-core::Status Disk::inject_eio(DiskOp op, const std::string& name, double probability,
-                              std::string_view what) {
+core::Status Disk::inject_eio(DiskOp op, const std::string& name, double probability, const Describe& what) {
   if (!rng_.chance(probability)) return core::Status::ok();
   ++stats_.eio_injected;
   last_fault_ = InjectedFault{InjectedFault::Kind::eio, op, name, 0, 0};
-  return {core::Err::io_error, fmt::format("{}: {}: injected EIO", subject(name), what)};
+  return {core::Err::io_error, fmt::format("{}: {}: injected EIO", subject(name), what())};
 }
 
 // Replays one write on top of the bytes before it. This is the only place bytes change, so the
@@ -208,14 +207,16 @@ core::Status Disk::write(DiskOp op, const std::string& name, std::uint64_t offse
   Inode* inode = find(name);
   const std::uint64_t old_size = inode ? inode->current.size() : 0;
   if (op == DiskOp::append) offset = old_size;
-  const std::string what = op == DiskOp::append
-                               ? fmt::format("append {} bytes at offset {}", data.size(), offset)
-                               : fmt::format("write_at offset {}", offset);
+  const std::size_t data_size = data.size();
+  const Describe what = [op, data_size, offset] {
+    return op == DiskOp::append ? fmt::format("append {} bytes at offset {}", data_size, offset)
+                                : fmt::format("write_at offset {}", offset);
+  };
   const std::uint64_t limit = config_.max_file_size_bytes;
   if (offset > limit || data.size() > limit - offset) {
     return {core::Err::invalid,
             fmt::format("{}: {} length {}: file would exceed the disk's max file size of {} bytes",
-                        subject(name), what, data.size(), limit)};
+                        subject(name), what(), data.size(), limit)};
   }
   const std::uint64_t new_size = data.empty() ? old_size : std::max(old_size, offset + data.size());
   if (auto s = check_growth(op, name, old_size, new_size, what); !s) return s;
@@ -250,10 +251,10 @@ core::Status Disk::truncate(const std::string& name, std::uint64_t length) {
   if (auto s = check_name(DiskOp::truncate, name); !s) return s;
   Inode* inode = find(name);
   if (!inode) return not_found(DiskOp::truncate, name);
-  const std::string what = fmt::format("truncate to {} bytes", length);
+  const Describe what = [length] { return fmt::format("truncate to {} bytes", length); };
   if (length > config_.max_file_size_bytes) {
     return {core::Err::invalid,
-            fmt::format("{}: {}: exceeds the disk's max file size of {} bytes", subject(name), what,
+            fmt::format("{}: {}: exceeds the disk's max file size of {} bytes", subject(name), what(),
                         config_.max_file_size_bytes)};
   }
   const std::uint64_t old_size = inode->current.size();
@@ -276,12 +277,12 @@ core::Result<std::string> Disk::read_at(const std::string& name, std::uint64_t o
   if (auto s = check_name(DiskOp::read_at, name); !s) return s;
   const Inode* inode = find(name);
   if (!inode) return not_found(DiskOp::read_at, name);
-  const std::string what = fmt::format("read_at offset {} length {}", offset, length);
+  const Describe what = [offset, length] { return fmt::format("read_at offset {} length {}", offset, length); };
   const std::uint64_t size = inode->current.size();
   if (offset > size) {
     return core::Status{core::Err::invalid,
                         fmt::format("{}: {}: offset past the end of the file (size {})",
-                                    subject(name), what, size)};
+                                    subject(name), what(), size)};
   }
   if (auto s = inject_eio(DiskOp::read_at, name, config_.faults.eio_read_probability, what); !s) {
     return s;
@@ -324,7 +325,8 @@ core::Status Disk::sync(const std::string& name) {
   if (auto s = check_name(DiskOp::sync, name); !s) return s;
   Inode* inode = find(name);
   if (!inode) return not_found(DiskOp::sync, name);
-  if (auto s = inject_eio(DiskOp::sync, name, config_.faults.eio_sync_probability, "sync"); !s) {
+  if (auto s = inject_eio(DiskOp::sync, name, config_.faults.eio_sync_probability, [] { return std::string("sync"); });
+      !s) {
     return s;
   }
   inode->durable = inode->current;
@@ -335,7 +337,8 @@ core::Status Disk::sync(const std::string& name) {
 
 core::Status Disk::sync_dir() {
   last_fault_.reset();
-  if (auto s = inject_eio(DiskOp::sync_dir, "", config_.faults.eio_sync_probability, "sync_dir");
+  if (auto s = inject_eio(DiskOp::sync_dir, "", config_.faults.eio_sync_probability,
+                          [] { return std::string("sync_dir"); });
       !s) {
     return s;
   }

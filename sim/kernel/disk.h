@@ -57,6 +57,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -262,10 +263,12 @@ class Disk {
 
   core::Status write(DiskOp op, const std::string& name, std::uint64_t offset, std::string_view data);
   core::Status check_name(DiskOp op, const std::string& name) const;
+  // `what` describes the operation for an error message; it is only called when there is one, so
+  // the common path formats nothing.
+  using Describe = std::function<std::string()>;
   core::Status check_growth(DiskOp op, const std::string& name, std::uint64_t old_size,
-                            std::uint64_t new_size, std::string_view what);
-  core::Status inject_eio(DiskOp op, const std::string& name, double probability,
-                          std::string_view what);
+                            std::uint64_t new_size, const Describe& what);
+  core::Status inject_eio(DiskOp op, const std::string& name, double probability, const Describe& what);
   core::Status not_found(DiskOp op, const std::string& name) const;
   std::string subject(const std::string& name) const;
   Inode* find(const std::string& name);

@@ -12,7 +12,10 @@
 #include <cstdlib>
 #include <limits>
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
+
+#include <iterator>
 
 namespace replsim::kernel {
 
@@ -219,6 +222,8 @@ std::string Network::refusal_reason(Host to, Port port) const {
 ConnId Network::open_connection(Host from, Port from_port, Host to, Port port) {
   const ConnId id = next_conn_id_++;
   Conn& c = conns_[id];
+  if (conn_by_id_.size() <= id) conn_by_id_.resize(id + 1, nullptr);
+  conn_by_id_[id] = &c;
   c.id = id;
   c.side[0].host = from;
   c.side[0].port = from_port;
@@ -363,8 +368,7 @@ void Network::listener_release(std::uint64_t id) {
 // ==== streams ====================================================================================
 
 Network::Conn* Network::find_conn(ConnId id) {
-  auto it = conns_.find(id);
-  return it == conns_.end() ? nullptr : &it->second;
+  return id < conn_by_id_.size() ? conn_by_id_[id] : nullptr;
 }
 
 core::Status Network::conn_send(ConnId id, int side, std::string_view bytes) {
@@ -385,8 +389,10 @@ core::Status Network::conn_send(ConnId id, int side, std::string_view bytes) {
   enqueue(*c, side, Segment{0, std::string(bytes), false});
   ++stats_.sends;
   stats_.bytes_sent += bytes.size();
-  record(me.host, "net.send", fmt::format("conn={} {} bytes={} due_ns={}", id, dir_name(*c, side),
-                                          bytes.size(), dir.last_due_ns));
+  detail_.clear();
+  fmt::format_to(std::back_inserter(detail_), FMT_COMPILE("conn={} {} bytes={} due_ns={}"), id, dir_name(*c, side),
+                 bytes.size(), dir.last_due_ns);
+  record(me.host, "net.send", {detail_.data(), detail_.size()});
   return core::Status::ok();
 }
 
@@ -463,7 +469,10 @@ void Network::conn_release(ConnId id, int side) {
 
 void Network::maybe_erase(ConnId id) {
   const Conn* c = find_conn(id);
-  if (c != nullptr && !c->side[0].owned && !c->side[1].owned) conns_.erase(id);
+  if (c != nullptr && !c->side[0].owned && !c->side[1].owned) {
+    conns_.erase(id);
+    conn_by_id_[id] = nullptr;
+  }
 }
 
 void Network::enqueue(Conn& c, int d, Segment seg) {
@@ -518,8 +527,10 @@ void Network::pump(ConnId id, int d, std::uint64_t generation) {
       return;
     }
     stats_.bytes_delivered += seg.bytes.size();
-    record(to.host, "net.deliver", fmt::format("conn={} {} bytes={}", id, dir_name(*c, d),
-                                               seg.bytes.size()));
+    detail_.clear();
+    fmt::format_to(std::back_inserter(detail_), FMT_COMPILE("conn={} {} bytes={}"), id, dir_name(*c, d),
+                   seg.bytes.size());
+    record(to.host, "net.deliver", {detail_.data(), detail_.size()});
     to.inbox += seg.bytes;
   }
   if (delivered) wake_all(to.waiters);

@@ -59,6 +59,8 @@
 #include <utility>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "core/env.h"
 #include "sim/kernel/rng.h"
 #include "sim/kernel/scheduler.h"
@@ -330,6 +332,9 @@ class Network {
   std::vector<std::string> clients_;  // client host names, by index
   std::map<Host, Port> next_ephemeral_port_;
   std::map<ConnId, Conn> conns_;
+  // conns_'s connections by id (ids are handed out in order): find_conn runs at every send, receive
+  // and delivery, and a cluster of n nodes holds n² bus connections.
+  std::vector<Conn*> conn_by_id_;
   ConnId next_conn_id_ = 1;
   std::map<std::uint64_t, ListenerState> listeners_;
   std::map<std::pair<Host, Port>, std::uint64_t> bound_;  // (host, port) -> listener id
@@ -338,6 +343,7 @@ class Network {
   std::map<std::pair<Host, Host>, LinkLatency> link_latency_;  // (from, to)
   std::map<Host, Nanos> host_clog_;
   std::map<std::pair<Host, Host>, Nanos> link_clog_;  // (min, max) host pair
+  fmt::memory_buffer detail_;  // the detail of the hot trace records, formatted in place
   // Timers and the node-down listener hold a weak reference: they do nothing once the Network is gone.
   std::shared_ptr<char> alive_ = std::make_shared<char>(0);
 };

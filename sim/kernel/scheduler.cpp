@@ -6,6 +6,7 @@
 // wait-with-timeout race) is recognised and ignored.
 #include "sim/kernel/scheduler.h"
 
+#include <algorithm>
 #include <cassert>
 #include <cstdio>
 #include <cstdlib>
@@ -125,7 +126,28 @@ Scheduler::~Scheduler() {
 
 void Scheduler::push(QueuedEvent ev) {
   ev.seq = seq_++;
-  queue_.push(ev);
+  // An event due now (a wake-up, a spawn) comes after every queued event of the same time, having
+  // the largest seq: appending it to the due-now queue keeps that queue in (time, seq) order, and
+  // step() takes whichever of the two queues' heads is earlier, so the order is the heap's alone.
+  if (ev.time_ns == now_ns() && (due_now_head_ == due_now_.size() || due_now_.back().time_ns == ev.time_ns)) {
+    due_now_.push_back(ev);
+    return;
+  }
+  queue_.push_back(ev);
+  std::push_heap(queue_.begin(), queue_.end(), Later{});
+}
+
+bool Scheduler::next_is_due_now() const {
+  return due_now_head_ < due_now_.size() && (queue_.empty() || Later{}(queue_.front(), due_now_[due_now_head_]));
+}
+
+const Scheduler::QueuedEvent* Scheduler::next_event() const {
+  if (next_is_due_now()) return &due_now_[due_now_head_];
+  return queue_.empty() ? nullptr : &queue_.front();
+}
+
+void Scheduler::push_task_event(EventKind kind, std::int64_t time_ns, TaskId task, std::uint64_t generation) {
+  push({time_ns, 0, task, generation, kNoNode, kind});
 }
 
 void Scheduler::at(SimTime when, std::function<void()> fn, NodeId owner) {
@@ -140,7 +162,7 @@ void Scheduler::at(SimTime when, std::function<void()> fn, NodeId owner) {
     timer_slots_.push_back(std::move(fn));
   }
   const std::uint64_t inc = owner == kNoNode ? 0 : node(owner).incarnation;
-  push({when.time_since_epoch().count(), 0, EventKind::timer, owner, inc, 0, 0, slot});
+  push({when.time_since_epoch().count(), 0, slot, inc, owner, EventKind::timer});
 }
 
 void Scheduler::after(Nanos delay, std::function<void()> fn, NodeId owner) {
@@ -149,9 +171,24 @@ void Scheduler::after(Nanos delay, std::function<void()> fn, NodeId owner) {
 }
 
 bool Scheduler::step() {
-  if (queue_.empty()) return false;
-  const QueuedEvent ev = queue_.top();
-  queue_.pop();
+  QueuedEvent ev;
+  if (next_is_due_now()) {
+    ev = due_now_[due_now_head_++];
+    if (due_now_head_ == due_now_.size()) {
+      due_now_.clear();
+      due_now_head_ = 0;
+    } else if (due_now_head_ >= 256 && 2 * due_now_head_ >= due_now_.size()) {
+      // Tasks that keep waking each other at one instant never drain the queue: drop the consumed
+      // front once it is the larger part, so the queue stays near the pending count (amortized O(1)).
+      due_now_.erase(due_now_.begin(), due_now_.begin() + static_cast<std::ptrdiff_t>(due_now_head_));
+      due_now_head_ = 0;
+    }
+  } else {
+    if (queue_.empty()) return false;
+    std::pop_heap(queue_.begin(), queue_.end(), Later{});
+    ev = queue_.back();
+    queue_.pop_back();
+  }
   if (ev.time_ns > now_ns()) now_ = SimTime(Nanos(ev.time_ns));
   ++events_run_;
   run_event(ev);
@@ -166,23 +203,22 @@ bool Scheduler::step() {
 
 void Scheduler::run_event(const QueuedEvent& ev) {
   if (ev.kind == EventKind::timer) {
-    std::function<void()> fn = std::move(timer_slots_[ev.timer_slot]);
-    timer_slots_[ev.timer_slot] = nullptr;
-    free_timer_slots_.push_back(ev.timer_slot);
+    std::function<void()> fn = std::move(timer_slots_[ev.id]);
+    timer_slots_[ev.id] = nullptr;
+    free_timer_slots_.push_back(static_cast<std::uint32_t>(ev.id));
     if (ev.owner != kNoNode) {
       const Node& n = node(ev.owner);
-      if (n.incarnation != ev.owner_incarnation || n.state == NodeState::down) return;
+      if (n.incarnation != ev.stamp || n.state == NodeState::down) return;
     }
     fn();
     return;
   }
-  auto it = tasks_.find(ev.task);
-  if (it == tasks_.end()) return;
-  Task* t = it->second.get();
-  if (t->generation != ev.generation || t->finished) return;
+  Task* t = find_task(ev.id);
+  if (t == nullptr) return;
+  if (t->generation != ev.stamp || t->finished) return;
   const bool by_wake = ev.kind == EventKind::wake;
   if (t->node != kNoNode && node(t->node).state == NodeState::paused) {
-    node(t->node).held.push_back({{t->id, ev.generation}, by_wake});
+    node(t->node).held.push_back({{t->id, ev.stamp}, by_wake});
     return;
   }
   t->woken = by_wake;
@@ -195,8 +231,9 @@ Scheduler::StopReason Scheduler::run(SimTime until, std::uint64_t max_events,
   std::uint64_t window_events = 0;
   std::int64_t window_start_ns = now_ns();
   for (;;) {
-    if (queue_.empty()) return StopReason::idle;
-    if (queue_.top().time_ns > until.time_since_epoch().count()) {
+    const QueuedEvent* next = next_event();
+    if (next == nullptr) return StopReason::idle;
+    if (next->time_ns > until.time_since_epoch().count()) {
       if (until > now_) now_ = until;
       return StopReason::time_limit;
     }
@@ -228,6 +265,10 @@ std::string Scheduler::describe_task(TaskId id) const {
 }
 
 // ---- tasks -------------------------------------------------------------------------------------
+
+Scheduler::Task* Scheduler::find_task(TaskId id) const {
+  return id < task_by_id_.size() ? task_by_id_[id] : nullptr;
+}
 
 TaskId Scheduler::spawn(NodeId node_id, std::string name, std::function<void()> fn) {
   if (node_id != kNoNode) KERNEL_ASSERT(node(node_id).state != NodeState::down);
@@ -261,10 +302,12 @@ TaskId Scheduler::spawn(NodeId node_id, std::string name, std::function<void()> 
                           asan_start_switch(nullptr, t->caller_bottom, t->caller_size);
                           return std::move(t->caller);
                         });
+  if (task_by_id_.size() <= t->id) task_by_id_.resize(t->id + 1, nullptr);
+  task_by_id_[t->id] = t;
   tasks_.emplace(t->id, std::move(task));
   trace_.record(now_ns(), node_id == kNoNode ? "" : node(node_id).name, "task.spawn",
                 fmt::format("task={} name={}", t->id, t->name));
-  push({now_ns(), 0, EventKind::wake, kNoNode, 0, t->id, t->generation, 0});
+  push_task_event(EventKind::wake, now_ns(), t->id, t->generation);
   return t->id;
 }
 
@@ -284,6 +327,7 @@ void Scheduler::resume_task(Task* t) {
     auto it = tasks_.find(t->id);
     std::unique_ptr<Task> owned = std::move(it->second);
     tasks_.erase(it);
+    task_by_id_[t->id] = nullptr;
     owned->fiber = ctx::fiber();  // already complete: nothing to unwind
   }
 }
@@ -317,8 +361,7 @@ bool Scheduler::park(Nanos timeout) {
   if (timeout != kForever) {
     const Nanos remaining = Nanos(std::numeric_limits<std::int64_t>::max() - now_ns());
     if (timeout < remaining) {
-      push({(now_ + timeout).time_since_epoch().count(), 0, EventKind::timeout, kNoNode, 0, t->id,
-            gen, 0});
+      push_task_event(EventKind::timeout, (now_ + timeout).time_since_epoch().count(), t->id, gen);
     }
   }
   t->parked = true;
@@ -331,17 +374,15 @@ bool Scheduler::park(Nanos timeout) {
 }
 
 void Scheduler::wake(WaitToken token) {
-  auto it = tasks_.find(token.task);
-  if (it == tasks_.end()) return;
-  Task* t = it->second.get();
+  Task* t = find_task(token.task);
+  if (t == nullptr) return;
   if (t->generation != token.generation || t->finished || !t->parked) return;
-  push({now_ns(), 0, EventKind::wake, kNoNode, 0, t->id, token.generation, 0});
+  push_task_event(EventKind::wake, now_ns(), t->id, token.generation);
 }
 
 bool Scheduler::is_waiting(WaitToken token) const {
-  auto it = tasks_.find(token.task);
-  if (it == tasks_.end()) return false;
-  const Task* t = it->second.get();
+  const Task* t = find_task(token.task);
+  if (t == nullptr) return false;
   return t->parked && t->generation == token.generation && !t->dying;
 }
 
@@ -354,6 +395,7 @@ void Scheduler::destroy_task(TaskId id) {
   if (it == tasks_.end()) return;
   std::unique_ptr<Task> owned = std::move(it->second);
   tasks_.erase(it);
+  task_by_id_[id] = nullptr;
   Task* t = owned.get();
   t->dying = true;
   Task* prev = current_;
@@ -459,8 +501,7 @@ void Scheduler::resume_node(NodeId id) {
   auto held = std::move(n.held);
   n.held.clear();
   for (const auto& [w, by_wake] : held) {
-    push({now_ns(), 0, by_wake ? EventKind::wake : EventKind::timeout, kNoNode, 0, w.task,
-          w.generation, 0});
+    push_task_event(by_wake ? EventKind::wake : EventKind::timeout, now_ns(), w.task, w.generation);
   }
 }
 

@@ -27,6 +27,31 @@ TEST_CASE("events run in (time, sequence) order, FIFO on ties") {
   CHECK(s.now() == SimTime(5ms));  // idle: the clock stops at the last event
 }
 
+TEST_CASE("tasks yielding at one instant take turns in order, however long the burst") {
+  // Every yield queues an event due now; thousands of them at one instant pass through the due-now
+  // queue's compaction, and a timer queued for the same instant runs at its place in the order.
+  Trace trace;
+  Scheduler s(trace);
+  std::vector<int> turns;
+  constexpr int kTasks = 3;
+  constexpr int kYields = 1000;
+  for (int i = 0; i < kTasks; ++i) {
+    s.spawn(kNoNode, fmt::format("t{}", i), [&s, &turns, i] {
+      for (int k = 0; k < kYields; ++k) {
+        turns.push_back(i);
+        s.yield();
+      }
+    });
+  }
+  bool timer_ran = false;
+  s.at(SimTime(0ns), [&] { timer_ran = true; });
+  CHECK(s.run(SimTime(1s)) == Scheduler::StopReason::idle);
+  REQUIRE(turns.size() == static_cast<std::size_t>(kTasks * kYields));
+  for (std::size_t k = 0; k < turns.size(); ++k) CHECK(turns[k] == static_cast<int>(k % kTasks));
+  CHECK(timer_ran);
+  CHECK(s.now() == SimTime(0ns));  // the whole burst took no simulated time
+}
+
 TEST_CASE("sleeping tasks interleave by virtual time and the clock jumps when idle") {
   Trace trace;
   Scheduler s(trace);

@@ -1,6 +1,8 @@
 // sim/kernel/trace.cpp — folding events into the run hash, the ring buffer and the renderings.
 #include "sim/kernel/trace.h"
 
+#include <cstring>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <xxhash.h>
@@ -9,41 +11,62 @@ namespace replsim::kernel {
 
 namespace {
 
-// Folds one field into the hash with a length prefix, so ("ab","c") and ("a","bc") differ.
-std::uint64_t fold(std::uint64_t h, std::string_view s) {
+// A record's bytes, as hashed and as kept in the ring: the time, then each field with a length
+// prefix, so ("ab","c") and ("a","bc") hash differently.
+char* put_bytes(char* p, const void* src, std::size_t n) {
+  if (n != 0) std::memcpy(p, src, n);
+  return p + n;
+}
+
+char* put_field(char* p, std::string_view s) {
   const std::uint64_t len = s.size();
-  h = XXH3_64bits_withSeed(&len, sizeof len, h);
-  return XXH3_64bits_withSeed(s.data(), s.size(), h);
+  p = put_bytes(p, &len, sizeof len);
+  return put_bytes(p, s.data(), s.size());
+}
+
+void encode_record(std::string& out, std::int64_t time_ns, std::string_view node, std::string_view kind,
+                   std::string_view detail) {
+  out.resize(sizeof time_ns + 3 * sizeof(std::uint64_t) + node.size() + kind.size() + detail.size());
+  char* p = put_bytes(out.data(), &time_ns, sizeof time_ns);
+  p = put_field(p, node);
+  p = put_field(p, kind);
+  put_field(p, detail);
+}
+
+// Reads back one field written by put_field; `pos` moves past it.
+std::string read_field(const std::string& bytes, std::size_t& pos) {
+  std::uint64_t len = 0;
+  std::memcpy(&len, bytes.data() + pos, sizeof len);
+  pos += sizeof len;
+  std::string out = bytes.substr(pos, len);
+  pos += len;
+  return out;
 }
 
 }  // namespace
 
 void Trace::record(std::int64_t time_ns, std::string_view node, std::string_view kind,
                    std::string_view detail) {
-  std::uint64_t h = XXH3_64bits_withSeed(&time_ns, sizeof time_ns, hash_);
-  h = fold(h, node);
-  h = fold(h, kind);
-  h = fold(h, detail);
-  hash_ = h;
+  // The record is encoded once, straight into its ring slot (or a scratch buffer without a ring),
+  // and hashed there with one call seeded with the hash so far.
   const std::uint64_t index = count_++;
-  if (keep_hashes_) hashes_.push_back(h);
-  if (ring_capacity_ == 0 && !sink_) return;
-
-  if (ring_capacity_ == 0) {
-    TraceEvent ev{index, time_ns, std::string(node), std::string(kind), std::string(detail), h};
-    sink_(ev);
-    return;
+  std::string* bytes = &fold_buffer_;
+  RingSlot* slot = nullptr;
+  if (ring_capacity_ > 0) {
+    if (ring_.size() < ring_capacity_) ring_.emplace_back();
+    slot = &ring_[ring_next_];
+    ring_next_ = ring_next_ + 1 == ring_capacity_ ? 0 : ring_next_ + 1;
+    bytes = &slot->bytes;
   }
-  if (ring_.size() < ring_capacity_) ring_.emplace_back();
-  TraceEvent& ev = ring_[ring_next_];
-  ring_next_ = (ring_next_ + 1) % ring_capacity_;
-  ev.index = index;
-  ev.time_ns = time_ns;
-  ev.node.assign(node);
-  ev.kind.assign(kind);
-  ev.detail.assign(detail);
-  ev.hash = h;
-  if (sink_) sink_(ev);
+  encode_record(*bytes, time_ns, node, kind, detail);
+  const std::uint64_t h = XXH3_64bits_withSeed(bytes->data(), bytes->size(), hash_);
+  hash_ = h;
+  if (keep_hashes_) hashes_.push_back(h);
+  if (slot != nullptr) {
+    slot->index = index;
+    slot->hash = h;
+  }
+  if (sink_) sink_(TraceEvent{index, time_ns, std::string(node), std::string(kind), std::string(detail), h});
 }
 
 std::vector<TraceEvent> Trace::recent() const {
@@ -51,7 +74,18 @@ std::vector<TraceEvent> Trace::recent() const {
   out.reserve(ring_.size());
   // Until the ring is full, ring_next_ == ring_.size() and the oldest event is slot 0.
   const std::size_t oldest = ring_.size() < ring_capacity_ ? 0 : ring_next_;
-  for (std::size_t k = 0; k < ring_.size(); ++k) out.push_back(ring_[(oldest + k) % ring_.size()]);
+  for (std::size_t k = 0; k < ring_.size(); ++k) {
+    const RingSlot& slot = ring_[(oldest + k) % ring_.size()];
+    TraceEvent ev;
+    ev.index = slot.index;
+    ev.hash = slot.hash;
+    std::memcpy(&ev.time_ns, slot.bytes.data(), sizeof ev.time_ns);
+    std::size_t pos = sizeof ev.time_ns;
+    ev.node = read_field(slot.bytes, pos);
+    ev.kind = read_field(slot.bytes, pos);
+    ev.detail = read_field(slot.bytes, pos);
+    out.push_back(std::move(ev));
+  }
   return out;
 }
 

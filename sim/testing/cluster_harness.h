@@ -100,11 +100,14 @@ class ClusterHarness {
   }
   void sleep(kernel::Nanos d) { fx.sched().sleep_for(d); }
   // Polls pred every 10 ms of simulated time; false if it did not hold within limit.
-  bool eventually(const std::function<bool()>& pred, kernel::Nanos limit = std::chrono::seconds(30)) {
+  // poll: how often pred is tested; a state that lasts only milliseconds (a checkpoint on the wire)
+  // needs a finer one.
+  bool eventually(const std::function<bool()>& pred, kernel::Nanos limit = std::chrono::seconds(30),
+                  kernel::Nanos poll = std::chrono::milliseconds(10)) {
     const std::int64_t deadline = fx.sched().now_ns() + limit.count();
     while (!pred()) {
       if (fx.sched().now_ns() >= deadline) return false;
-      fx.sched().sleep_for(std::chrono::milliseconds(10));
+      fx.sched().sleep_for(poll);
     }
     return true;
   }
