@@ -834,9 +834,15 @@ Status Replication::apply_stream_chunk(std::uint64_t generation, std::uint64_t a
     return Status(Err::invalid, fmt::format("the primary's stream continues at address {} but this AOF ends at {}",
                                             address, aof.tail_address()));
   }
-  if (Status st = aof.append_raw(address, bytes); !st) {
-    if (!aof.write_error().is_ok()) store_.stop_on_aof_failure(st, "append_raw");
-    return Status(st.code(), fmt::format("refused the primary's AOF bytes at {}: {}", address, st.message()));
+  const Status appended = aof.append_raw(address, bytes);
+  if (!appended && !aof.write_error().is_ok()) store_.stop_on_aof_failure(appended, "append_raw");
+  // A chunk that crosses a segment end is written segment by segment, so a failed append may have
+  // put its first records into the log already. Those are applied like any others before the error
+  // goes back: the keyspace must hold exactly what the log holds, or this replica would resume at the
+  // new tail with records it never applied.
+  if (!appended && aof.tail_address() == address) {
+    return Status(appended.code(), fmt::format("refused the primary's AOF bytes at {}: {}", address,
+                                               appended.message()));
   }
   Status failure;
   Status scanned = aof.scan(address, [&](const AofRecord& record) {
@@ -854,6 +860,10 @@ Status Replication::apply_stream_chunk(std::uint64_t generation, std::uint64_t a
     if (Status st = aof.sync(); !st) store_.stop_on_aof_failure(st, "sync of replicated records");
   }
   store_.after_replicated_write();
+  if (!appended) {
+    return Status(appended.code(), fmt::format("took the primary's AOF bytes at {} only up to {}: {}", address,
+                                               aof.tail_address(), appended.message()));
+  }
   return Status::ok();
 }
 
