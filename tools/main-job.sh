@@ -4,11 +4,11 @@
 # the command that replays it) and gets a folder with report.json under build/main-job/; the last
 # line is the SWEEP summary. Exit 0 when every run passed, 1 when one failed or errored.
 #
-#   tools/main-job.sh [SEEDS] [more sweep options]    SEEDS: N (1..N) or A..B; default 3000
+#   tools/main-job.sh [SEEDS] [more sweep options]    SEEDS: N (1..N) or A..B; default 1500
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bin=${REPLSIM_BIN:-build/tools/replsim}  # REPLSIM_BIN: another build of the CLI
-seeds=${1:-3000}
+seeds=${1:-1500}
 shift || true
 out=build/main-job
 # The folder holds exactly this sweep's outputs: stale failing-run folders would mislead.
