@@ -323,12 +323,7 @@ Replication::Replication(Store& store) : store_(store), env_(store.env_), retry_
 
 Replication::~Replication() = default;
 
-std::string Replication::new_replid() {
-  const std::uint64_t a = env_.random_u64();
-  const std::uint64_t b = env_.random_u64();
-  const std::uint64_t c = env_.random_u64();
-  return fmt::format("{:016x}{:016x}{:08x}", a, b, static_cast<std::uint32_t>(c));
-}
+std::string Replication::new_replid() { return store_.new_random_id(); }
 
 Status Replication::save_ids(const ReplicationIds& ids) {
   return save_small_file(env_, std::string(kReplStateFile), ids.serialize());

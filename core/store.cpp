@@ -81,7 +81,7 @@ Status Store::start() {
   start_called_ = true;
   if (Status st = config_.validate(); !st) return st;
   start_time_ = env_.now();
-  run_id_ = new_replication_id();
+  run_id_ = new_random_id();
   env_.log("store.recovery.begin", fmt::format("port={} appendfsync={} aof_page_size_bytes={}",
                                                config_.port, fsync_policy_name(config_.appendfsync),
                                                config_.aof_page_size_bytes));
@@ -161,7 +161,7 @@ Status Store::recover() {
   recovery_.aof_tail_address = aof_->tail_address();
   recovery_.last_decree = aof_->last_decree();
   if (!config_.cluster_enabled) {
-    replication_->set_standalone_id(checkpoint_replid_.empty() ? new_replication_id() : checkpoint_replid_);
+    replication_->set_standalone_id(checkpoint_replid_.empty() ? new_random_id() : checkpoint_replid_);
     return Status::ok();
   }
   return replication_->load_ids(cluster_.is_primary(), checkpoint_replid_);
@@ -309,7 +309,17 @@ std::string Store::segment_containing(std::uint64_t address) const {
   return found;
 }
 
-std::string Store::new_replication_id() {
+// Node ids draw their last part first: that is the order they had when the three draws were the
+// arguments of one call compiled by gcc (right to left), so every seed keeps its run. Sequenced, the
+// order no longer depends on the compiler (clang went left to right and gave other runs).
+std::string Store::new_node_id() {
+  const std::uint64_t c = env_.random_u64();
+  const std::uint64_t b = env_.random_u64();
+  const std::uint64_t a = env_.random_u64();
+  return fmt::format("{:016x}{:016x}{:08x}", a, b, static_cast<std::uint32_t>(c));
+}
+
+std::string Store::new_random_id() {
   // 40 hex digits (160 bits) from the node's own stream, as Redis's replication ids look.
   const std::uint64_t a = env_.random_u64();
   const std::uint64_t b = env_.random_u64();

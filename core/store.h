@@ -180,7 +180,9 @@ class Store {
   Status bug_write_record_before_role();
   Status refresh_checkpoint_list();
   std::string segment_containing(std::uint64_t address) const;
-  std::string new_replication_id();
+  // 40 random hex digits: replication ids and the run id; node ids (cluster) in their own order.
+  std::string new_random_id();
+  std::string new_node_id();
 
   // ---- tasks ----
   void accept_loop(std::unique_ptr<Listener> listener);

@@ -67,8 +67,7 @@ Status Store::load_cluster_config() {
                          node_role_name(cluster_.myself().role), cluster_.myself().config_epoch,
                          cluster_.slot_count(cluster_.my_id()), cluster_.nodes().size()));
   } else {
-    const std::string id = fmt::format("{:016x}{:016x}{:08x}", env_.random_u64(), env_.random_u64(),
-                                       static_cast<std::uint32_t>(env_.random_u64()));
+    const std::string id = new_node_id();
     cluster_ = ClusterConfig::fresh(id, env_.host(), config_.port);
     if (Status st = save_nodes_conf(env_, cluster_); !st) return st;
     env_.log("cluster.config.fresh", fmt::format("id={}", id));
@@ -526,9 +525,7 @@ std::string Store::cluster_reset(bool hard) {
     return encode_error("ERR CLUSTER RESET can't be called with master nodes containing keys");
   }
   const bool was_replica = !cluster_.is_primary();
-  const std::string new_id = hard ? fmt::format("{:016x}{:016x}{:08x}", env_.random_u64(), env_.random_u64(),
-                                                static_cast<std::uint32_t>(env_.random_u64()))
-                                  : std::string();
+  const std::string new_id = hard ? new_node_id() : std::string();
   const Status st = change_cluster_config(
       hard ? "reset hard" : "reset soft",
       [&](ClusterConfig& next) {
