@@ -280,6 +280,39 @@ TEST_CASE("duplication commands: errors, PAUSE keeps the AOF it needs, START res
   w.check_no_aborts();
 }
 
+TEST_CASE("PAUSE in PREPARE or APP holds the duplication there; START goes back to PREPARE, then on to LOG") {
+  for (const core::DupState at : {core::DupState::prepare, core::DupState::app}) {
+    INFO("paused in " << core::dup_state_name(at));
+    DupWorld w;
+    w.h.start_all();
+    w.h.run([&] {
+      w.build();
+      w.write(120);
+      CHECK(w.h.call(0, {"DUPLICATION", "ADD", "dup0", kTargets, "PASSWORD", kPassword}) == ok());
+      REQUIRE(w.h.eventually([&] { return w.in_state(at); }, 20s, std::chrono::microseconds(100)));
+      CHECK(w.h.call(0, {"DUPLICATION", "PAUSE", "dup0"}) == ok());
+      CHECK(w.in_state(core::DupState::pause));
+      // Paused, it stays paused: no step of PREPARE or APP goes on behind it, writes or not.
+      w.write(40, 1);
+      w.h.sleep(5s);
+      CHECK(w.in_state(core::DupState::pause));
+      CHECK_FALSE(w.status()->entry.log_started);
+      const RespValue list = w.h.call(0, {"DUPLICATION", "LIST"});
+      REQUIRE(list.type == RespValue::Type::bulk);
+      CHECK(list.text.starts_with("id=dup0 state=PAUSE "));
+      // Nothing was shipped yet, so START prepares again (a new checkpoint), then applies it and logs.
+      CHECK(w.h.call(0, {"DUPLICATION", "START", "dup0"}) == ok());
+      CHECK(w.in_state(core::DupState::prepare));
+      w.write(40, 2);
+      CHECK(w.h.eventually([&] { return w.converged(); }, 30s));
+      INFO(w.difference());
+      CHECK(w.status()->min_checkpoint_decree >= 1);
+      w.check_no_duplicated_elements();
+    });
+    w.check_no_aborts();
+  }
+}
+
 TEST_CASE("state, confirmed decree and password survive restarts; min_checkpoint_decree is rebuilt") {
   DupWorld w(3);
   w.h.start_all();
