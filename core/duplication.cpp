@@ -1032,8 +1032,7 @@ Status Duplication::verify_slot(Duplicator& d, int slot, std::string& address) {
   for (int hop = 0; hop <= kMaxRedirects; ++hop) {
     auto link = link_to(d, address);
     if (!link) {
-      d.slot_owner.erase(slot);
-      ++d.next_seed;
+      d.forget_owner(slot);
       return link.status();
     }
     if (d.resync) return Status::ok();
@@ -1041,8 +1040,7 @@ Status Duplication::verify_slot(Duplicator& d, int slot, std::string& address) {
     auto r = call(l, {"DUPLICATION", "PROGRESS", e.stream, std::to_string(slot)});
     if (!r) {
       drop_link(d, address);
-      d.slot_owner.erase(slot);
-      ++d.next_seed;
+      d.forget_owner(slot);
       return r.status();
     }
     if (r->is_error() && r->text.starts_with("MOVED ")) {
@@ -1130,8 +1128,7 @@ Status Duplication::ship(Duplicator& d, const ShipRecord& record) {
     }
     auto link = link_to(d, address);
     if (!link) {
-      d.slot_owner.erase(slot);
-      ++d.next_seed;
+      d.forget_owner(slot);
       return link.status();
     }
     if (d.resync) return Status::ok();
@@ -1142,8 +1139,7 @@ Status Duplication::ship(Duplicator& d, const ShipRecord& record) {
     auto r = call(l, argv);
     if (!r) {
       drop_link(d, address);
-      d.slot_owner.erase(slot);
-      ++d.next_seed;
+      d.forget_owner(slot);
       return r.status();
     }
     if (r->is_error() && r->text.starts_with("MOVED ")) {
@@ -1375,15 +1371,13 @@ Result<RespValue> Duplication::call_routed(Duplicator& d, const std::vector<std:
   for (int hop = 0; hop <= kMaxRedirects; ++hop) {
     auto link = link_to(d, address);
     if (!link) {
-      if (slot >= 0) d.slot_owner.erase(slot);
-      ++d.next_seed;
+      d.forget_owner(slot);
       return link.status();
     }
     auto r = call(**link, argv);
     if (!r) {
       drop_link(d, address);
-      if (slot >= 0) d.slot_owner.erase(slot);
-      ++d.next_seed;
+      d.forget_owner(slot);
       return r.status();
     }
     if (r->is_error() && r->text.starts_with("MOVED ")) {

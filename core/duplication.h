@@ -102,6 +102,12 @@ class Duplication {
     std::map<std::string, std::unique_ptr<Link>> links;  // by address
     std::map<int, std::string> slot_owner;               // learned from MOVED replies
     std::size_t next_seed = 0;
+    // A target could not be reached or answered nothing: where the slot lives is unknown again, and
+    // the next request without a known owner goes to the next seed address.
+    void forget_owner(int slot) {
+      if (slot >= 0) slot_owner.erase(slot);
+      ++next_seed;
+    }
     bool links_stale = false;  // set by commands: the task drops its links before using one again
     Nanos backoff{0};
     bool prepared = false;  // PREPARE's checkpoint is in place (since this node started)
