@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tools/ci-determinism.sh — the determinism check CI runs: the same seed twice, in separate processes,
 # must give the same per-event trace hashes. `replsim sweep --check-determinism` covers every scenario
-# under scenarios/fuzz/ and scenarios/incidents/ for a few seeds each and names the first divergent
+# under scenarios/fuzz/, scenarios/incidents/ and scenarios/examples/ for a few seeds each and names the first divergent
 # event of any seed that differs; the kernel demonstration (which has no such flag) is compared by
 # its final trace hash. When the sanitizer build (clang) is there too, seeds 1..3 of every scenario
 # must give it the same trace hash as this (gcc) build: a run must not depend on the compiler either
@@ -22,7 +22,7 @@ for seed in 1 2 3 17 4242; do
 done
 
 dirs=()
-for d in scenarios/fuzz scenarios/incidents; do
+for d in scenarios/fuzz scenarios/incidents scenarios/examples; do
   if [ -n "$(find "$d" -name '*.json' 2>/dev/null | head -n 1)" ]; then dirs+=("$d"); fi
 done
 log=$(mktemp)

@@ -519,7 +519,11 @@ Nanos Scheduler::local_to_global(NodeId id, Nanos local) const {
   const Node& n = node(id);
   if (n.clock.drift_ppm == 0 || local == kForever) return local;
   __extension__ using i128 = __int128;
-  const i128 g = static_cast<i128>(local.count()) * 1'000'000 / (1'000'000 + n.clock.drift_ppm);
+  // Rounded up: a wait of d local nanoseconds must bring the local clock at least d further, or a
+  // loop that waits for "deadline - now" would wait 0 ns for the last nanosecond, forever.
+  const i128 rate = 1'000'000 + n.clock.drift_ppm;
+  const i128 scaled = static_cast<i128>(local.count()) * 1'000'000;
+  const i128 g = scaled > 0 ? (scaled + rate - 1) / rate : scaled / rate;
   return Nanos(static_cast<std::int64_t>(g));
 }
 

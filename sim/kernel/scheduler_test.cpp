@@ -246,6 +246,32 @@ TEST_CASE("node clocks: offset and drift") {
   CHECK(s.local_to_global(fast, Nanos(1001ms)) == Nanos(1000ms));
 }
 
+TEST_CASE("node clocks: waiting out a local deadline ends, whatever the drift") {
+  // A loop that waits "deadline - local now" must reach the deadline: a drifting clock once turned a
+  // 1 ns local wait into a 0 ns global one, and such a loop (the cluster bus's) spun forever.
+  for (const std::int64_t drift_ppm : {50, -50, 1000, -999, 7}) {
+    Trace trace;
+    Scheduler s(trace);
+    const NodeId node = s.add_node("n", {Nanos(1500ms), drift_ppm});
+    int waits = 0;
+    bool reached = false;
+    s.spawn(node, "waiter", [&] {
+      const Nanos deadline = s.local_now(node) + Nanos(987'654'321);
+      while (s.local_now(node) < deadline && waits < 100) {
+        ++waits;
+        const Nanos left = s.local_to_global(node, deadline - s.local_now(node));
+        CHECK(left > Nanos::zero());
+        s.sleep_for(left);
+      }
+      reached = s.local_now(node) >= deadline;
+    });
+    s.run(SimTime(1h));
+    CAPTURE(drift_ppm);
+    CHECK(reached);
+    CHECK(waits <= 3);
+  }
+}
+
 namespace {
 
 // A randomized workload: nodes with fibers that sleep random amounts, exchange messages through
