@@ -847,7 +847,7 @@ TEST_CASE("a source failover: the demoted primary orphans its duplication at onc
       w.h.sleep(1ms);
     }
     CHECK(demoted);
-    CHECK(w.h.eventually([&] { return runs(3); }, 30s));
+    REQUIRE(w.h.eventually([&] { return runs(3); }, 30s));
     const std::string second_stream = w.h.store(3).duplication().status("dup0")->entry.stream;
     CHECK(second_stream != first_stream);
     CHECK(w.h.converged(3, 0));
@@ -857,7 +857,7 @@ TEST_CASE("a source failover: the demoted primary orphans its duplication at onc
     // Back to n0: its orphaned entry is replaced by a new one, and n3's is orphaned.
     CHECK(w.h.is_ok(w.h.call(0, {"CLUSTER", "FAILOVER"})));
     w.write(20, 2);
-    CHECK(w.h.eventually([&] { return runs(0); }, 30s));
+    REQUIRE(w.h.eventually([&] { return runs(0); }, 30s));
     CHECK(w.h.store(0).duplication().status("dup0")->entry.stream != second_stream);
     CHECK(w.h.store(3).duplication().status("dup0")->entry.orphaned);
     // REMOVE on the primary reaches the replica's definitions.
