@@ -173,7 +173,8 @@ TEST_CASE("duplication with a checkpoint: INIT -> PREPARE -> APP -> LOG, the tar
     CHECK(w.h.call(0, {"DUPLICATION", "ADD", "dup0", kTargets, "PASSWORD", kPassword}) == ok());
     auto st = w.status();
     REQUIRE(st);
-    CHECK(st->min_checkpoint_decree == static_cast<std::int64_t>(w.h.store(0).last_decree()));
+    // The last decree before ADD's own record, DUPDEFS (the shard's definitions, for its replicas).
+    CHECK(st->min_checkpoint_decree == static_cast<std::int64_t>(w.h.store(0).last_decree()) - 1);
     std::set<core::DupState> seen;
     CHECK(w.h.eventually(
         [&] {
@@ -237,7 +238,7 @@ TEST_CASE("duplication commands: errors, PAUSE keeps the AOF it needs, START res
     w.write(40);
     CHECK(w.h.call(0, {"DUPLICATION", "ADD", "dup0", kTargets, "PASSWORD", kPassword, "NOCHECKPOINT"}) == ok());
     err({"DUPLICATION", "ADD", "dup0", kTargets}, "ERR duplication 'dup0' already exists (state");
-    const std::uint64_t added_at = w.h.store(0).last_decree();
+    const std::uint64_t added_at = w.h.store(0).last_decree() - 1;  // ADD's DUPDEFS record follows
     CHECK(w.status()->entry.confirmed_decree == added_at);
     CHECK(w.h.eventually([&] { return w.in_state(core::DupState::log); }));
     // Only writes after ADD go: the 40 before stay on the source alone.
