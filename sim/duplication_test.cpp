@@ -4,7 +4,8 @@
 // PREPARE without credentials (and with a wrong password, retrying with backoff), the source restarted at
 // random points of the PREPARE work, then fixed; plus crashes of source and target nodes in every state
 // and at each disk operation of ADD, the commands and their errors, a paused duplication and one whose
-// target is unreachable keeping their AOF, a forced failover on the target, and the known-bug switch.
+// target is unreachable keeping their AOF, a forced failover on the target, a failover of the source
+// (the new primary takes the duplication over), and the known-bug switch.
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
