@@ -159,6 +159,173 @@ Status Duplication::load() {
 void Duplication::start() {
   started_ = true;
   for (auto& [id, d] : dups_) spawn(d);
+  // A replica promoted (or this node's ADD) just before a crash: take over what it did not yet run.
+  if (store_.serves_as_primary() && adoption_needed()) env_.spawn("dup-adopt", [this] { adopt(); });
+}
+
+namespace {
+
+// A duplication whose node stopped being a primary: paused for good, with the cursor's progress kept.
+void orphan_entry(DupEntry& e, bool cursor, std::uint64_t decree, std::uint64_t address) {
+  e.state = DupState::pause;
+  e.orphaned = true;
+  if (cursor && e.log_started && decree > e.confirmed_decree) {
+    e.confirmed_decree = decree;
+    e.confirmed_address = address;
+  }
+}
+
+constexpr std::string_view kOrphanedError =
+    "this node is no longer a primary; the shard's new primary takes the duplication over";
+
+}  // namespace
+
+void Duplication::role_changed() {
+  if (!started_ || stopping_) return;
+  if (store_.serves_as_primary()) {
+    if (adoption_needed()) env_.spawn("dup-adopt", [this] { adopt(); });
+    return;
+  }
+  bool any = false;
+  for (auto& [id, d] : dups_) {
+    DupEntry& e = d->status.entry;
+    if (e.state == DupState::removed || e.orphaned) continue;
+    // In memory first: the sync that follows a demotion may replace the AOF at once, and from then
+    // on nothing of this duplication (its decrees, its cursor) belongs to the node's history.
+    ++d->generation;
+    d->wake->set();
+    for (auto& [address, link] : d->links) {
+      if (link->conn) link->conn->close();
+    }
+    orphan_entry(e, d->cursor_set, d->cursor_decree, d->cursor_address);
+    d->status.last_error = std::string(kOrphanedError);
+    d->app_address = UINT64_MAX;
+    env_.log("dup.orphaned", fmt::format("id={} confirmed_decree={}", id, e.confirmed_decree));
+    any = true;
+  }
+  if (!any) return;
+  env_.spawn("dup-orphan", [this] {
+    FiberLock lock(mutex_);
+    if (!lock.owns()) return;
+    std::vector<DupEntry> all;
+    for (const auto& [id, d] : dups_) all.push_back(d->status.entry);
+    // A failed write is redone by the duplicator's own check when the node starts as a replica.
+    (void)persist_locked(all);
+  });
+}
+
+bool Duplication::adoption_needed() const {
+  std::vector<DupEntry> defs = dup_definitions(store_.keyspace_);
+  for (const DupEntry& def : defs) {
+    auto local = find(def.id);
+    if (!local || local->status.entry.orphaned || local->status.entry.state == DupState::removed ||
+        local->status.entry.stream != def.stream) {
+      return true;
+    }
+  }
+  for (const auto& [id, d] : dups_) {
+    if (d->status.entry.orphaned && d->status.entry.state != DupState::removed) return true;
+  }
+  return false;
+}
+
+void Duplication::adopt() {
+  FiberLock lock(mutex_);
+  if (!lock.owns() || stopping_) return;
+  std::map<std::string, DupEntry> next;
+  for (const auto& [id, d] : dups_) next[id] = d->status.entry;
+  std::map<std::string, std::int64_t> fresh;  // id -> min_checkpoint_decree
+  {
+    FiberLock store_lock(store_.mutex_);
+    if (!store_lock.owns() || !store_.serves_as_primary()) return;
+    const std::vector<DupEntry> defs = dup_definitions(store_.keyspace_);
+    std::set<std::string> defined;
+    Aof& aof = *store_.aof_;
+    for (const DupEntry& def : defs) {
+      defined.insert(def.id);
+      auto local = find(def.id);
+      if (local && !local->status.entry.orphaned && local->status.entry.state != DupState::removed &&
+          local->status.entry.stream == def.stream) {
+        continue;  // this node runs it already (it was the primary that published it)
+      }
+      if (!local && next.size() >= kMaxDuplications) continue;
+      // This node's history is not the one the previous primary shipped: replication is asynchronous,
+      // so the target may hold records this node never had, under decrees it reuses. A new stream and a
+      // new checkpoint replace the target's data with this node's (as ADD does); without a checkpoint
+      // only what is written from now on is shipped.
+      if (aof.last_decree() == 0) log_noop_locked();
+      if (aof.synced_tail() != aof.tail_address()) {
+        if (Status st = aof.sync(); !st) store_.stop_on_aof_failure(st, "sync for a duplication's takeover");
+      }
+      DupEntry e;
+      e.id = def.id;
+      e.targets = def.targets;
+      e.password = def.password;
+      e.with_checkpoint = def.with_checkpoint;
+      e.stream = fmt::format("{}.{:016x}", def.id, env_.random_u64());
+      if (!e.with_checkpoint) {
+        e.log_started = true;
+        e.log_start_decree = aof.last_decree();
+        e.confirmed_decree = aof.last_decree();
+        e.confirmed_address = aof.tail_address();
+      }
+      e.state = def.state == DupState::pause ? DupState::pause
+                                             : (e.with_checkpoint ? DupState::prepare : DupState::log);
+      next[def.id] = e;
+      fresh[def.id] = static_cast<std::int64_t>(std::max<std::uint64_t>(aof.last_decree(), 1));
+    }
+    // An orphaned duplication the shard no longer defines was removed on another primary.
+    for (auto& [id, e] : next) {
+      if (e.orphaned && e.state != DupState::removed && !defined.contains(id)) e.state = DupState::removed;
+    }
+  }
+  std::vector<DupEntry> all;
+  for (const auto& [id, e] : next) all.push_back(e);
+  bool changed = fresh.size() > 0;
+  for (const auto& [id, d] : dups_) changed = changed || !(d->status.entry == next[id]);
+  if (!changed) return;
+  if (Status st = persist_locked(all); !st) return;  // the next promotion or start tries again
+  std::vector<std::shared_ptr<Duplicator>> to_spawn;
+  for (auto& [id, e] : next) {
+    if (!fresh.contains(id)) {
+      auto d = find(id);
+      if (d && e.state == DupState::removed && d->status.entry.state != DupState::removed) {
+        d->status.entry.state = DupState::removed;
+        env_.log("dup.state", fmt::format("id={} why=\"not defined by the shard\" state=PAUSE->REMOVED", id));
+      }
+      continue;
+    }
+    if (auto old = find(id)) {
+      ++old->generation;  // its task, if any, ends
+      old->wake->set();
+    }
+    auto d = std::make_shared<Duplicator>();
+    d->status.entry = e;
+    d->status.min_checkpoint_decree = fresh[id];
+    d->wake = env_.make_event();
+    dups_[id] = d;
+    env_.log("dup.adopt", fmt::format("id={} stream={} state={} min_checkpoint_decree={} confirmed_decree={}", id,
+                                      e.stream, dup_state_name(e.state), fresh[id], e.confirmed_decree));
+    to_spawn.push_back(d);
+  }
+  (void)publish_definitions();
+  for (auto& d : to_spawn) spawn(d);
+}
+
+Status Duplication::publish_definitions() {
+  FiberLock lock(store_.mutex_);
+  if (!lock.owns()) return Status(Err::shutdown, "the node is shutting down");
+  if (!store_.serves_as_primary()) return Status::ok();
+  std::vector<DupEntry> defs;
+  for (const auto& [id, d] : dups_) {
+    const DupEntry& e = d->status.entry;
+    if (e.state == DupState::removed || e.orphaned) continue;
+    defs.push_back(dup_definition_of(e));
+  }
+  if (defs == dup_definitions(store_.keyspace_)) return Status::ok();
+  const std::vector<std::string> record = make_dup_defs_record(defs);
+  (void)apply_duplication_record(store_.keyspace_, record);
+  return log_durably({record});
 }
 
 void Duplication::stop() {
@@ -377,6 +544,7 @@ std::string Duplication::cmd_add(const std::vector<std::string>& argv) {
                                   "confirmed_decree={}",
                                   id, entry.stream, argv[3], entry.with_checkpoint ? 1 : 0, min_checkpoint_decree,
                                   entry.confirmed_decree));
+  (void)publish_definitions();
   spawn(d);
   return encode_simple("OK");
 }
@@ -404,6 +572,7 @@ std::string Duplication::cmd_pause(const std::string& id) {
     spawn(d);  // nothing changed: keep it running
     return errmsg("ERR " + st.message());
   }
+  (void)publish_definitions();
   return encode_simple("OK");
 }
 
@@ -416,8 +585,8 @@ std::string Duplication::cmd_start(const std::string& id) {
   }
   if (e.orphaned) {
     return errmsg(
-        fmt::format("ERR duplication '{}' stopped because this node stopped being a primary; REMOVE it "
-                    "and ADD it on the current primary",
+        fmt::format("ERR duplication '{}' stopped because this node stopped being a primary; the shard's "
+                    "current primary runs it (REMOVE it here to forget it)",
                     id));
   }
   if (!store_.serves_as_primary()) return errmsg("ERR DUPLICATION START needs a primary: this node is a replica");
@@ -428,6 +597,7 @@ std::string Duplication::cmd_start(const std::string& id) {
   d->cursor_set = false;
   d->prepared = false;
   d->backoff = Nanos(0);
+  (void)publish_definitions();
   spawn(d);
   return encode_simple("OK");
 }
@@ -446,6 +616,7 @@ std::string Duplication::cmd_remove(const std::string& id) {
     return errmsg("ERR " + st.message());
   }
   d->app_address = UINT64_MAX;
+  (void)publish_definitions();
   return encode_simple("OK");
 }
 
@@ -462,6 +633,7 @@ std::string Duplication::cmd_set(const std::vector<std::string>& argv) {
   d->links_stale = true;
   d->backoff = Nanos(0);
   d->wake->set();
+  (void)publish_definitions();
   return encode_simple("OK");
 }
 
@@ -694,19 +866,13 @@ void Duplication::run(std::shared_ptr<Duplicator> d, std::uint64_t generation) {
   while (running(*d, generation)) {
     if (!store_.serves_as_primary()) {
       // A duplication ships one primary's history; a node that became a replica may hold another
-      // history from now on, so it stops here for good (REMOVE, then ADD on the new primary).
+      // history from now on, so it stops here for good (the shard's new primary takes it over).
       const std::uint64_t decree = d->cursor_decree;
       const std::uint64_t address = d->cursor_address;
       const bool cursor = d->cursor_set;
-      (void)update(*d, generation, "not a primary", [&](DupEntry& e) {
-        e.state = DupState::pause;
-        e.orphaned = true;
-        if (cursor && e.log_started && decree > e.confirmed_decree) {
-          e.confirmed_decree = decree;
-          e.confirmed_address = address;
-        }
-      });
-      d->status.last_error = "this node is no longer a primary; REMOVE the duplication and ADD it on the new primary";
+      (void)update(*d, generation, "not a primary",
+                   [&](DupEntry& e) { orphan_entry(e, cursor, decree, address); });
+      d->status.last_error = std::string(kOrphanedError);
       return;
     }
     const DupState state = d->status.entry.state;

@@ -62,6 +62,12 @@ class Duplication {
   void start();
   // Ends the duplicators at their next wake-up and closes their connections. Never blocks.
   void stop();
+  // The node's role flipped (called by the store under its mutex as the new cluster config is
+  // installed; never blocks). Became a replica: every duplication is orphaned at once, before a sync
+  // can replace the AOF under it (dup.state follows in a task). Became a primary: a task takes over
+  // the shard's duplications that the keyspace's definitions name (DUPDEFS) and this node does not
+  // run: each starts again from PREPARE with a new stream (see core/doc/duplication.md, "Failover").
+  void role_changed();
 
   // ---- commands ---------------------------------------------------------------------------------
   // DUPLICATION <subcommand> ...: the complete RESP reply (see core/doc/duplication.md).
@@ -146,6 +152,13 @@ class Duplication {
   std::string cmd_restore(const std::vector<std::string>& argv);
   std::string cmd_clearslots(const std::vector<std::string>& argv);
   std::string cmd_mark(const std::vector<std::string>& argv);
+  // ---- the definitions a shard's primaries share ----
+  // Logs DUPDEFS when the running duplications' definitions differ from the keyspace's (a primary only).
+  Status publish_definitions();
+  // Whether the keyspace names a duplication this primary does not run (or runs with another stream).
+  bool adoption_needed() const;
+  // The task role_changed and start spawn on a primary: takes over the definitions it does not run.
+  void adopt();
   // Appends the empty record DUPNOOP. REQUIRES: the store mutex is held.
   void log_noop_locked();
   // Logs effects and makes them durable before the reply (a duplication confirms what it is told).

@@ -262,11 +262,13 @@ int dup_record_slot(const std::vector<std::string>& argv) {
 }
 
 bool is_duplication_record(const std::vector<std::string>& argv) {
-  return !argv.empty() && (argv[0] == kDupNoopRecord || argv[0] == kDupApplyRecord || argv[0] == kDupMarkRecord);
+  return !argv.empty() && (argv[0] == kDupNoopRecord || argv[0] == kDupApplyRecord || argv[0] == kDupMarkRecord ||
+                           argv[0] == kDupDefsRecord);
 }
 
 bool is_duplication_record(const std::vector<std::string_view>& argv) {
-  return !argv.empty() && (argv[0] == kDupNoopRecord || argv[0] == kDupApplyRecord || argv[0] == kDupMarkRecord);
+  return !argv.empty() && (argv[0] == kDupNoopRecord || argv[0] == kDupApplyRecord || argv[0] == kDupMarkRecord ||
+                           argv[0] == kDupDefsRecord);
 }
 
 std::vector<std::string> make_dup_apply_record(std::string_view stream, int slot, std::uint64_t decree,
@@ -277,6 +279,28 @@ std::vector<std::string> make_dup_apply_record(std::string_view stream, int slot
   return out;
 }
 
+std::vector<DupEntry> dup_definitions(const Keyspace& keyspace) {
+  const Value* v = keyspace.find(kDupDefsKey);
+  if (v == nullptr || v->type() != ValueType::string) return {};
+  auto entries = parse_dup_entries(v->str());
+  return entries ? std::move(entries.value()) : std::vector<DupEntry>{};
+}
+
+DupEntry dup_definition_of(const DupEntry& e) {
+  DupEntry d;
+  d.id = e.id;
+  d.stream = e.stream;
+  d.targets = e.targets;
+  d.password = e.password;
+  d.with_checkpoint = e.with_checkpoint;
+  d.state = e.state == DupState::pause ? DupState::pause : DupState::init;
+  return d;
+}
+
+std::vector<std::string> make_dup_defs_record(const std::vector<DupEntry>& definitions) {
+  return {std::string(kDupDefsRecord), serialize_dup_entries(definitions)};
+}
+
 std::vector<std::string> make_dup_mark_record(std::string_view stream, std::uint64_t decree) {
   return {std::string(kDupMarkRecord), std::string(stream), std::to_string(decree)};
 }
@@ -285,6 +309,13 @@ Status apply_duplication_record(Keyspace& keyspace, const std::vector<std::strin
   if (argv.empty()) return Status(Err::invalid, "cannot apply an empty record");
   if (argv[0] == kDupNoopRecord) {
     if (argv.size() != 1) return Status(Err::invalid, "cannot apply record DUPNOOP: it takes no arguments");
+    return Status::ok();
+  }
+  if (argv[0] == kDupDefsRecord) {
+    if (argv.size() != 2 || !parse_dup_entries(argv[1])) {
+      return Status(Err::invalid, "cannot apply record DUPDEFS: expected DUPDEFS <dup.state body>");
+    }
+    keyspace.put(std::string(kDupDefsKey), Value{argv[1], std::nullopt});
     return Status::ok();
   }
   if (argv[0] == kDupMarkRecord) {

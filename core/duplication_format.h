@@ -91,6 +91,12 @@ inline constexpr std::string_view kDupApplyRecord = "DUPAPPLY";
 // At the end of APP every target primary records that it took part in it: argv {"DUPMARK", stream,
 // decree}. A primary whose mark is below the checkpoint's decree lost APP's data.
 inline constexpr std::string_view kDupMarkRecord = "DUPMARK";
+// A source primary keeps the definitions of its duplications (what ADD, PAUSE, START, SET and REMOVE
+// decided; not their progress) in its keyspace, so they reach its replicas, checkpoints and full syncs
+// like data, and a replica that becomes the primary takes them over: argv {"DUPDEFS", body}, body as
+// dup.state's (serialize_dup_entries) with one entry per duplication that is not removed, reduced to
+// id, stream, targets, password, checkpoint and state (PAUSE when paused, INIT otherwise).
+inline constexpr std::string_view kDupDefsRecord = "DUPDEFS";
 // The slot of a keyless record (FLUSHALL).
 inline constexpr int kDupNoSlot = -1;
 
@@ -101,6 +107,14 @@ inline constexpr std::string_view kDupProgressKeyPrefix = "__replsim_dup__:";
 std::string dup_progress_key(std::string_view stream);
 std::string dup_progress_key(std::string_view stream, int slot);
 bool is_dup_progress_key(std::string_view key);
+// The key DUPDEFS sets (under the prefix, so it is never shipped, cleared or compared either).
+inline constexpr std::string_view kDupDefsKey = "__replsim_dup__:defs";
+// The definitions the keyspace holds (none when the key is absent or does not parse).
+std::vector<DupEntry> dup_definitions(const Keyspace& keyspace);
+// The definition of e as DUPDEFS keeps it.
+DupEntry dup_definition_of(const DupEntry& e);
+// {"DUPDEFS", body}.
+std::vector<std::string> make_dup_defs_record(const std::vector<DupEntry>& definitions);
 // The stream's mark on this keyspace (0: none).
 std::uint64_t dup_progress(const Keyspace& keyspace, std::string_view stream);
 // The last decree of the stream's records of `slot` this keyspace holds (a record shipped in LOG, or the
@@ -111,10 +125,11 @@ std::uint64_t dup_progress(const Keyspace& keyspace, std::string_view stream, in
 // known data command).
 int dup_record_slot(const std::vector<std::string>& argv);
 
-// Whether a logged record is one of the kinds above (argv[0] exactly "DUPNOOP", "DUPAPPLY" or "DUPMARK").
+// Whether a logged record is one of the kinds above (argv[0] exactly "DUPNOOP", "DUPAPPLY", "DUPMARK" or
+// "DUPDEFS").
 bool is_duplication_record(const std::vector<std::string>& argv);
 bool is_duplication_record(const std::vector<std::string_view>& argv);
-// Applies a DUPNOOP (nothing), a DUPMARK (the mark) or a DUPAPPLY (the slot's progress, then the inner
+// Applies a DUPNOOP (nothing), a DUPDEFS (the definitions), a DUPMARK (the mark) or a DUPAPPLY (the slot's progress, then the inner
 // record through apply_effect). Progress never goes back. Err::invalid naming the record when it is
 // malformed or its inner record does not apply; then the keyspace is unchanged.
 Status apply_duplication_record(Keyspace& keyspace, const std::vector<std::string>& argv);

@@ -127,6 +127,48 @@ TEST_CASE("DUPAPPLY applies the record and its slot's progress together; DUPMARK
   CHECK(dup_progress(ks, "s.1", l) == 7);
 }
 
+TEST_CASE("DUPDEFS: a shard's duplication definitions travel as a record into a progress-prefixed key") {
+  Keyspace ks;
+  CHECK(dup_definitions(ks).empty());
+  DupEntry running;
+  running.id = "dup0";
+  running.stream = "dup0.00000000000000aa";
+  running.targets = {"t1:7000", "t2:7000"};
+  running.password = "pw";
+  running.state = DupState::log;
+  running.log_started = true;
+  running.confirmed_decree = 44;
+  running.confirmed_address = 900;
+  DupEntry paused = running;
+  paused.id = "dup1";
+  paused.stream = "dup1.00000000000000bb";
+  paused.with_checkpoint = false;
+  paused.state = DupState::pause;
+  // Only what the commands decided: no progress, and every running state reads as INIT.
+  const DupEntry def = dup_definition_of(running);
+  CHECK(def.state == DupState::init);
+  CHECK(def.confirmed_decree == 0);
+  CHECK_FALSE(def.log_started);
+  CHECK(def.targets == running.targets);
+  CHECK(def.password == "pw");
+  CHECK(dup_definition_of(paused).state == DupState::pause);
+  const auto record = make_dup_defs_record({def, dup_definition_of(paused)});
+  CHECK(is_duplication_record(record));
+  REQUIRE(apply_effect(ks, record).is_ok());
+  const std::vector<DupEntry> defs = dup_definitions(ks);
+  REQUIRE(defs.size() == 2);
+  CHECK(defs[0] == def);
+  CHECK_FALSE(defs[1].with_checkpoint);
+  CHECK(is_dup_progress_key(kDupDefsKey));
+  // A malformed record changes nothing; an empty list replaces the definitions.
+  const Keyspace before = ks;
+  CHECK_FALSE(apply_effect(ks, {"DUPDEFS", "not a dup.state body"}).is_ok());
+  CHECK_FALSE(apply_effect(ks, {"DUPDEFS"}).is_ok());
+  CHECK(ks == before);
+  REQUIRE(apply_effect(ks, make_dup_defs_record({})).is_ok());
+  CHECK(dup_definitions(ks).empty());
+}
+
 TEST_CASE("ids and stream names") {
   CHECK(valid_dup_id("dup0"));
   CHECK(valid_dup_id("a-b_c.d"));

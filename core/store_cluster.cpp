@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "core/resp.h"
+#include "core/duplication.h"
 #include "core/store.h"
 
 namespace replsim::core {
@@ -156,6 +157,7 @@ Status Store::change_cluster_config(std::string_view why, const std::function<St
     FiberLock lock(mutex_);
     if (!lock.owns()) return Status(Err::shutdown, "ERR server is shutting down");
     if (changed) {
+      const bool was_primary = serves_as_primary();
       // A pause held for a default failover ends with the role it was held in.
       if (next.is_primary() != cluster_.is_primary()) writes_paused_until_ = LocalTime{};
       cluster_ = std::move(next);
@@ -168,6 +170,7 @@ Status Store::change_cluster_config(std::string_view why, const std::function<St
                fmt::format("why=\"{}\" role={} primary={} epoch={} current_epoch={} slots={} nodes={}", why,
                            node_role_name(me.role), me.primary_id.empty() ? "-" : me.primary_id, me.config_epoch,
                            cluster_.current_epoch(), cluster_.slot_count(me.id), cluster_.nodes().size()));
+      if (serves_as_primary() != was_primary) duplication_->role_changed();
     }
     reconcile_replication(why);
     if (after_install) after_install();

@@ -4,7 +4,8 @@
 // PREPARE without credentials (and with a wrong password, retrying with backoff), the source restarted at
 // random points of the PREPARE work, then fixed; plus crashes of source and target nodes in every state
 // and at each disk operation of ADD, the commands and their errors, a paused duplication and one whose
-// target is unreachable keeping their AOF, a forced failover on the target, and the known-bug switch.
+// target is unreachable keeping their AOF, a forced failover on the target, a failover of the source
+// (the new primary takes the duplication over), and the known-bug switch.
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
@@ -173,7 +174,8 @@ TEST_CASE("duplication with a checkpoint: INIT -> PREPARE -> APP -> LOG, the tar
     CHECK(w.h.call(0, {"DUPLICATION", "ADD", "dup0", kTargets, "PASSWORD", kPassword}) == ok());
     auto st = w.status();
     REQUIRE(st);
-    CHECK(st->min_checkpoint_decree == static_cast<std::int64_t>(w.h.store(0).last_decree()));
+    // The last decree before ADD's own record, DUPDEFS (the shard's definitions, for its replicas).
+    CHECK(st->min_checkpoint_decree == static_cast<std::int64_t>(w.h.store(0).last_decree()) - 1);
     std::set<core::DupState> seen;
     CHECK(w.h.eventually(
         [&] {
@@ -237,7 +239,7 @@ TEST_CASE("duplication commands: errors, PAUSE keeps the AOF it needs, START res
     w.write(40);
     CHECK(w.h.call(0, {"DUPLICATION", "ADD", "dup0", kTargets, "PASSWORD", kPassword, "NOCHECKPOINT"}) == ok());
     err({"DUPLICATION", "ADD", "dup0", kTargets}, "ERR duplication 'dup0' already exists (state");
-    const std::uint64_t added_at = w.h.store(0).last_decree();
+    const std::uint64_t added_at = w.h.store(0).last_decree() - 1;  // ADD's DUPDEFS record follows
     CHECK(w.status()->entry.confirmed_decree == added_at);
     CHECK(w.h.eventually([&] { return w.in_state(core::DupState::log); }));
     // Only writes after ADD go: the 40 before stay on the source alone.
@@ -786,11 +788,28 @@ TEST_CASE("a forced failover on the target that loses applied records: the sourc
   w.check_no_aborts();
 }
 
-TEST_CASE("a source primary that fails over orphans its duplication; REMOVE and ADD on the new primary") {
+TEST_CASE("a source failover: the demoted primary orphans its duplication at once, the new primary takes it over") {
   // Source: n0 primary, n3 its replica (here n3 belongs to the source cluster); target: n1 and n2.
+  // n0 crashes with records n3 may lack, n3 is forced over, and n0 restarts as a stale primary in LOG
+  // that gossip demotes and a full sync replaces: from the moment it is a replica its duplication is
+  // orphaned (no decree of the old history left valid on the new one). n3 runs dup0 from the
+  // definitions it replicated, with a new stream and checkpoint, and the target ends equal to it.
+  // Then a failover back: n0 takes it over again.
   DupWorld w(9);
   w.h.fx.store_config(3) = cluster_store_config();
   w.h.start_all();
+  auto target_equals = [&](std::size_t source) {
+    std::map<std::string, std::uint64_t> target;
+    for (std::size_t i : {std::size_t{1}, std::size_t{2}}) {
+      for (const auto& [k, v] : duplicated_value_hashes(w.h.store(i).keyspace())) target[k] = v;
+    }
+    return target == duplicated_value_hashes(w.h.store(source).keyspace());
+  };
+  auto runs = [&](std::size_t i) {
+    auto st = w.h.store(i).duplication().status("dup0");
+    return st && !st->entry.orphaned && st->entry.state == core::DupState::log &&
+           st->shipped_decree == w.h.store(i).last_decree() && target_equals(i);
+  };
   w.h.run([&] {
     CHECK(w.h.call(0, {"CLUSTER", "MEET", "n3", "6379"}) == ok());
     CHECK(w.h.call(0, {"CLUSTER", "ADDSLOTSRANGE", "0", "16383"}) == ok());
@@ -803,25 +822,51 @@ TEST_CASE("a source primary that fails over orphans its duplication; REMOVE and 
     CHECK(w.h.call(0, {"DUPLICATION", "ADD", "dup0", "n1:6379,n2:6379", "PASSWORD", kPassword}) == ok());
     CHECK(w.h.eventually([&] { return w.converged(); }, 20s));
     CHECK(w.h.converged(0, 3));
-    CHECK(w.h.call(3, {"CLUSTER", "FAILOVER"}) == ok());
-    CHECK(w.h.eventually([&] { return w.in_state(core::DupState::pause); }, 10s));
-    CHECK(w.status()->entry.orphaned);
-    CHECK(w.h.call(0, {"DUPLICATION", "START", "dup0"}).text.find("REMOVE it and ADD it on the current primary") !=
-          std::string::npos);
-    CHECK(w.h.call(3, {"DUPLICATION", "ADD", "dup0", "n1:6379,n2:6379", "PASSWORD", kPassword}) == ok());
+    const std::string first_stream = w.status()->entry.stream;
+    // The replica holds the definition, not a running duplication.
+    CHECK(core::dup_definitions(w.h.store(3).keyspace()).size() == 1);
+    CHECK_FALSE(w.h.store(3).duplication().status("dup0"));
+    w.write(40, 1);
+    w.h.crash(0);
+    CHECK(w.h.is_ok(w.h.call(3, {"CLUSTER", "FAILOVER", "FORCE"})));
     CHECK(w.h.call(3, {"SET", "after-failover", "x"}) == ok());
-    CHECK(w.h.eventually(
-        [&] {
-          auto st = w.h.store(3).duplication().status("dup0");
-          return st && st->entry.state == core::DupState::log && st->shipped_decree == w.h.store(3).last_decree();
-        },
-        20s));
-    std::map<std::string, std::uint64_t> target;
-    for (std::size_t i : {std::size_t{1}, std::size_t{2}}) {
-      for (const auto& [k, v] : duplicated_value_hashes(w.h.store(i).keyspace())) target[k] = v;
+    w.h.restart(0);
+    // Every millisecond until n0 is n3's synced replica: once n0 is a replica its duplication is
+    // orphaned, and while it is not, its min_checkpoint_decree is within its own log.
+    bool demoted = false;
+    for (int ms = 0; ms < 20'000 && !(demoted && w.h.store(0).master_link_up()); ++ms) {
+      core::Store& n0 = w.h.store(0);
+      auto st = n0.duplication().status("dup0");
+      REQUIRE(st);
+      if (n0.role() == core::Role::replica) {
+        demoted = true;
+        INFO("ms " << ms << " state " << core::dup_state_name(st->entry.state));
+        CHECK(st->entry.orphaned);
+        if (!st->entry.orphaned) break;
+      } else {
+        CHECK(st->min_checkpoint_decree <= static_cast<std::int64_t>(n0.last_decree()));
+      }
+      w.h.sleep(1ms);
     }
-    CHECK(target == duplicated_value_hashes(w.h.store(3).keyspace()));
+    CHECK(demoted);
+    REQUIRE(w.h.eventually([&] { return runs(3); }, 30s));
+    const std::string second_stream = w.h.store(3).duplication().status("dup0")->entry.stream;
+    CHECK(second_stream != first_stream);
+    CHECK(w.h.converged(3, 0));
+    CHECK(core::dup_definitions(w.h.store(0).keyspace()).at(0).stream == second_stream);
+    CHECK(w.h.call(0, {"DUPLICATION", "START", "dup0"}).text.find("current primary runs it") != std::string::npos);
+    CHECK(w.h.call(3, {"DUPLICATION", "ADD", "dup0", "n1:6379"}).text.find("already exists") != std::string::npos);
+    // Back to n0: its orphaned entry is replaced by a new one, and n3's is orphaned.
+    CHECK(w.h.is_ok(w.h.call(0, {"CLUSTER", "FAILOVER"})));
+    w.write(20, 2);
+    REQUIRE(w.h.eventually([&] { return runs(0); }, 30s));
+    CHECK(w.h.store(0).duplication().status("dup0")->entry.stream != second_stream);
+    CHECK(w.h.store(3).duplication().status("dup0")->entry.orphaned);
+    // REMOVE on the primary reaches the replica's definitions.
+    CHECK(w.h.call(0, {"DUPLICATION", "REMOVE", "dup0"}) == ok());
+    CHECK(w.h.eventually([&] { return core::dup_definitions(w.h.store(3).keyspace()).empty(); }, 10s));
   });
+  w.check_no_duplicated_elements();
   w.check_no_aborts();
 }
 
