@@ -489,10 +489,10 @@ RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
   }
 
   // ---- final checks.
-  for (int i = 0; i < world.node_count(); ++i) result.finals.push_back(final_state(world, i));
+  // The finals are built in the facts (no copy of every list and AOF print) and move to the result.
   RunFacts facts;
+  for (int i = 0; i < world.node_count(); ++i) facts.finals.push_back(final_state(world, i));
   facts.history = &result.history;
-  facts.finals = result.finals;
   facts.aborts = world.aborts();
   facts.durability_promised = durability_promised(scenario);
   if (check_enabled(scenario, "no-duplicate-list-entries")) {
@@ -504,7 +504,7 @@ RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
   if (check_enabled(scenario, "no-abort")) {
     for (auto& v : check_no_abort(facts)) violations.push_back(std::move(v));
   }
-  check_final_states(scenario, result.finals, sched.now_ns(), violations);
+  check_final_states(scenario, facts.finals, sched.now_ns(), violations);
   if (check_enabled(scenario, "valid-checkpoint-decrees")) {
     for (const Violation& v : duplication_monitor.violations()) violations.push_back(v);
     for (auto& v : check_duplication_decrees_final(facts, sched.now_ns())) violations.push_back(std::move(v));
@@ -541,6 +541,7 @@ RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
     return ta < tb;
   });
   result.violations = std::move(violations);
+  result.finals = std::move(facts.finals);
   if (result.verdict == Verdict::pass && !result.violations.empty()) result.verdict = Verdict::fail;
 
   result.trace_hash = world.trace().hash();
