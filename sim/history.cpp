@@ -2,9 +2,10 @@
 #include "sim/history.h"
 
 #include <algorithm>
-#include <functional>
 #include <iterator>
 #include <string_view>
+
+#include <xxhash.h>
 
 namespace replsim::sim {
 
@@ -114,12 +115,24 @@ void History::finish(Operation& op, Outcome outcome, std::int64_t now_ns, std::s
 
 bool all_distinct(const std::vector<std::string_view>& values) {
   if (values.size() < 2) return true;
-  std::vector<std::size_t> hashes;
-  hashes.reserve(values.size());
-  for (std::string_view v : values) hashes.push_back(std::hash<std::string_view>{}(v));
-  std::sort(hashes.begin(), hashes.end());
-  if (std::adjacent_find(hashes.begin(), hashes.end()) == hashes.end()) return true;
-  // Two hashes are equal: equal strings, or a collision. The strings decide.
+  // An open-addressing set of the values' hashes, at most half full. Only membership is asked, so
+  // its order never shows; equal hashes (equal values, or rarely a collision) go to the exact test.
+  std::size_t slots = 16;
+  while (slots < 2 * values.size()) slots *= 2;
+  std::vector<std::uint64_t> table(slots, 0);
+  bool collided = false;
+  for (std::string_view v : values) {
+    // 0 marks a free slot, so a hash of 0 is stored as 1 (a collision at worst).
+    const std::uint64_t h = std::max<std::uint64_t>(XXH3_64bits(v.data(), v.size()), 1);
+    std::size_t at = h & (slots - 1);
+    while (table[at] != 0 && table[at] != h) at = (at + 1) & (slots - 1);
+    if (table[at] == h) {
+      collided = true;
+      break;
+    }
+    table[at] = h;
+  }
+  if (!collided) return true;
   std::vector<std::string_view> sorted = values;
   std::sort(sorted.begin(), sorted.end());
   return std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end();
@@ -127,22 +140,52 @@ bool all_distinct(const std::vector<std::string_view>& values) {
 
 namespace {
 
-// Drops the array elements no rendering reaches, at every depth.
-void keep_displayed_elements(core::RespValue& v) {
-  if (v.type != core::RespValue::Type::array) return;
-  if (v.elements.size() > kDisplayElementsKept) {
-    // A fresh vector: erase() would keep the capacity of the whole reply.
-    v.elements = std::vector<core::RespValue>(std::make_move_iterator(v.elements.begin()),
-                                              std::make_move_iterator(v.elements.begin() + kDisplayElementsKept));
+std::size_t decimal_digits(std::size_t n) {
+  std::size_t d = 1;
+  for (; n >= 10; n /= 10) ++d;
+  return d;
+}
+
+// Drops the array elements that RespValue::to_display(kReplyDisplayChars) never reaches: it stops
+// before an element once it has written more than the cut. `shown` follows what the rendering has
+// written: each part adds at most what the rendering writes for it (a byte shows as 1 to 4 chars),
+// so while the rendering is within the cut, shown <= written, and shown past the cut means the
+// rendering is past it too.
+void keep_reached(core::RespValue& v, bool nested, std::size_t& shown) {
+  using Type = core::RespValue::Type;
+  switch (v.type) {
+    case Type::simple: shown += v.text.size(); return;     // CR and LF become spaces
+    case Type::error: shown += 8 + v.text.size(); return;  // "(error) "
+    case Type::integer: shown += 11; return;               // "(integer) " and a digit
+    case Type::bulk: shown += v.text.size() + 2; return;   // in quotes
+    case Type::null: shown += 5; return;                   // "(nil)"
+    case Type::array: break;
   }
-  for (core::RespValue& e : v.elements) keep_displayed_elements(e);
+  if (v.elements.empty()) {
+    shown += 13;  // "(empty array)"
+    return;
+  }
+  if (nested) ++shown;  // "["
+  for (std::size_t i = 0; i < v.elements.size(); ++i) {
+    // Element 0 stays even past the cut: an array emptied here would show as "(empty array)".
+    if (i > 0 && shown > kReplyDisplayChars) {
+      // A fresh vector: erase() would keep the capacity of the whole reply.
+      const auto end = v.elements.begin() + static_cast<std::ptrdiff_t>(i);
+      v.elements = std::vector<core::RespValue>(std::make_move_iterator(v.elements.begin()),
+                                                std::make_move_iterator(end));
+      return;
+    }
+    shown += (i > 0 ? 1 : 0) + decimal_digits(i + 1) + 2;  // " N) "
+    keep_reached(v.elements[i], true, shown);
+  }
 }
 
 }  // namespace
 
 ReplyText ReplyText::of(core::RespValue value) {
   ReplyText r;
-  keep_displayed_elements(value);
+  std::size_t shown = 0;
+  keep_reached(value, false, shown);
   r.value_ = std::move(value);
   r.pending_ = true;
   return r;

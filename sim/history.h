@@ -34,7 +34,7 @@ std::string_view outcome_name(Outcome outcome);
 // The reply an operation got, as redis-cli would show it (shortened to about 160 chars). Rendering
 // every reply while the run goes cost as much as the rest of recording it, and only history.json and
 // report.html show it, so a reply is kept as its value and rendered the first time it is read.
-// Arrays keep only the elements a rendering can reach (see kDisplayElementsKept).
+// Arrays keep only the elements a rendering can reach.
 class ReplyText {
  public:
   ReplyText() = default;
@@ -53,9 +53,6 @@ class ReplyText {
   core::RespValue value_;
 };
 
-// The rendering cuts at 160 chars and every array element takes at least 4 of them ("N) " and a
-// separator), so no rendering reaches past element 41 of any array; the rest need not be kept.
-inline constexpr std::size_t kDisplayElementsKept = 48;
 inline constexpr std::size_t kReplyDisplayChars = 160;
 
 struct Operation {
@@ -113,7 +110,8 @@ class History {
 };
 
 // Whether no two of `values` are equal. Compares 64-bit hashes (sorting long strings with common
-// prefixes cost more than the rest of a check) and the strings themselves only when hashes collide.
+// prefixes cost more than the rest of a check), and the strings themselves only when two hashes are
+// equal.
 bool all_distinct(const std::vector<std::string_view>& values);
 
 }  // namespace replsim::sim

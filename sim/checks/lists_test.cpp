@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include "sim/checks/check.h"
+#include "sim/kernel/rng.h"
 
 using namespace replsim::sim;
 
@@ -142,12 +143,49 @@ TEST_CASE("history: a reply kept for display renders as the whole reply would") 
   cases.push_back(RespValue::bulk(std::string(5000, '\x01') + "tail\"\n"));
   cases.push_back(RespValue::error("MOVED 1 n0:6379"));
   cases.push_back(RespValue::null());
+  // The nested array begins exactly at the cut: it shows as "[" past the cut, not "(empty array)".
+  cases.push_back(RespValue::array({RespValue::bulk(std::string(151, 'v')), RespValue::array({RespValue::null()})}));
   for (const RespValue& v : cases) {
     const std::string whole = v.to_display(kReplyDisplayChars);
     CHECK(ReplyText::of(v).str() == whole);
     CHECK(std::string_view(ReplyText::of(v)) == whole);
   }
   CHECK(ReplyText("(no reply: timeout)").str() == "(no reply: timeout)");
+}
+
+namespace {
+
+replsim::core::RespValue random_reply(replsim::kernel::Rng& rng, int depth) {
+  using replsim::core::RespValue;
+  auto text = [&] {
+    // Short texts of every kind of byte (printable, escaped, \xHH), sometimes long ones.
+    std::string t(static_cast<std::size_t>(rng.chance(0.1) ? rng.range(0, 400) : rng.range(0, 12)), ' ');
+    for (char& c : t) c = rng.chance(0.8) ? static_cast<char>(rng.range('a', 'z')) : static_cast<char>(rng.range(0, 255));
+    return t;
+  };
+  switch (rng.below(depth < 3 ? 7 : 5)) {
+    case 0: return RespValue::simple(text());
+    case 1: return RespValue::error(text());
+    case 2: return RespValue::from_integer(rng.range(-100000, 100000));
+    case 3: return RespValue::null();
+    case 4: return RespValue::bulk(text());
+    default: {
+      std::vector<RespValue> items(static_cast<std::size_t>(rng.chance(0.2) ? rng.range(0, 200) : rng.range(0, 6)));
+      for (RespValue& e : items) e = random_reply(rng, depth + 1);
+      return RespValue::array(std::move(items));
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("history: a reply kept for display renders as the whole reply would, for random replies") {
+  replsim::kernel::Rng rng(7, "lists_test/replies");
+  for (int n = 0; n < 3000; ++n) {
+    const replsim::core::RespValue v = random_reply(rng, 0);
+    CAPTURE(n);
+    REQUIRE(ReplyText::of(v).str() == v.to_display(kReplyDisplayChars));
+  }
 }
 
 TEST_CASE("history: completing from a reply takes the values read out of it") {
