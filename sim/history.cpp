@@ -49,15 +49,14 @@ std::string_view outcome_name(Outcome outcome) {
 
 std::uint64_t History::invoke(int client, OpKind kind, std::string key,
                               std::vector<std::string> args, std::int64_t now_ns) {
-  Operation op;
-  op.id = ops_.size();
+  Operation& op = ops_.emplace_back();
+  op.id = ops_.size() - 1;
   op.client = client;
   op.kind = kind;
   op.key = std::move(key);
   op.args = std::move(args);
   op.invoke_ns = now_ns;
-  ops_.push_back(std::move(op));
-  return ops_.back().id;
+  return op.id;
 }
 
 void History::complete(std::uint64_t id, Outcome outcome, std::int64_t now_ns, std::string node,
