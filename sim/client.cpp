@@ -1,13 +1,58 @@
 // sim/client.cpp — one command at a time over simulated connections, with MOVED following.
 #include "sim/client.h"
 
+#include <array>
+#include <charconv>
+
 #include <fmt/format.h>
 
 namespace replsim::sim {
 
+namespace {
+
+constexpr std::size_t kDisplayChars = 160;
+
+// How many chars each byte takes in a rendering (1 to 4), learnt from RespValue::to_display itself.
+const std::array<std::uint8_t, 256>& shown_widths() {
+  static const std::array<std::uint8_t, 256> widths = [] {
+    std::array<std::uint8_t, 256> w{};
+    for (std::size_t c = 0; c < w.size(); ++c) {
+      // "\"x\"" and the like: the byte's width between the quotes.
+      w[c] = static_cast<std::uint8_t>(core::RespValue::bulk(std::string(1, static_cast<char>(c))).to_display(16).size() - 2);
+    }
+    return w;
+  }();
+  return widths;
+}
+
+// A long bulk reply (an INFO reply) shows only its first chars, but to_display walks every byte to
+// count the chars it cuts. The same text, cheaper: render a prefix long enough to reach the cut (each
+// byte takes at least one char), then add the widths of the bytes after it to the count the prefix's
+// rendering ends with ("...(+N chars)"). nullopt when the rendering has no such count.
+std::optional<std::string> display_long_bulk(std::string_view text) {
+  const std::string_view prefix = text.substr(0, kDisplayChars + 1);
+  std::string shown = core::RespValue::bulk(std::string(prefix)).to_display(kDisplayChars);
+  if (shown.size() <= kDisplayChars) return std::nullopt;
+  const std::size_t end = shown.find_last_of("0123456789");
+  if (end == std::string::npos || end < kDisplayChars) return std::nullopt;
+  std::size_t begin = end;
+  while (begin > kDisplayChars && shown[begin - 1] >= '0' && shown[begin - 1] <= '9') --begin;
+  std::size_t cut = 0;
+  std::from_chars(shown.data() + begin, shown.data() + end + 1, cut);
+  const std::array<std::uint8_t, 256>& widths = shown_widths();
+  for (const char c : text.substr(prefix.size())) cut += widths[static_cast<unsigned char>(c)];
+  shown.replace(begin, end + 1 - begin, std::to_string(cut));
+  return shown;
+}
+
+}  // namespace
+
 std::string ClientReply::display() const {
   if (!answered) return fmt::format("(no reply: {})", error_text.empty() ? std::string(core::err_name(error)) : error_text);
-  return value.to_display(160);
+  if (value.type == core::RespValue::Type::bulk && value.text.size() > kDisplayChars + 1) {
+    if (std::optional<std::string> shown = display_long_bulk(value.text)) return std::move(*shown);
+  }
+  return value.to_display(kDisplayChars);
 }
 
 char ClientReply::type_byte() const {
@@ -87,7 +132,10 @@ ClientReply SimClient::call_once(const std::string& node, const std::vector<std:
       Conn fresh{std::move(conn.value()), core::RespReplyParser()};
       it = conns_.insert_or_assign(node, std::move(fresh)).first;
     }
-    const core::Status st = it->second.conn->send(core::encode_command(argv));
+    // The request is encoded into a buffer the client keeps: one allocation less per command.
+    request_.assign(core::encode_array_header(argv.size()));
+    for (const std::string& a : argv) core::append_bulk(request_, a);
+    const core::Status st = it->second.conn->send(request_);
     if (st) break;
     conns_.erase(it);
     if (!reused) {

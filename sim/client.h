@@ -73,6 +73,7 @@ class SimClient {
   AddressBook book_;
   std::string name_;
   std::map<std::string, Conn> conns_;
+  std::string request_;  // the command being sent, as RESP (reused)
 };
 
 // Parses "-MOVED 3999 c0n1:6379" into the target node's host name ("c0n1"); nullopt otherwise.

@@ -15,6 +15,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/resp.h"
+
 namespace replsim::sim {
 
 enum class OpKind : std::uint8_t { get, set, incr, append, del, lpush, rpush, lpop, rpop, lrange, llen };
@@ -29,6 +31,30 @@ enum class Outcome : std::uint8_t {
 };
 std::string_view outcome_name(Outcome outcome);
 
+// The reply an operation got, as redis-cli would show it (shortened to about 160 chars). Rendering
+// every reply while the run goes cost as much as the rest of recording it, and only history.json and
+// report.html show it, so a reply is kept as its value and rendered the first time it is read.
+// Arrays keep only the elements a rendering can reach.
+class ReplyText {
+ public:
+  ReplyText() = default;
+  // Text already rendered (a reply that never came, a test's stand-in).
+  ReplyText(std::string shown) : shown_(std::move(shown)) {}  // NOLINT(google-explicit-constructor)
+  ReplyText(const char* shown) : shown_(shown) {}             // NOLINT(google-explicit-constructor)
+  static ReplyText of(core::RespValue value);
+
+  // Renders on first use. Not thread-safe: one thread reads a finished run's history.
+  const std::string& str() const;
+  operator std::string_view() const { return str(); }  // NOLINT(google-explicit-constructor)
+
+ private:
+  mutable std::string shown_;
+  mutable bool pending_ = false;  // value_ is not rendered yet
+  core::RespValue value_;
+};
+
+inline constexpr std::size_t kReplyDisplayChars = 160;
+
 struct Operation {
   std::uint64_t id = 0;
   int client = 0;
@@ -40,7 +66,7 @@ struct Operation {
   std::int64_t invoke_ns = 0;
   std::int64_t complete_ns = -1;
   Outcome outcome = Outcome::pending;
-  std::string reply;                 // the reply as redis-cli would show it (shortened)
+  ReplyText reply;                   // the reply as redis-cli would show it (shortened)
   std::vector<std::string> values;   // values read: GET value, LRANGE elements, popped elements
   // How many values the reply held. For an LRANGE whose elements are all distinct only the first
   // kLrangeValuesKept are kept in `values` (see History::complete); otherwise values.size().
@@ -62,7 +88,11 @@ class History {
                        std::int64_t now_ns);
   // Records the completion of an invoked operation.
   void complete(std::uint64_t id, Outcome outcome, std::int64_t now_ns, std::string node,
-                std::string reply, std::vector<std::string> values = {}, bool read_nil = false);
+                ReplyText reply, std::vector<std::string> values = {}, bool read_nil = false);
+  // Records the completion of an operation that got `reply`. With `reads` (an ok GET, pop or LRANGE)
+  // the values read come out of the reply (a null is a nil read); an LRANGE copies only what it keeps.
+  void complete(std::uint64_t id, Outcome outcome, std::int64_t now_ns, std::string node,
+                core::RespValue reply, bool reads);
 
   // A deque: a long run's history grows without the copy (and twice the memory) of a vector's growth.
   const std::deque<Operation>& ops() const { return ops_; }
@@ -73,7 +103,15 @@ class History {
   nlohmann::json to_json() const;
 
  private:
+  void finish(Operation& op, Outcome outcome, std::int64_t now_ns, std::string node, ReplyText reply,
+              std::vector<std::string> values, bool read_nil);
+
   std::deque<Operation> ops_;
 };
+
+// Whether no two of `values` are equal. Compares 64-bit hashes (sorting long strings with common
+// prefixes cost more than the rest of a check), and the strings themselves only when two hashes are
+// equal.
+bool all_distinct(const std::vector<std::string_view>& values);
 
 }  // namespace replsim::sim

@@ -90,7 +90,7 @@ NodeFinal final_state(World& world, int i) {
   for (std::uint64_t d : store->checkpoint_decrees()) f.checkpoint_decrees.push_back(static_cast<std::int64_t>(d));
   fill_cluster_state(*store, f);
   fill_duplication_final(world.scenario(), *store, f);
-  f.aof_read_error = read_aof_prints(world.disk(i), store->config(), f.aof_records);
+  // aof_records and aof_read_error: run_scenario reads the files back once for them and aof-readable.
   const core::Keyspace& ks = store->keyspace();
   for (const std::string& key : ks.keys()) {
     const core::Value* v = ks.find(key);
@@ -489,10 +489,25 @@ RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
   }
 
   // ---- final checks.
-  for (int i = 0; i < world.node_count(); ++i) result.finals.push_back(final_state(world, i));
+  // The finals are built in the facts (no copy of every list and AOF print) and move to the result.
   RunFacts facts;
+  for (int i = 0; i < world.node_count(); ++i) facts.finals.push_back(final_state(world, i));
+  // Each node's files are read back once: for the AOF prints of a running node, and for aof-readable.
+  const bool check_files = check_enabled(scenario, "aof-readable");
+  std::vector<std::vector<Violation>> files_violations(static_cast<std::size_t>(world.node_count()));
+  for (int i = 0; i < world.node_count(); ++i) {
+    core::Store* store = world.store(i);
+    NodeFinal& f = facts.finals[static_cast<std::size_t>(i)];
+    if (store == nullptr || (!f.up && !check_files)) continue;
+    AofReadBack back = read_back_files(world.node_name(i), world.disk(i), store->config(), store->aof_tail_address(),
+                                       sched.now_ns(), f.up, check_files);
+    if (f.up) {
+      f.aof_records = std::move(back.prints);
+      f.aof_read_error = std::move(back.prints_error);
+    }
+    files_violations[static_cast<std::size_t>(i)] = std::move(back.violations);
+  }
   facts.history = &result.history;
-  facts.finals = result.finals;
   facts.aborts = world.aborts();
   facts.durability_promised = durability_promised(scenario);
   if (check_enabled(scenario, "no-duplicate-list-entries")) {
@@ -504,7 +519,7 @@ RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
   if (check_enabled(scenario, "no-abort")) {
     for (auto& v : check_no_abort(facts)) violations.push_back(std::move(v));
   }
-  check_final_states(scenario, result.finals, sched.now_ns(), violations);
+  check_final_states(scenario, facts.finals, sched.now_ns(), violations);
   if (check_enabled(scenario, "valid-checkpoint-decrees")) {
     for (const Violation& v : duplication_monitor.violations()) violations.push_back(v);
     for (auto& v : check_duplication_decrees_final(facts, sched.now_ns())) violations.push_back(std::move(v));
@@ -525,15 +540,8 @@ RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
   if (scenario.phases.liveness.enabled && check_enabled(scenario, "single-primary-per-slot")) {
     for (auto& v : check_single_primary_per_slot(facts, sched.now_ns())) violations.push_back(std::move(v));
   }
-  if (check_enabled(scenario, "aof-readable")) {
-    for (int i = 0; i < world.node_count(); ++i) {
-      core::Store* store = world.store(i);
-      if (store == nullptr) continue;
-      for (auto& v : check_aof_readable(world.node_name(i), world.disk(i), store->config(),
-                                        store->aof_tail_address(), sched.now_ns())) {
-        violations.push_back(std::move(v));
-      }
-    }
+  for (std::vector<Violation>& node_violations : files_violations) {
+    for (auto& v : node_violations) violations.push_back(std::move(v));
   }
   std::stable_sort(violations.begin(), violations.end(), [](const Violation& a, const Violation& b) {
     const auto ta = a.time_ns < 0 ? INT64_MAX : a.time_ns;
@@ -541,6 +549,7 @@ RunResult run_scenario(const Scenario& scenario, const RunOptions& options) {
     return ta < tb;
   });
   result.violations = std::move(violations);
+  result.finals = std::move(facts.finals);
   if (result.verdict == Verdict::pass && !result.violations.empty()) result.verdict = Verdict::fail;
 
   result.trace_hash = world.trace().hash();

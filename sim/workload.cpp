@@ -40,19 +40,6 @@ bool retryable_error(const core::RespValue& v) {
          t.rfind("LOADING", 0) == 0 || t.rfind("READONLY", 0) == 0 || t.rfind("NOAUTH", 0) == 0;
 }
 
-std::vector<std::string> bulk_values(const core::RespValue& v, bool* nil) {
-  std::vector<std::string> out;
-  *nil = false;
-  if (v.type == core::RespValue::Type::null) {
-    *nil = true;
-  } else if (v.type == core::RespValue::Type::bulk || v.type == core::RespValue::Type::simple) {
-    out.push_back(v.text);
-  } else if (v.type == core::RespValue::Type::array) {
-    for (const auto& e : v.elements) out.push_back(e.text);
-  }
-  return out;
-}
-
 }  // namespace
 
 WorkloadSpec workload_for_seed(const WorkloadSpec& spec, std::uint64_t seed, std::string* variant_name) {
@@ -170,16 +157,24 @@ void Workload::note_list_length(int index, std::uint64_t key_index, Op op, const
 void Workload::run_op(int index, SimClient& client, kernel::Rng& rng, Op op) {
   const auto key_index = rng.below(static_cast<std::uint64_t>(std::max(spec_.key_count, 1)));
   const std::string key = fmt::format("{}:{}", is_list_op(op) ? "l" : "s", key_index);
+  // Built in place: brace lists would copy every string once more.
   std::vector<std::string> argv;
+  argv.reserve(4);
   std::vector<std::string> args;  // what the history records as written
+  auto write = [&](const char* command) {
+    argv.emplace_back(command);
+    argv.push_back(key);
+    args.push_back(make_value(index, rng));
+    argv.push_back(args.back());
+  };
   switch (op) {
-    case Op::get: argv = {"GET", key}; break;
-    case Op::set: args = {make_value(index, rng)}; argv = {"SET", key, args[0]}; break;
-    case Op::incr: argv = {"INCR", "n" + key}; break;
-    case Op::append: args = {make_value(index, rng)}; argv = {"APPEND", key, args[0]}; break;
-    case Op::del: argv = {"DEL", key}; break;
-    case Op::lpush: args = {make_value(index, rng)}; argv = {"LPUSH", key, args[0]}; break;
-    case Op::rpush: args = {make_value(index, rng)}; argv = {"RPUSH", key, args[0]}; break;
+    case Op::get: argv.emplace_back("GET"); argv.push_back(key); break;
+    case Op::set: write("SET"); break;
+    case Op::incr: argv.emplace_back("INCR"); argv.push_back("n" + key); break;
+    case Op::append: write("APPEND"); break;
+    case Op::del: argv.emplace_back("DEL"); argv.push_back(key); break;
+    case Op::lpush: write("LPUSH"); break;
+    case Op::rpush: write("RPUSH"); break;
     case Op::lpop:
     case Op::rpop: {
       const bool with_count = rng.chance(0.3);
@@ -191,16 +186,23 @@ void Workload::run_op(int index, SimClient& client, kernel::Rng& rng, Op op) {
                                                 it->second > spec_.list_length_bound) {
         count = it->second - spec_.list_length_bound / 2;
       }
-      argv = {op == Op::lpop ? "LPOP" : "RPOP", key};
-      args = {std::to_string(count)};
+      argv.emplace_back(op == Op::lpop ? "LPOP" : "RPOP");
+      argv.push_back(key);
+      args.push_back(std::to_string(count));
       if (with_count || count != 1) argv.push_back(args[0]);
       break;
     }
-    case Op::lrange: argv = {"LRANGE", key, "0", "-1"}; break;
-    case Op::llen: argv = {"LLEN", key}; break;
+    case Op::lrange:
+      argv.emplace_back("LRANGE");
+      argv.push_back(key);
+      argv.emplace_back("0");
+      argv.emplace_back("-1");
+      break;
+    case Op::llen: argv.emplace_back("LLEN"); argv.push_back(key); break;
   }
-  const std::string hist_key = op == Op::incr ? "n" + key : key;
-  const std::uint64_t id = ctx_.history->invoke(index, to_kind(op), hist_key, args, ctx_.sched->now_ns());
+  std::string hist_key = op == Op::incr ? argv[1] : key;
+  const std::uint64_t id =
+      ctx_.history->invoke(index, to_kind(op), std::move(hist_key), std::move(args), ctx_.sched->now_ns());
   ++stats_.invoked;
   const kernel::Nanos timeout{spec_.request_timeout_ms * 1'000'000};
   ClientReply reply;
@@ -228,19 +230,17 @@ void Workload::run_op(int index, SimClient& client, kernel::Rng& rng, Op op) {
   } else {
     outcome = Outcome::ok;
   }
-  bool nil = false;
-  std::vector<std::string> values;
-  if (outcome == Outcome::ok &&
-      (op == Op::get || op == Op::lpop || op == Op::rpop || op == Op::lrange)) {
-    values = bulk_values(reply.value, &nil);
-  }
   switch (outcome) {
     case Outcome::ok: ++stats_.ok; break;
     case Outcome::fail: ++stats_.failed; break;
     default: ++stats_.unknown; break;
   }
-  ctx_.history->complete(id, outcome, ctx_.sched->now_ns(), reply.node, reply.display(),
-                         std::move(values), nil);
+  if (!reply.answered) {
+    ctx_.history->complete(id, outcome, ctx_.sched->now_ns(), std::move(reply.node), reply.display());
+    return;
+  }
+  const bool reads = outcome == Outcome::ok && (op == Op::get || op == Op::lpop || op == Op::rpop || op == Op::lrange);
+  ctx_.history->complete(id, outcome, ctx_.sched->now_ns(), std::move(reply.node), std::move(reply.value), reads);
 }
 
 }  // namespace replsim::sim

@@ -1,5 +1,6 @@
 // sim/workload_test.cpp — the workload's list bound: whole runs of a push-heavy single-node scenario,
-// with and without list_length_bound, judged by the final lists and the history.
+// with and without list_length_bound, judged by the final lists and the history; and how the
+// clients show a reply.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -8,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sim/client.h"
+#include "sim/kernel/rng.h"
 #include "sim/run.h"
 #include "sim/scenario.h"
 
@@ -84,4 +87,18 @@ TEST_CASE("list_length_bound: lists stay near the bound, the surplus is popped a
 }
 
 }  // namespace
+TEST_CASE("a long bulk reply shows as to_display shows it") {
+  kernel::Rng rng(3, "workload_test/long-bulks");
+  for (int n = 0; n < 400; ++n) {
+    std::string text(static_cast<std::size_t>(rng.range(150, 3000)), ' ');
+    const double plain = rng.unit();  // from mostly binary to all printable
+    for (char& c : text) c = rng.chance(plain) ? static_cast<char>(rng.range(' ', '~')) : static_cast<char>(rng.range(0, 255));
+    ClientReply r;
+    r.answered = true;
+    r.value = core::RespValue::bulk(text);
+    CAPTURE(n);
+    REQUIRE(r.display() == r.value.to_display(160));
+  }
+}
+
 }  // namespace replsim::sim

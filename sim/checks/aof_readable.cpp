@@ -112,39 +112,52 @@ std::map<std::string, std::string> copy_files(const kernel::Disk& disk) {
 
 }  // namespace
 
-std::string read_aof_prints(const kernel::Disk& disk, const core::StoreConfig& config,
-                            std::vector<AofRecordPrint>& records) {
-  MemEnv env(copy_files(disk));
-  try {
-    auto aof = core::Aof::open(env, config.aof_config());
-    if (!aof) return aof.status().message();
-    core::Aof& log = *aof.value();
-    const core::Status st = log.scan(log.begin_address(), [&](const core::AofRecord& r) {
-      records.push_back({r.address, r.end_address, r.decree, hash_argv(r.argv)});
-      return true;
-    });
-    if (!st) return st.message();
-  } catch (const ReaderAborted& e) {
-    return std::string("the AOF reader hit an internal assertion: ") + e.what();
-  }
-  return {};
-}
-
-std::vector<Violation> check_aof_readable(const std::string& node, const kernel::Disk& disk,
-                                          const core::StoreConfig& config, std::uint64_t store_tail_address,
-                                          std::int64_t now_ns) {
-  std::vector<Violation> out;
+AofReadBack read_back_files(const std::string& node, const kernel::Disk& disk, const core::StoreConfig& config,
+                            std::uint64_t store_tail_address, std::int64_t now_ns, bool prints, bool readable) {
+  AofReadBack out;
   auto add = [&](std::string message, nlohmann::json evidence) {
-    out.push_back({"aof-readable", now_ns, node, std::move(message), std::move(evidence)});
+    out.violations.push_back({"aof-readable", now_ns, node, std::move(message), std::move(evidence)});
   };
+  auto aborted = [&](const ReaderAborted& e) {
+    if (prints) out.prints_error = std::string("the AOF reader hit an internal assertion: ") + e.what();
+    if (readable) {
+      add(fmt::format("reading the files of {} hit an internal assertion: {}", node, e.what()), {{"error", e.what()}});
+    }
+  };
+  // One copy and one open serve both readings: neither changes the files after open (which may cut a
+  // torn tail), so each sees what it would see alone.
   MemEnv env(copy_files(disk));
+  std::unique_ptr<core::Aof> log;
   try {
     auto aof = core::Aof::open(env, config.aof_config());
     if (!aof) {
-      add(fmt::format("the AOF of {} does not read back: {}", node, aof.status().message()),
-          {{"error", aof.status().message()}});
+      if (prints) out.prints_error = aof.status().message();
+      if (readable) {
+        add(fmt::format("the AOF of {} does not read back: {}", node, aof.status().message()),
+            {{"error", aof.status().message()}});
+      }
     } else {
-      const core::AofRecovery& rec = aof.value()->recovery();
+      log = std::move(aof.value());
+    }
+  } catch (const ReaderAborted& e) {
+    aborted(e);
+    return out;
+  }
+  if (prints && log != nullptr) {
+    try {
+      const core::Status st = log->scan(log->begin_address(), [&](const core::AofRecord& r) {
+        out.prints.push_back({r.address, r.end_address, r.decree, hash_argv(r.argv)});
+        return true;
+      });
+      if (!st) out.prints_error = st.message();
+    } catch (const ReaderAborted& e) {
+      out.prints_error = std::string("the AOF reader hit an internal assertion: ") + e.what();
+    }
+  }
+  if (!readable) return out;
+  try {
+    if (log != nullptr) {
+      const core::AofRecovery& rec = log->recovery();
       if (rec.torn_tail) {
         add(fmt::format("the AOF of {} reads back only to address {} ({} bytes after it unreadable: {}); "
                         "the store wrote up to {}",
@@ -168,10 +181,23 @@ std::vector<Violation> check_aof_readable(const std::string& node, const kernel:
       }
     }
   } catch (const ReaderAborted& e) {
-    add(fmt::format("reading the files of {} hit an internal assertion: {}", node, e.what()),
-        {{"error", e.what()}});
+    aborted(e);
   }
   return out;
+}
+
+std::string read_aof_prints(const kernel::Disk& disk, const core::StoreConfig& config,
+                            std::vector<AofRecordPrint>& records) {
+  AofReadBack r = read_back_files("", disk, config, 0, 0, /*prints=*/true, /*readable=*/false);
+  records.insert(records.end(), r.prints.begin(), r.prints.end());
+  return r.prints_error;
+}
+
+std::vector<Violation> check_aof_readable(const std::string& node, const kernel::Disk& disk,
+                                          const core::StoreConfig& config, std::uint64_t store_tail_address,
+                                          std::int64_t now_ns) {
+  return read_back_files(node, disk, config, store_tail_address, now_ns, /*prints=*/false, /*readable=*/true)
+      .violations;
 }
 
 }  // namespace replsim::sim

@@ -16,6 +16,19 @@
 
 namespace replsim::sim {
 
+// What read_back_files found: the AOF's record prints for replicas-converge (with prints_error, ""
+// or why the AOF did not read back; prints then holds what did) and the aof-readable violations.
+struct AofReadBack {
+  std::vector<AofRecordPrint> prints;
+  std::string prints_error;
+  std::vector<Violation> violations;
+};
+
+// Reads a node's files back once for both uses: the prints when `prints`, the aof-readable check
+// when `readable` (each part as read_aof_prints and check_aof_readable give it).
+AofReadBack read_back_files(const std::string& node, const kernel::Disk& disk, const core::StoreConfig& config,
+                            std::uint64_t store_tail_address, std::int64_t now_ns, bool prints, bool readable);
+
 std::vector<Violation> check_aof_readable(const std::string& node, const kernel::Disk& disk,
                                           const core::StoreConfig& config, std::uint64_t store_tail_address,
                                           std::int64_t now_ns);

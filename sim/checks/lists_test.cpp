@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include "sim/checks/check.h"
+#include "sim/kernel/rng.h"
 
 using namespace replsim::sim;
 
@@ -127,4 +128,112 @@ TEST_CASE("no-abort: each abort is a violation with its message; none is clean")
   REQUIRE(v.size() == 1);
   CHECK(v[0].node == "n2");
   CHECK(v[0].message.find("min_checkpoint_decree") != std::string::npos);
+}
+
+TEST_CASE("history: a reply kept for display renders as the whole reply would") {
+  using replsim::core::RespValue;
+  std::vector<RespValue> cases;
+  // Empty simple strings are the cheapest elements to show: the most elements a rendering reaches.
+  cases.push_back(RespValue::array(std::vector<RespValue>(200, RespValue::simple(""))));
+  std::vector<RespValue> bulks;
+  for (int i = 0; i < 100; ++i) bulks.push_back(RespValue::bulk("e" + std::to_string(i)));
+  cases.push_back(RespValue::array(bulks));
+  cases.push_back(RespValue::array(std::vector<RespValue>(60, RespValue::array(std::vector<RespValue>(60, RespValue::null())))));
+  cases.push_back(RespValue::array({RespValue::from_integer(7), RespValue::array({})}));
+  cases.push_back(RespValue::bulk(std::string(5000, '\x01') + "tail\"\n"));
+  cases.push_back(RespValue::error("MOVED 1 n0:6379"));
+  cases.push_back(RespValue::null());
+  // The nested array begins exactly at the cut: it shows as "[" past the cut, not "(empty array)".
+  cases.push_back(RespValue::array({RespValue::bulk(std::string(151, 'v')), RespValue::array({RespValue::null()})}));
+  for (const RespValue& v : cases) {
+    const std::string whole = v.to_display(kReplyDisplayChars);
+    CHECK(ReplyText::of(v).str() == whole);
+    CHECK(std::string_view(ReplyText::of(v)) == whole);
+  }
+  CHECK(ReplyText("(no reply: timeout)").str() == "(no reply: timeout)");
+}
+
+namespace {
+
+replsim::core::RespValue random_reply(replsim::kernel::Rng& rng, int depth) {
+  using replsim::core::RespValue;
+  auto text = [&] {
+    // Short texts of every kind of byte (printable, escaped, \xHH), sometimes long ones.
+    std::string t(static_cast<std::size_t>(rng.chance(0.1) ? rng.range(0, 400) : rng.range(0, 12)), ' ');
+    for (char& c : t) c = rng.chance(0.8) ? static_cast<char>(rng.range('a', 'z')) : static_cast<char>(rng.range(0, 255));
+    return t;
+  };
+  switch (rng.below(depth < 3 ? 7 : 5)) {
+    case 0: return RespValue::simple(text());
+    case 1: return RespValue::error(text());
+    case 2: return RespValue::from_integer(rng.range(-100000, 100000));
+    case 3: return RespValue::null();
+    case 4: return RespValue::bulk(text());
+    default: {
+      std::vector<RespValue> items(static_cast<std::size_t>(rng.chance(0.2) ? rng.range(0, 200) : rng.range(0, 6)));
+      for (RespValue& e : items) e = random_reply(rng, depth + 1);
+      return RespValue::array(std::move(items));
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("history: a reply kept for display renders as the whole reply would, for random replies") {
+  replsim::kernel::Rng rng(7, "lists_test/replies");
+  for (int n = 0; n < 3000; ++n) {
+    const replsim::core::RespValue v = random_reply(rng, 0);
+    CAPTURE(n);
+    REQUIRE(ReplyText::of(v).str() == v.to_display(kReplyDisplayChars));
+  }
+}
+
+TEST_CASE("history: completing from a reply takes the values read out of it") {
+  using replsim::core::RespValue;
+  History h;
+  std::vector<RespValue> distinct;
+  for (int i = 0; i < 20; ++i) distinct.push_back(RespValue::bulk("c0." + std::to_string(i)));
+  const auto a = h.invoke(0, OpKind::lrange, "l:1", {}, 1);
+  h.complete(a, Outcome::ok, 2, "n0", RespValue::array(distinct), true);
+  // All distinct: only the first kLrangeValuesKept are kept, the count is the reply's.
+  CHECK(h.ops()[a].values.size() == kLrangeValuesKept);
+  CHECK(h.ops()[a].values_total == 20);
+  CHECK(h.ops()[a].values.front() == "c0.0");
+  CHECK(h.ops()[a].node == "n0");
+  CHECK(h.ops()[a].reply.str() == RespValue::array(distinct).to_display(kReplyDisplayChars));
+
+  std::vector<RespValue> twice = distinct;
+  twice[15] = twice[3];
+  const auto b = h.invoke(0, OpKind::lrange, "l:1", {}, 3);
+  h.complete(b, Outcome::ok, 4, "n1", RespValue::array(twice), true);
+  CHECK(h.ops()[b].values.size() == 20);  // a duplicate keeps the whole reply as evidence
+
+  const auto c = h.invoke(0, OpKind::get, "s:1", {}, 5);
+  h.complete(c, Outcome::ok, 6, "n0", RespValue::null(), true);
+  CHECK(h.ops()[c].read_nil);
+  CHECK(h.ops()[c].reply.str() == "(nil)");
+  const auto d = h.invoke(0, OpKind::lpush, "l:1", {"v"}, 7);
+  h.complete(d, Outcome::ok, 8, "n0", RespValue::from_integer(3), false);
+  CHECK(h.ops()[d].values.empty());
+  CHECK(h.ops()[d].values_total == 0);
+  CHECK(h.ops()[d].reply.str() == "(integer) 3");
+
+  RunFacts facts{&h, {}, {}, false};
+  auto v = check_no_duplicate_list_entries(facts);
+  REQUIRE(v.size() == 1);
+  CHECK(v[0].evidence["op"] == b);
+  CHECK(v[0].evidence["positions"] == nlohmann::json{3, 15});
+}
+
+TEST_CASE("no-duplicate-list-entries: the first repeated element of a long final list") {
+  std::vector<std::string> values;
+  for (int i = 0; i < 300; ++i) values.push_back("c1." + std::to_string(i) + std::string(20, 'x'));
+  values.push_back(values[250]);
+  values.push_back(values[7]);
+  RunFacts facts{nullptr, {primary_with("l:3", values)}, {}, false};
+  auto v = check_no_duplicate_list_entries(facts);
+  REQUIRE(v.size() == 1);
+  CHECK(v[0].evidence["positions"] == nlohmann::json{250, 300});
+  CHECK(all_distinct({"a", "b", "c"}));
+  CHECK(!all_distinct({"a", "b", "a"}));
 }
