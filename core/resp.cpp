@@ -110,11 +110,31 @@ std::optional<std::vector<std::string>> split_inline(std::string_view line) {
   }
 }
 
-// Drops CR and LF from a one-line reply so it cannot break the framing of the stream.
-std::string one_line(std::string_view text) {
-  std::string out(text);
-  std::replace(out.begin(), out.end(), '\r', ' ');
-  std::replace(out.begin(), out.end(), '\n', ' ');
+// Appends value in decimal, as fmt's "{}" writes it, without parsing a format string.
+template <class Int>
+void append_decimal(std::string& out, Int value) {
+  char digits[24];
+  const auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
+  out.append(digits, static_cast<std::size_t>(end - digits));
+}
+
+// Appends text with CR and LF turned into spaces, so a one-line reply cannot break the framing of
+// the stream.
+void append_one_line(std::string& out, std::string_view text) {
+  const std::size_t start = out.size();
+  out.append(text);
+  for (std::size_t i = start; i < out.size(); ++i) {
+    if (out[i] == '\r' || out[i] == '\n') out[i] = ' ';
+  }
+}
+
+// "<prefix><one line of text>\r\n" in one allocation: simple strings and errors are sent per reply.
+std::string encode_line(char prefix, std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 3);
+  out.push_back(prefix);
+  append_one_line(out, text);
+  out += "\r\n";
   return out;
 }
 
@@ -358,9 +378,9 @@ void RespRequestParser::finish_request() {
 
 // ==== encoders ===================================================================================
 
-std::string encode_simple(std::string_view text) { return "+" + one_line(text) + "\r\n"; }
+std::string encode_simple(std::string_view text) { return encode_line('+', text); }
 
-std::string encode_error(std::string_view message) { return "-" + one_line(message) + "\r\n"; }
+std::string encode_error(std::string_view message) { return encode_line('-', message); }
 
 namespace {
 
@@ -368,10 +388,8 @@ namespace {
 // rather than fmt::format, which parsed its format string at each of the many calls.
 template <class Int>
 void append_header(std::string& out, char prefix, Int value) {
-  char digits[24];
-  const auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
   out += prefix;
-  out.append(digits, static_cast<std::size_t>(end - digits));
+  append_decimal(out, value);
   out += "\r\n";
 }
 
@@ -486,14 +504,36 @@ std::size_t quote_byte(char c, char* to) {
   return 4;
 }
 
+// How many chars quote_byte writes for c, without writing them.
+std::size_t quoted_size(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  if (c == '\\' || c == '"' || c == '\n' || c == '\r' || c == '\t' || c == '\a' || c == '\b') return 2;
+  return u >= 0x20 && u < 0x7f ? 1 : 4;
+}
+
 // Quotes bytes like redis-cli. Once `out` holds more than max_chars (the caller cuts there) the
 // rest is only counted into `skipped`, so a large value is not copied whole to be thrown away.
 void append_quoted(std::string& out, std::string_view bytes, std::size_t max_chars, std::size_t& skipped) {
   out.push_back('"');
   char quoted[4];
   std::size_t i = 0;
-  for (; i < bytes.size() && out.size() <= max_chars; ++i) out.append(quoted, quote_byte(bytes[i], quoted));
-  for (; i < bytes.size(); ++i) skipped += quote_byte(bytes[i], quoted);
+  const std::size_t n = bytes.size();
+  while (i < n && out.size() <= max_chars) {
+    // A run of bytes that stand for themselves goes in with one append (values and keys are mostly
+    // printable), cut where the byte-by-byte rule would stop: each of them adds one char while the
+    // output is within the budget.
+    const std::size_t room = max_chars + 1 - out.size();
+    std::size_t run = i;
+    while (run < n && run - i < room && quoted_size(bytes[run]) == 1) ++run;
+    if (run > i) {
+      out.append(bytes.data() + i, run - i);
+      i = run;
+      continue;
+    }
+    out.append(quoted, quote_byte(bytes[i], quoted));
+    ++i;
+  }
+  for (; i < n; ++i) skipped += quoted_size(bytes[i]);
   if (out.size() <= max_chars) {
     out.push_back('"');
   } else {
@@ -505,9 +545,15 @@ void append_display(std::string& out, const RespValue& v, bool nested, std::size
   // Stop descending once the budget is spent; the caller cuts the result to size anyway.
   if (out.size() > max_chars) return;
   switch (v.type) {
-    case RespValue::Type::simple: out += one_line(v.text); break;
-    case RespValue::Type::error: out += "(error) " + one_line(v.text); break;
-    case RespValue::Type::integer: out += fmt::format("(integer) {}", v.integer); break;
+    case RespValue::Type::simple: append_one_line(out, v.text); break;
+    case RespValue::Type::error:
+      out += "(error) ";
+      append_one_line(out, v.text);
+      break;
+    case RespValue::Type::integer:
+      out += "(integer) ";
+      append_decimal(out, v.integer);
+      break;
     case RespValue::Type::bulk: append_quoted(out, v.text, max_chars, skipped); break;
     case RespValue::Type::null: out += "(nil)"; break;
     case RespValue::Type::array:
@@ -518,7 +564,8 @@ void append_display(std::string& out, const RespValue& v, bool nested, std::size
       if (nested) out.push_back('[');
       for (std::size_t i = 0; i < v.elements.size() && out.size() <= max_chars; ++i) {
         if (i > 0) out.push_back(' ');
-        out += fmt::format("{}) ", i + 1);
+        append_decimal(out, i + 1);
+        out += ") ";
         append_display(out, v.elements[i], true, max_chars, skipped);
       }
       if (nested) {
