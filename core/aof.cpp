@@ -15,18 +15,9 @@
 
 namespace replsim::core {
 
-// A record or a padding as a reader located it. For a record every check passed: length, checksum
-// and payload. Views point into the buffer the unit was parsed from.
-struct AofUnit {
-  std::uint64_t address = 0;
-  std::uint64_t end = 0;
-  bool is_padding = false;
-  std::uint64_t decree = 0;  // 0 for a padding
-  std::string_view bytes;    // the whole unit as stored
-  std::vector<std::string_view> argv;
-};
-
 namespace {
+
+Status split_aof_payload(std::string_view payload, std::vector<std::string_view>* argv);
 
 // ==== byte helpers ================================================================================
 
@@ -387,17 +378,16 @@ ParsedUnit parse_unit(std::string_view avail, std::uint64_t address, std::uint64
                              address, stored, computed);
     return out;
   }
-  auto argv = decode_aof_payload(payload);
-  if (!argv) {
+  if (Status valid = split_aof_payload(payload, nullptr); !valid) {
     out.problem = UnitProblem::bad_payload;
     out.detail = fmt::format("the record at address {} has a valid checksum but a malformed payload ({})", address,
-                             argv.status().message());
+                             valid.message());
     return out;
   }
   out.unit.end = address + framed;
   out.unit.decree = decree;
   out.unit.bytes = avail.substr(0, framed);
-  out.unit.argv = std::move(*argv);
+  out.unit.payload = payload;
   return out;
 }
 
@@ -416,7 +406,7 @@ bool valid_record_at(std::string_view avail, std::uint64_t address, std::uint64_
   if (get_u32(avail, 4) != record_crc(address, length, d, avail.substr(Aof::kRecordHeaderBytes, length))) {
     return false;
   }
-  if (!decode_aof_payload(avail.substr(Aof::kRecordHeaderBytes, length))) return false;
+  if (!split_aof_payload(avail.substr(Aof::kRecordHeaderBytes, length), nullptr)) return false;
   *decree = d;
   return true;
 }
@@ -731,7 +721,11 @@ std::string encode_aof_payload(const std::vector<std::string>& argv) {
   return out;
 }
 
-Result<std::vector<std::string_view>> decode_aof_payload(std::string_view payload) {
+namespace {
+
+// Checks a payload and, when argv is not null, appends its arguments (views into payload) to argv.
+// Without argv nothing is allocated: this runs for every record any reader verifies.
+Status split_aof_payload(std::string_view payload, std::vector<std::string_view>* argv) {
   if (payload.size() < 4) {
     return Status(Err::invalid, fmt::format("payload of {} bytes is shorter than its 4-byte argument count",
                                             payload.size()));
@@ -743,8 +737,7 @@ Result<std::vector<std::string_view>> decode_aof_payload(std::string_view payloa
     return Status(Err::invalid, fmt::format("argument count {} at payload offset 0 does not fit in {} bytes", argc,
                                             payload.size()));
   }
-  std::vector<std::string_view> argv;
-  argv.reserve(argc);
+  if (argv != nullptr) argv->reserve(argv->size() + argc);
   std::size_t offset = 4;
   for (std::uint32_t i = 0; i < argc; ++i) {
     if (payload.size() - offset < 4) {
@@ -757,13 +750,21 @@ Result<std::vector<std::string_view>> decode_aof_payload(std::string_view payloa
       return Status(Err::invalid, fmt::format("argument {} of {} bytes at payload offset {} runs past the end "
                                               "({} bytes)", i, length, offset - 4, payload.size()));
     }
-    argv.push_back(payload.substr(offset, length));
+    if (argv != nullptr) argv->push_back(payload.substr(offset, length));
     offset += length;
   }
   if (offset != payload.size()) {
     return Status(Err::invalid, fmt::format("{} bytes follow the last argument at payload offset {}",
                                             payload.size() - offset, offset));
   }
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<std::vector<std::string_view>> decode_aof_payload(std::string_view payload) {
+  std::vector<std::string_view> argv;
+  if (Status s = split_aof_payload(payload, &argv); !s) return s;
   return argv;
 }
 
@@ -904,7 +905,6 @@ Status Aof::check_in_log(std::uint64_t address, std::string_view what) const {
 
 Result<std::string> Aof::read_log(std::uint64_t address, std::uint64_t length) {
   std::string out;
-  out.reserve(length);
   const std::uint64_t end = address + length;
   for (const Segment& s : segments_) {
     const std::uint64_t s_end = s.first_address + s.data_bytes;
@@ -917,7 +917,12 @@ Result<std::string> Aof::read_log(std::uint64_t address, std::uint64_t length) {
       return Status(Err::io_error, fmt::format("AOF {} is shorter than expected: read {} bytes at address {}, "
                                                "wanted {}", s.name, bytes->size(), from, to - from));
     }
-    out += *bytes;
+    // The range mostly lies in one segment: its bytes are taken over, not copied.
+    if (out.empty()) {
+      out = std::move(*bytes);
+    } else {
+      out += *bytes;
+    }
   }
   if (out.size() != length) {
     return Status(Err::invalid, fmt::format("AOF range [{}, {}) is not all present", address, end));
@@ -929,10 +934,24 @@ Status Aof::walk(std::uint64_t from, std::uint64_t to, std::uint64_t expected_de
                  const std::function<bool(const AofUnit&)>& fn) {
   std::uint64_t address = from;
   std::uint64_t expected = expected_decree;
+  // The unit list of a page is borrowed from the Aof, so a walk allocates none; a walk started from
+  // inside fn (none does so today) would find it empty and use its own.
+  struct Borrowed {
+    std::vector<AofUnit>& home;
+    std::vector<AofUnit> units;
+    explicit Borrowed(std::vector<AofUnit>& h) : home(h), units(std::move(h)) {}
+    ~Borrowed() {
+      units.clear();
+      home = std::move(units);
+    }
+    Borrowed(const Borrowed&) = delete;
+    Borrowed& operator=(const Borrowed&) = delete;
+  } borrowed(walk_units_);
+  std::vector<AofUnit>& units = borrowed.units;
+  std::string bytes;
   while (address < to) {
     const std::uint64_t chunk_end = std::min(page_start(address) + page_size(), tail_address_);
-    std::string bytes;
-    std::vector<AofUnit> units;
+    units.clear();
     ParsedUnit failed;
     for (int attempt = 0; attempt < 2; ++attempt) {
       auto read = read_log(address, chunk_end - address);
@@ -955,7 +974,7 @@ Status Aof::walk(std::uint64_t from, std::uint64_t to, std::uint64_t expected_de
         }
         if (!parsed.unit.is_padding) want = parsed.unit.decree + 1;
         a = parsed.unit.end;
-        units.push_back(std::move(parsed.unit));
+        units.push_back(parsed.unit);
       }
       if (failed.problem == UnitProblem::none) break;
     }
@@ -1041,7 +1060,9 @@ Status Aof::scan(std::uint64_t from_address, const AofScanFn& fn) {
     record.address = unit.address;
     record.end_address = unit.end;
     record.decree = unit.decree;
-    record.argv = unit.argv;
+    record.argv.clear();
+    // Cannot fail: parse_unit verified the payload.
+    (void)split_aof_payload(unit.payload, &record.argv);
     return fn(record);
   });
 }
@@ -1049,6 +1070,7 @@ Status Aof::scan(std::uint64_t from_address, const AofScanFn& fn) {
 Result<std::string> Aof::read_raw(std::uint64_t from, std::size_t max_bytes) {
   if (Status s = check_boundary(from); !s) return s;
   std::string out;
+  out.reserve(std::min<std::uint64_t>(max_bytes, tail_address_ - from));
   std::uint64_t last_decree = kUnknownDecree;
   Status s = walk(from, tail_address_, 0, [&](const AofUnit& unit) {
     if (!out.empty() && out.size() + unit.bytes.size() > max_bytes) return false;

@@ -69,8 +69,18 @@ struct AofRecord {
   std::vector<std::string_view> argv;
 };
 
-// A record or a padding as the readers locate it (defined in aof.cpp).
-struct AofUnit;
+// A record or a padding as a reader located it (internal to the Aof). For a record every check
+// passed: length, checksum and payload. Views point into the buffer the unit was parsed from. The
+// payload is only checked, not split: most readers (read_raw, boundaries, decrees) never look at
+// the arguments, and scan() splits each record's payload into one reused vector.
+struct AofUnit {
+  std::uint64_t address = 0;
+  std::uint64_t end = 0;
+  bool is_padding = false;
+  std::uint64_t decree = 0;  // 0 for a padding
+  std::string_view bytes;    // the whole unit as stored
+  std::string_view payload;  // a record's payload (empty for a padding)
+};
 
 // Return false to stop the scan early (scan then returns ok).
 using AofScanFn = std::function<bool(const AofRecord& record)>;
@@ -227,6 +237,8 @@ class Aof {
   // Cleared when the tail moves back.
   std::array<std::pair<std::uint64_t, std::uint64_t>, 16> known_boundaries_{};
   std::size_t next_known_boundary_ = 0;
+  // walk()'s list of the units of one page, kept between walks so that they allocate nothing.
+  std::vector<AofUnit> walk_units_;
 };
 
 // ---- record encoding, shared by the writer, the readers and the tests ---------------------------
