@@ -159,6 +159,18 @@ std::optional<std::int64_t> parse_int64_strict(std::string_view text) {
     if (i == text.size()) return std::nullopt;
   }
   if (text[i] < '1' || text[i] > '9') return std::nullopt;
+  const std::size_t digits = text.size() - i;
+  if (digits <= 18) {
+    // Every length and count on the wire takes this path: up to 18 digits cannot overflow an int64,
+    // so no per-digit bound is needed.
+    std::int64_t value = 0;
+    for (; i < text.size(); ++i) {
+      const char c = text[i];
+      if (c < '0' || c > '9') return std::nullopt;
+      value = value * 10 + (c - '0');
+    }
+    return negative ? -value : value;
+  }
   std::uint64_t magnitude = 0;
   for (; i < text.size(); ++i) {
     const char c = text[i];
