@@ -792,6 +792,23 @@ Result<std::vector<std::string_view>> decode_aof_payload(std::string_view payloa
   return argv;
 }
 
+void append_aof_record(std::string& out, std::uint64_t address, std::uint64_t decree,
+                       const std::vector<std::string>& argv) {
+  const std::size_t header_at = out.size();
+  const auto length = static_cast<std::uint32_t>(Aof::payload_size(argv));
+  put_u32(out, length);
+  put_u32(out, 0);  // the checksum, filled in once the payload is in place
+  put_u64(out, decree);
+  put_u32(out, static_cast<std::uint32_t>(argv.size()));
+  for (const std::string& arg : argv) {
+    put_u32(out, static_cast<std::uint32_t>(arg.size()));
+    out += arg;
+  }
+  const std::string_view payload = std::string_view(out).substr(header_at + Aof::kRecordHeaderBytes);
+  const std::uint32_t crc = record_crc(address, length, decree, payload);
+  for (int i = 0; i < 4; ++i) out[header_at + 4 + i] = static_cast<char>((crc >> (8 * i)) & 0xFFu);
+}
+
 std::string encode_aof_record(std::uint64_t address, std::uint64_t decree, std::string_view payload) {
   std::string out;
   out.reserve(Aof::kRecordHeaderBytes + payload.size());
@@ -1153,8 +1170,8 @@ Status Aof::roll_over(std::uint64_t first_address) {
   return Status::ok();
 }
 
-Status Aof::write_units(std::string_view bytes, const std::vector<std::uint64_t>& unit_ends,
-                        const std::vector<std::uint64_t>& decrees) {
+Status Aof::write_units(std::string_view bytes, std::span<const std::uint64_t> unit_ends,
+                        std::span<const std::uint64_t> decrees) {
   std::size_t next_unit = 0;
   std::size_t offset = 0;
   while (offset < bytes.size()) {
@@ -1201,28 +1218,36 @@ Result<std::uint64_t> Aof::append(std::uint64_t decree, const std::vector<std::s
   }
   const std::size_t framed = framed_size(argv);
   if (Status s = check_record_fits(framed); !s) return s;
+  // At most a padding and the record, built in one buffer: this runs for every write.
+  std::array<std::uint64_t, 2> unit_ends{};
+  std::array<std::uint64_t, 2> decrees{};
+  std::size_t units = 0;
   std::string bytes;
-  std::vector<std::uint64_t> unit_ends;
-  std::vector<std::uint64_t> decrees;
   std::uint64_t address = tail_address_;
   const std::uint64_t page_end = page_start(address) + page_size();
-  if (framed > page_end - address) {
+  const bool pad = framed > page_end - address;
+  bytes.reserve(framed + (pad ? page_end - address : 0));
+  if (pad) {
     // Pad the rest of the page: a marker when there is room for one, then zeros.
-    std::string padding(page_end - address, '\0');
-    if (padding.size() >= 4) {
-      std::string marker;
-      put_u32(marker, kPaddingMarker);
-      padding.replace(0, 4, marker);
+    const std::size_t left = page_end - address;
+    if (left >= 4) {
+      put_u32(bytes, kPaddingMarker);
+      bytes.append(left - 4, '\0');
+    } else {
+      bytes.append(left, '\0');
     }
-    bytes += padding;
-    unit_ends.push_back(page_end);
-    decrees.push_back(0);
+    unit_ends[units] = page_end;
+    decrees[units] = 0;
+    ++units;
     address = page_end;
   }
-  bytes += encode_aof_record(address, decree, encode_aof_payload(argv));
-  unit_ends.push_back(address + framed);
-  decrees.push_back(decree);
-  if (Status s = write_units(bytes, unit_ends, decrees); !s) return s;
+  append_aof_record(bytes, address, decree, argv);
+  unit_ends[units] = address + framed;
+  decrees[units] = decree;
+  ++units;
+  if (Status s = write_units(bytes, std::span(unit_ends).first(units), std::span(decrees).first(units)); !s) {
+    return s;
+  }
   return address;
 }
 

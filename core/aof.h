@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -218,8 +219,8 @@ class Aof {
   const std::pair<std::uint64_t, std::uint64_t>* known_boundary(std::uint64_t address) const;
   // Appends bytes that start at tail_address() and end on a unit boundary; unit_ends and decrees
   // give each unit's end and its decree (0 for a padding) so a partial failure keeps the state right.
-  Status write_units(std::string_view bytes, const std::vector<std::uint64_t>& unit_ends,
-                     const std::vector<std::uint64_t>& decrees);
+  Status write_units(std::string_view bytes, std::span<const std::uint64_t> unit_ends,
+                     std::span<const std::uint64_t> decrees);
   Status roll_over(std::uint64_t first_address);
   Status remove_segment_file(const std::string& name);
 
@@ -251,5 +252,9 @@ Result<std::vector<std::string_view>> decode_aof_payload(std::string_view payloa
 // A framed record: header (length, CRC32C, decree) + payload. The CRC covers the address, the length,
 // the decree and the payload, so a record copied to another address does not verify.
 std::string encode_aof_record(std::uint64_t address, std::uint64_t decree, std::string_view payload);
+// Appends the framed record of argv to out: the same bytes as
+// encode_aof_record(address, decree, encode_aof_payload(argv)), without the two temporaries.
+void append_aof_record(std::string& out, std::uint64_t address, std::uint64_t decree,
+                       const std::vector<std::string>& argv);
 
 }  // namespace replsim::core

@@ -453,7 +453,12 @@ void cmd_lrange(Exec& x) {
   if (start < 0) start = 0;
   if (start > stop || start >= length) return x.reply(encode_array_header(0));
   if (stop >= length) stop = length - 1;
-  std::string out = encode_array_header(static_cast<std::size_t>(stop - start + 1));
+  // The reply is sized first: ranges of long lists are the largest replies the store sends.
+  std::size_t bytes = 24;
+  for (std::int64_t i = start; i <= stop; ++i) bytes += list[static_cast<std::size_t>(i)].size() + 24;
+  std::string out;
+  out.reserve(bytes);
+  out += encode_array_header(static_cast<std::size_t>(stop - start + 1));
   for (std::int64_t i = start; i <= stop; ++i) append_bulk(out, list[static_cast<std::size_t>(i)]);
   x.reply(std::move(out));
 }

@@ -274,8 +274,10 @@ Status Store::check_aof_covers_checkpoint() {
 Status Store::replay_aof() {
   Status failure;
   std::uint64_t replayed = 0;
+  // One argv for every record: assigning over its strings reuses their buffers.
+  std::vector<std::string> argv;
   Status scanned = aof_->scan(recovery_.replay_from_address, [&](const AofRecord& record) {
-    const std::vector<std::string> argv = to_strings(record.argv);
+    argv.assign(record.argv.begin(), record.argv.end());
     if (Status st = apply_effect(keyspace_, argv); !st) {
       failure = Status(
           Err::invalid,
