@@ -146,6 +146,27 @@ std::string printable_byte(char c) {
   return fmt::format("\\x{:02x}", u);
 }
 
+// Runs parse over bytes, the next chunk of a stream. With nothing left over from earlier chunks
+// (the usual case: whole requests and replies arrive together) the chunk is parsed where it lies and
+// only an unfinished tail is copied into buffer; otherwise it is appended to buffer first. input is
+// what the parser reads, from read_pos on; it points into bytes only while parse runs.
+template <class Parse, class Failed>
+void parse_chunk(std::string_view& input, std::string& buffer, std::size_t& read_pos, std::string_view bytes,
+                 Parse parse, Failed failed) {
+  if (buffer.empty()) {
+    input = bytes;
+    read_pos = 0;
+    parse();
+    if (!failed()) buffer.assign(input.substr(read_pos));
+    read_pos = 0;
+  } else {
+    buffer.append(bytes);
+    input = buffer;
+    parse();
+  }
+  input = buffer;
+}
+
 }  // namespace
 
 std::optional<std::int64_t> parse_int64_strict(std::string_view text) {
@@ -195,9 +216,8 @@ RespRequestParser::RespRequestParser(RespLimits limits) : limits_(limits) {}
 
 void RespRequestParser::feed(std::string_view bytes) {
   if (failed()) return;
-  buffer_.append(bytes);
   pending_bytes_ += bytes.size();
-  parse_available();
+  parse_chunk(input_, buffer_, read_pos_, bytes, [this] { parse_available(); }, [this] { return failed(); });
   if (!failed() && pending_bytes_ > limits_.max_query_buffer_bytes) {
     fail(fmt::format("Protocol error: request of more than {} bytes exceeds the query buffer limit",
                      limits_.max_query_buffer_bytes));
@@ -214,9 +234,6 @@ std::optional<std::vector<std::string>> RespRequestParser::next() {
 
 std::string RespRequestParser::error_reply() const { return encode_error("ERR " + error_); }
 
-std::string_view RespRequestParser::unread() const {
-  return std::string_view(buffer_).substr(read_pos_);
-}
 
 void RespRequestParser::compact() {
   if (read_pos_ == buffer_.size()) {
@@ -231,6 +248,7 @@ void RespRequestParser::compact() {
 void RespRequestParser::fail(std::string message) {
   error_ = std::move(message);
   // Nothing after the error is ever parsed, so its bytes and the partial request can go.
+  input_ = {};
   buffer_.clear();
   buffer_.shrink_to_fit();
   read_pos_ = 0;
@@ -336,6 +354,20 @@ bool RespRequestParser::parse_bulk_header() {
     return false;
   }
   bulk_remaining_ = static_cast<std::size_t>(*length);
+  const std::string_view body = unread();
+  if (body.size() >= bulk_remaining_ + 2 && body[bulk_remaining_] == '\r' && body[bulk_remaining_ + 1] == '\n') {
+    // The whole argument is here (the usual case): one copy, and the body and CRLF states are skipped.
+    argv_.emplace_back(body.substr(0, bulk_remaining_));
+    read_pos_ += bulk_remaining_ + 2;
+    bulk_remaining_ = 0;
+    --args_remaining_;
+    if (args_remaining_ > 0) {
+      state_ = State::bulk_header;
+    } else {
+      finish_request();
+    }
+    return true;
+  }
   argv_.emplace_back();
   argv_.back().reserve(std::min(bulk_remaining_, kReserveBytesMax));
   state_ = State::bulk_body;
@@ -631,9 +663,8 @@ RespReplyParser::RespReplyParser(RespLimits limits) : limits_(limits) {}
 
 void RespReplyParser::feed(std::string_view bytes) {
   if (failed()) return;
-  buffer_.append(bytes);
   pending_bytes_ += bytes.size();
-  parse_available();
+  parse_chunk(input_, buffer_, read_pos_, bytes, [this] { parse_available(); }, [this] { return failed(); });
   if (!failed() && pending_bytes_ > limits_.max_query_buffer_bytes) {
     fail(fmt::format("Protocol error: reply of more than {} bytes exceeds the buffer limit",
                      limits_.max_query_buffer_bytes));
@@ -648,9 +679,6 @@ std::optional<RespValue> RespReplyParser::next() {
   return v;
 }
 
-std::string_view RespReplyParser::unread() const {
-  return std::string_view(buffer_).substr(read_pos_);
-}
 
 void RespReplyParser::compact() {
   if (read_pos_ == buffer_.size()) {
@@ -664,6 +692,7 @@ void RespReplyParser::compact() {
 
 void RespReplyParser::fail(std::string message) {
   error_ = std::move(message);
+  input_ = {};
   buffer_.clear();
   buffer_.shrink_to_fit();
   read_pos_ = 0;
@@ -680,7 +709,7 @@ void RespReplyParser::parse_available() {
   }
 }
 
-void RespReplyParser::complete_value(RespValue value) {
+void RespReplyParser::complete_value(RespValue&& value) {
   // Attach to the innermost open array; every array that fills up completes in turn.
   while (!stack_.empty()) {
     Frame& top = stack_.back();
@@ -734,6 +763,14 @@ bool RespReplyParser::parse_line() {
       if (!length || *length < 0 || static_cast<std::uint64_t>(*length) > limits_.max_bulk_bytes) {
         fail("Protocol error: invalid bulk length");
         return false;
+      }
+      const auto size = static_cast<std::size_t>(*length);
+      const std::string_view after = rest.substr(newline + 1);
+      if (after.size() >= size + 2 && after[size] == '\r' && after[size + 1] == '\n') {
+        // The whole string is here (the usual case): one copy, straight into the value.
+        read_pos_ += size + 2;
+        complete_value(RespValue::bulk(std::string(after.substr(0, size))));
+        return true;
       }
       in_bulk_ = true;
       bulk_remaining_ = static_cast<std::size_t>(*length);
