@@ -526,15 +526,21 @@ CommandResult execute_data_command(Keyspace& keyspace, const std::vector<std::st
     result.reply = encode_error(unknown_command_error(argv));
     return result;
   }
-  if (!spec->arity_ok(argv.size())) {
-    result.reply = encode_error(wrong_arity_error(spec->name));
+  return execute_data_command(keyspace, *spec, argv, ctx);
+}
+
+CommandResult execute_data_command(Keyspace& keyspace, const CommandSpec& spec, const std::vector<std::string>& argv,
+                                   const ExecContext& ctx) {
+  CommandResult result;
+  if (!spec.arity_ok(argv.size())) {
+    result.reply = encode_error(wrong_arity_error(spec.name));
     return result;
   }
-  const Handler handler = find_handler(spec->name);
-  if (spec->owner != CommandOwner::data || handler == nullptr) {
+  const Handler handler = find_handler(spec.name);
+  if (spec.owner != CommandOwner::data || handler == nullptr) {
     // Reaching here means the store routed one of its own commands to the data layer.
     result.reply = encode_error(
-        fmt::format("ERR command '{}' is executed by the store, not the data layer", spec->name));
+        fmt::format("ERR command '{}' is executed by the store, not the data layer", spec.name));
     return result;
   }
   Exec exec(keyspace, argv, ctx);
@@ -573,7 +579,7 @@ Status apply_effect(Keyspace& keyspace, const std::vector<std::string>& argv) {
   ctx.now_ms = std::numeric_limits<std::int64_t>::min();
   ctx.may_expire = false;
   ctx.max_string_bytes = std::numeric_limits<std::size_t>::max();
-  const CommandResult result = execute_data_command(keyspace, argv, ctx);
+  const CommandResult result = execute_data_command(keyspace, *spec, argv, ctx);
   if (result.is_error()) {
     std::string_view message = result.reply;
     message.remove_prefix(1);

@@ -447,9 +447,15 @@ std::string encode_integer(std::int64_t value) {
 
 void append_bulk(std::string& out, std::string_view bytes) {
   out.reserve(out.size() + bytes.size() + 24);
-  append_header(out, '$', bytes.size());
+  // The header goes in with one append from the stack: list replies and streams append many bulks.
+  char header[24];
+  header[0] = '$';
+  char* end = std::to_chars(header + 1, header + sizeof header - 2, bytes.size()).ptr;
+  *end++ = '\r';
+  *end++ = '\n';
+  out.append(header, static_cast<std::size_t>(end - header));
   out.append(bytes);
-  out += "\r\n";
+  out.append("\r\n", 2);
 }
 
 std::string encode_bulk(std::string_view bytes) {
@@ -709,18 +715,30 @@ void RespReplyParser::parse_available() {
   }
 }
 
-void RespReplyParser::complete_value(RespValue&& value) {
-  // Attach to the innermost open array; every array that fills up completes in turn.
+RespValue& RespReplyParser::open_slot() {
+  // A value is built where it ends up: in the innermost open array, or in the queue of values.
+  if (stack_.empty()) return ready_.emplace_back();
+  return stack_.back().array.elements.emplace_back();
+}
+
+void RespReplyParser::slot_filled() {
+  // Every array that fills up completes in turn and goes into the array (or queue) around it.
   while (!stack_.empty()) {
     Frame& top = stack_.back();
-    top.array.elements.push_back(std::move(value));
     --top.remaining;
     if (top.remaining > 0) return;
-    value = std::move(top.array);
+    RespValue done = std::move(top.array);
     stack_.pop_back();
+    open_slot() = std::move(done);
   }
-  ready_.push_back(std::move(value));
   pending_bytes_ = unread().size();
+}
+
+void RespReplyParser::complete_value(RespValue::Type type, std::string_view text) {
+  RespValue& slot = open_slot();
+  slot.type = type;
+  slot.text.assign(text);
+  slot_filled();
 }
 
 bool RespReplyParser::parse_line() {
@@ -743,21 +761,24 @@ bool RespReplyParser::parse_line() {
   const std::string_view body = rest.substr(1, newline - 2);
   read_pos_ += newline + 1;
   switch (type) {
-    case '+': complete_value(RespValue::simple(std::string(body))); return true;
-    case '-': complete_value(RespValue::error(std::string(body))); return true;
+    case '+': complete_value(RespValue::Type::simple, body); return true;
+    case '-': complete_value(RespValue::Type::error, body); return true;
     case ':': {
       const std::optional<std::int64_t> i = parse_int64_strict(body);
       if (!i) {
         fail("Protocol error: invalid integer reply");
         return false;
       }
-      complete_value(RespValue::from_integer(*i));
+      RespValue& slot = open_slot();
+      slot.type = RespValue::Type::integer;
+      slot.integer = *i;
+      slot_filled();
       return true;
     }
     case '$': {
       const std::optional<std::int64_t> length = parse_int64_strict(body);
       if (length && *length == -1) {
-        complete_value(RespValue::null());
+        complete_value(RespValue::Type::null, {});
         return true;
       }
       if (!length || *length < 0 || static_cast<std::uint64_t>(*length) > limits_.max_bulk_bytes) {
@@ -769,7 +790,7 @@ bool RespReplyParser::parse_line() {
       if (after.size() >= size + 2 && after[size] == '\r' && after[size + 1] == '\n') {
         // The whole string is here (the usual case): one copy, straight into the value.
         read_pos_ += size + 2;
-        complete_value(RespValue::bulk(std::string(after.substr(0, size))));
+        complete_value(RespValue::Type::bulk, after.substr(0, size));
         return true;
       }
       in_bulk_ = true;
@@ -781,7 +802,7 @@ bool RespReplyParser::parse_line() {
     case '*': {
       const std::optional<std::int64_t> count = parse_int64_strict(body);
       if (count && *count == -1) {
-        complete_value(RespValue::null());
+        complete_value(RespValue::Type::null, {});
         return true;
       }
       if (!count || *count < 0 || static_cast<std::uint64_t>(*count) > limits_.max_args) {
@@ -789,7 +810,7 @@ bool RespReplyParser::parse_line() {
         return false;
       }
       if (*count == 0) {
-        complete_value(RespValue::array({}));
+        complete_value(RespValue::Type::array, {});
         return true;
       }
       if (stack_.size() >= limits_.max_nesting_depth) {
@@ -831,9 +852,11 @@ bool RespReplyParser::parse_bulk_body() {
   }
   read_pos_ += 2;
   in_bulk_ = false;
-  std::string value = std::move(bulk_);
+  RespValue& slot = open_slot();
+  slot.type = RespValue::Type::bulk;
+  slot.text = std::move(bulk_);
   bulk_ = {};
-  complete_value(RespValue::bulk(std::move(value)));
+  slot_filled();
   return true;
 }
 

@@ -163,7 +163,11 @@ class RespReplyParser {
   void parse_available();
   bool parse_line();
   bool parse_bulk_body();
-  void complete_value(RespValue&& value);
+  // Where the next complete value goes, and what to do once it is filled in.
+  RespValue& open_slot();
+  void slot_filled();
+  // A complete value of a type with no elements (text only for simple, error and bulk).
+  void complete_value(RespValue::Type type, std::string_view text);
   void fail(std::string message);
   std::string_view unread() const { return input_.substr(read_pos_); }
   void compact();

@@ -498,7 +498,7 @@ std::string Store::execute_data(Client& client, const CommandSpec& spec, const s
   ctx.now_ms = to_ms(env_.now());
   ctx.may_expire = serves_as_primary();
   ctx.max_string_bytes = config_.resp_limits.max_bulk_bytes;
-  CommandResult result = execute_data_command(keyspace_, argv, ctx);
+  CommandResult result = execute_data_command(keyspace_, spec, argv, ctx);
   if (!result.effects.empty()) {
     if (Status st = log_effects(result.effects); !st) stop_on_aof_failure(st, "append");
     client.last_write_address = aof_->tail_address();
