@@ -15,27 +15,24 @@
 
 namespace replsim::core {
 
-// A record or a padding as a reader located it. For a record every check passed: length, checksum
-// and payload. Views point into the buffer the unit was parsed from.
-struct AofUnit {
-  std::uint64_t address = 0;
-  std::uint64_t end = 0;
-  bool is_padding = false;
-  std::uint64_t decree = 0;  // 0 for a padding
-  std::string_view bytes;    // the whole unit as stored
-  std::vector<std::string_view> argv;
-};
-
 namespace {
+
+Status split_aof_payload(std::string_view payload, std::vector<std::string_view>* argv);
+bool payload_is_valid(std::string_view payload);
 
 // ==== byte helpers ================================================================================
 
+// Built on the stack and appended once: every record header and argument length goes through these.
 void put_u32(std::string& out, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFFu));
+  char bytes[4];
+  for (int i = 0; i < 4; ++i) bytes[i] = static_cast<char>((v >> (8 * i)) & 0xFFu);
+  out.append(bytes, sizeof bytes);
 }
 
 void put_u64(std::string& out, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFFu));
+  char bytes[8];
+  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>((v >> (8 * i)) & 0xFFu);
+  out.append(bytes, sizeof bytes);
 }
 
 std::uint32_t get_u32(std::string_view b, std::size_t offset) {
@@ -387,17 +384,17 @@ ParsedUnit parse_unit(std::string_view avail, std::uint64_t address, std::uint64
                              address, stored, computed);
     return out;
   }
-  auto argv = decode_aof_payload(payload);
-  if (!argv) {
+  if (!payload_is_valid(payload)) {
+    const Status why = split_aof_payload(payload, nullptr);
     out.problem = UnitProblem::bad_payload;
     out.detail = fmt::format("the record at address {} has a valid checksum but a malformed payload ({})", address,
-                             argv.status().message());
+                             why.message());
     return out;
   }
   out.unit.end = address + framed;
   out.unit.decree = decree;
   out.unit.bytes = avail.substr(0, framed);
-  out.unit.argv = std::move(*argv);
+  out.unit.payload = payload;
   return out;
 }
 
@@ -416,7 +413,7 @@ bool valid_record_at(std::string_view avail, std::uint64_t address, std::uint64_
   if (get_u32(avail, 4) != record_crc(address, length, d, avail.substr(Aof::kRecordHeaderBytes, length))) {
     return false;
   }
-  if (!decode_aof_payload(avail.substr(Aof::kRecordHeaderBytes, length))) return false;
+  if (!payload_is_valid(avail.substr(Aof::kRecordHeaderBytes, length))) return false;
   *decree = d;
   return true;
 }
@@ -731,7 +728,28 @@ std::string encode_aof_payload(const std::vector<std::string>& argv) {
   return out;
 }
 
-Result<std::vector<std::string_view>> decode_aof_payload(std::string_view payload) {
+namespace {
+
+// Whether the lengths in a payload add up exactly. The quick form of split_aof_payload's checks:
+// it runs for every record any reader verifies, and builds no Status.
+bool payload_is_valid(std::string_view payload) {
+  if (payload.size() < 4) return false;
+  const std::uint32_t argc = get_u32(payload, 0);
+  if (argc == 0 || argc > (payload.size() - 4) / 4) return false;
+  std::size_t offset = 4;
+  for (std::uint32_t i = 0; i < argc; ++i) {
+    if (payload.size() - offset < 4) return false;
+    const std::uint32_t length = get_u32(payload, offset);
+    offset += 4;
+    if (payload.size() - offset < length) return false;
+    offset += length;
+  }
+  return offset == payload.size();
+}
+
+// Checks a payload and, when argv is not null, appends its arguments (views into payload) to argv.
+// Without argv nothing is allocated.
+Status split_aof_payload(std::string_view payload, std::vector<std::string_view>* argv) {
   if (payload.size() < 4) {
     return Status(Err::invalid, fmt::format("payload of {} bytes is shorter than its 4-byte argument count",
                                             payload.size()));
@@ -743,8 +761,7 @@ Result<std::vector<std::string_view>> decode_aof_payload(std::string_view payloa
     return Status(Err::invalid, fmt::format("argument count {} at payload offset 0 does not fit in {} bytes", argc,
                                             payload.size()));
   }
-  std::vector<std::string_view> argv;
-  argv.reserve(argc);
+  if (argv != nullptr) argv->reserve(argv->size() + argc);
   std::size_t offset = 4;
   for (std::uint32_t i = 0; i < argc; ++i) {
     if (payload.size() - offset < 4) {
@@ -757,14 +774,39 @@ Result<std::vector<std::string_view>> decode_aof_payload(std::string_view payloa
       return Status(Err::invalid, fmt::format("argument {} of {} bytes at payload offset {} runs past the end "
                                               "({} bytes)", i, length, offset - 4, payload.size()));
     }
-    argv.push_back(payload.substr(offset, length));
+    if (argv != nullptr) argv->push_back(payload.substr(offset, length));
     offset += length;
   }
   if (offset != payload.size()) {
     return Status(Err::invalid, fmt::format("{} bytes follow the last argument at payload offset {}",
                                             payload.size() - offset, offset));
   }
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<std::vector<std::string_view>> decode_aof_payload(std::string_view payload) {
+  std::vector<std::string_view> argv;
+  if (Status s = split_aof_payload(payload, &argv); !s) return s;
   return argv;
+}
+
+void append_aof_record(std::string& out, std::uint64_t address, std::uint64_t decree,
+                       const std::vector<std::string>& argv) {
+  const std::size_t header_at = out.size();
+  const auto length = static_cast<std::uint32_t>(Aof::payload_size(argv));
+  put_u32(out, length);
+  put_u32(out, 0);  // the checksum, filled in once the payload is in place
+  put_u64(out, decree);
+  put_u32(out, static_cast<std::uint32_t>(argv.size()));
+  for (const std::string& arg : argv) {
+    put_u32(out, static_cast<std::uint32_t>(arg.size()));
+    out += arg;
+  }
+  const std::string_view payload = std::string_view(out).substr(header_at + Aof::kRecordHeaderBytes);
+  const std::uint32_t crc = record_crc(address, length, decree, payload);
+  for (int i = 0; i < 4; ++i) out[header_at + 4 + i] = static_cast<char>((crc >> (8 * i)) & 0xFFu);
 }
 
 std::string encode_aof_record(std::uint64_t address, std::uint64_t decree, std::string_view payload) {
@@ -904,7 +946,6 @@ Status Aof::check_in_log(std::uint64_t address, std::string_view what) const {
 
 Result<std::string> Aof::read_log(std::uint64_t address, std::uint64_t length) {
   std::string out;
-  out.reserve(length);
   const std::uint64_t end = address + length;
   for (const Segment& s : segments_) {
     const std::uint64_t s_end = s.first_address + s.data_bytes;
@@ -917,7 +958,12 @@ Result<std::string> Aof::read_log(std::uint64_t address, std::uint64_t length) {
       return Status(Err::io_error, fmt::format("AOF {} is shorter than expected: read {} bytes at address {}, "
                                                "wanted {}", s.name, bytes->size(), from, to - from));
     }
-    out += *bytes;
+    // The range mostly lies in one segment: its bytes are taken over, not copied.
+    if (out.empty()) {
+      out = std::move(*bytes);
+    } else {
+      out += *bytes;
+    }
   }
   if (out.size() != length) {
     return Status(Err::invalid, fmt::format("AOF range [{}, {}) is not all present", address, end));
@@ -929,10 +975,24 @@ Status Aof::walk(std::uint64_t from, std::uint64_t to, std::uint64_t expected_de
                  const std::function<bool(const AofUnit&)>& fn) {
   std::uint64_t address = from;
   std::uint64_t expected = expected_decree;
+  // The unit list of a page is borrowed from the Aof, so a walk allocates none; a walk started from
+  // inside fn (none does so today) would find it empty and use its own.
+  struct Borrowed {
+    std::vector<AofUnit>& home;
+    std::vector<AofUnit> units;
+    explicit Borrowed(std::vector<AofUnit>& h) : home(h), units(std::move(h)) {}
+    ~Borrowed() {
+      units.clear();
+      home = std::move(units);
+    }
+    Borrowed(const Borrowed&) = delete;
+    Borrowed& operator=(const Borrowed&) = delete;
+  } borrowed(walk_units_);
+  std::vector<AofUnit>& units = borrowed.units;
+  std::string bytes;
   while (address < to) {
     const std::uint64_t chunk_end = std::min(page_start(address) + page_size(), tail_address_);
-    std::string bytes;
-    std::vector<AofUnit> units;
+    units.clear();
     ParsedUnit failed;
     for (int attempt = 0; attempt < 2; ++attempt) {
       auto read = read_log(address, chunk_end - address);
@@ -955,7 +1015,7 @@ Status Aof::walk(std::uint64_t from, std::uint64_t to, std::uint64_t expected_de
         }
         if (!parsed.unit.is_padding) want = parsed.unit.decree + 1;
         a = parsed.unit.end;
-        units.push_back(std::move(parsed.unit));
+        units.push_back(parsed.unit);
       }
       if (failed.problem == UnitProblem::none) break;
     }
@@ -1041,7 +1101,9 @@ Status Aof::scan(std::uint64_t from_address, const AofScanFn& fn) {
     record.address = unit.address;
     record.end_address = unit.end;
     record.decree = unit.decree;
-    record.argv = unit.argv;
+    record.argv.clear();
+    // Cannot fail: parse_unit verified the payload.
+    (void)split_aof_payload(unit.payload, &record.argv);
     return fn(record);
   });
 }
@@ -1049,6 +1111,7 @@ Status Aof::scan(std::uint64_t from_address, const AofScanFn& fn) {
 Result<std::string> Aof::read_raw(std::uint64_t from, std::size_t max_bytes) {
   if (Status s = check_boundary(from); !s) return s;
   std::string out;
+  out.reserve(std::min<std::uint64_t>(max_bytes, tail_address_ - from));
   std::uint64_t last_decree = kUnknownDecree;
   Status s = walk(from, tail_address_, 0, [&](const AofUnit& unit) {
     if (!out.empty() && out.size() + unit.bytes.size() > max_bytes) return false;
@@ -1107,8 +1170,8 @@ Status Aof::roll_over(std::uint64_t first_address) {
   return Status::ok();
 }
 
-Status Aof::write_units(std::string_view bytes, const std::vector<std::uint64_t>& unit_ends,
-                        const std::vector<std::uint64_t>& decrees) {
+Status Aof::write_units(std::string_view bytes, std::span<const std::uint64_t> unit_ends,
+                        std::span<const std::uint64_t> decrees) {
   std::size_t next_unit = 0;
   std::size_t offset = 0;
   while (offset < bytes.size()) {
@@ -1155,28 +1218,36 @@ Result<std::uint64_t> Aof::append(std::uint64_t decree, const std::vector<std::s
   }
   const std::size_t framed = framed_size(argv);
   if (Status s = check_record_fits(framed); !s) return s;
+  // At most a padding and the record, built in one buffer: this runs for every write.
+  std::array<std::uint64_t, 2> unit_ends{};
+  std::array<std::uint64_t, 2> decrees{};
+  std::size_t units = 0;
   std::string bytes;
-  std::vector<std::uint64_t> unit_ends;
-  std::vector<std::uint64_t> decrees;
   std::uint64_t address = tail_address_;
   const std::uint64_t page_end = page_start(address) + page_size();
-  if (framed > page_end - address) {
+  const bool pad = framed > page_end - address;
+  bytes.reserve(framed + (pad ? page_end - address : 0));
+  if (pad) {
     // Pad the rest of the page: a marker when there is room for one, then zeros.
-    std::string padding(page_end - address, '\0');
-    if (padding.size() >= 4) {
-      std::string marker;
-      put_u32(marker, kPaddingMarker);
-      padding.replace(0, 4, marker);
+    const std::size_t left = page_end - address;
+    if (left >= 4) {
+      put_u32(bytes, kPaddingMarker);
+      bytes.append(left - 4, '\0');
+    } else {
+      bytes.append(left, '\0');
     }
-    bytes += padding;
-    unit_ends.push_back(page_end);
-    decrees.push_back(0);
+    unit_ends[units] = page_end;
+    decrees[units] = 0;
+    ++units;
     address = page_end;
   }
-  bytes += encode_aof_record(address, decree, encode_aof_payload(argv));
-  unit_ends.push_back(address + framed);
-  decrees.push_back(decree);
-  if (Status s = write_units(bytes, unit_ends, decrees); !s) return s;
+  append_aof_record(bytes, address, decree, argv);
+  unit_ends[units] = address + framed;
+  decrees[units] = decree;
+  ++units;
+  if (Status s = write_units(bytes, std::span(unit_ends).first(units), std::span(decrees).first(units)); !s) {
+    return s;
+  }
   return address;
 }
 

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -69,8 +70,18 @@ struct AofRecord {
   std::vector<std::string_view> argv;
 };
 
-// A record or a padding as the readers locate it (defined in aof.cpp).
-struct AofUnit;
+// A record or a padding as a reader located it (internal to the Aof). For a record every check
+// passed: length, checksum and payload. Views point into the buffer the unit was parsed from. The
+// payload is only checked, not split: most readers (read_raw, boundaries, decrees) never look at
+// the arguments, and scan() splits each record's payload into one reused vector.
+struct AofUnit {
+  std::uint64_t address = 0;
+  std::uint64_t end = 0;
+  bool is_padding = false;
+  std::uint64_t decree = 0;  // 0 for a padding
+  std::string_view bytes;    // the whole unit as stored
+  std::string_view payload;  // a record's payload (empty for a padding)
+};
 
 // Return false to stop the scan early (scan then returns ok).
 using AofScanFn = std::function<bool(const AofRecord& record)>;
@@ -208,8 +219,8 @@ class Aof {
   const std::pair<std::uint64_t, std::uint64_t>* known_boundary(std::uint64_t address) const;
   // Appends bytes that start at tail_address() and end on a unit boundary; unit_ends and decrees
   // give each unit's end and its decree (0 for a padding) so a partial failure keeps the state right.
-  Status write_units(std::string_view bytes, const std::vector<std::uint64_t>& unit_ends,
-                     const std::vector<std::uint64_t>& decrees);
+  Status write_units(std::string_view bytes, std::span<const std::uint64_t> unit_ends,
+                     std::span<const std::uint64_t> decrees);
   Status roll_over(std::uint64_t first_address);
   Status remove_segment_file(const std::string& name);
 
@@ -227,6 +238,8 @@ class Aof {
   // Cleared when the tail moves back.
   std::array<std::pair<std::uint64_t, std::uint64_t>, 16> known_boundaries_{};
   std::size_t next_known_boundary_ = 0;
+  // walk()'s list of the units of one page, kept between walks so that they allocate nothing.
+  std::vector<AofUnit> walk_units_;
 };
 
 // ---- record encoding, shared by the writer, the readers and the tests ---------------------------
@@ -239,5 +252,9 @@ Result<std::vector<std::string_view>> decode_aof_payload(std::string_view payloa
 // A framed record: header (length, CRC32C, decree) + payload. The CRC covers the address, the length,
 // the decree and the payload, so a record copied to another address does not verify.
 std::string encode_aof_record(std::uint64_t address, std::uint64_t decree, std::string_view payload);
+// Appends the framed record of argv to out: the same bytes as
+// encode_aof_record(address, decree, encode_aof_payload(argv)), without the two temporaries.
+void append_aof_record(std::string& out, std::uint64_t address, std::uint64_t decree,
+                       const std::vector<std::string>& argv);
 
 }  // namespace replsim::core

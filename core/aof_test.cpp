@@ -17,8 +17,10 @@
 using replsim::core::Aof;
 using replsim::core::AofConfig;
 using replsim::core::AofRecord;
+using replsim::core::append_aof_record;
 using replsim::core::decode_aof_payload;
 using replsim::core::encode_aof_payload;
+using replsim::core::encode_aof_record;
 using replsim::core::Err;
 using replsim::core::FsyncPolicy;
 using replsim::core::Result;
@@ -134,6 +136,19 @@ TEST_CASE("payload encoding round trip and rejection of malformed payloads") {
   std::string huge_argc = payload;
   huge_argc[3] = '\x7f';
   CHECK(decode_aof_payload(huge_argc).code() == Err::invalid);
+}
+
+TEST_CASE("append_aof_record writes what encode_aof_record writes, after what the buffer holds") {
+  const Argv argv{"RPUSH", "list", std::string("a\0b", 3), std::string(200, 'z')};
+  const std::string expected = encode_aof_record(4096 + 48, 77, encode_aof_payload(argv));
+  std::string out = "prefix";
+  append_aof_record(out, 4096 + 48, 77, argv);
+  CHECK(out == "prefix" + expected);
+  // The checksum covers the address: the same record elsewhere differs.
+  std::string elsewhere;
+  append_aof_record(elsewhere, 64, 77, argv);
+  CHECK(elsewhere != expected);
+  CHECK(elsewhere == encode_aof_record(64, 77, encode_aof_payload(argv)));
 }
 
 TEST_CASE("config out of range is refused") {

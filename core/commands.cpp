@@ -453,7 +453,12 @@ void cmd_lrange(Exec& x) {
   if (start < 0) start = 0;
   if (start > stop || start >= length) return x.reply(encode_array_header(0));
   if (stop >= length) stop = length - 1;
-  std::string out = encode_array_header(static_cast<std::size_t>(stop - start + 1));
+  // The reply is sized first: ranges of long lists are the largest replies the store sends.
+  std::size_t bytes = 24;
+  for (std::int64_t i = start; i <= stop; ++i) bytes += list[static_cast<std::size_t>(i)].size() + 24;
+  std::string out;
+  out.reserve(bytes);
+  out += encode_array_header(static_cast<std::size_t>(stop - start + 1));
   for (std::int64_t i = start; i <= stop; ++i) append_bulk(out, list[static_cast<std::size_t>(i)]);
   x.reply(std::move(out));
 }
@@ -521,15 +526,21 @@ CommandResult execute_data_command(Keyspace& keyspace, const std::vector<std::st
     result.reply = encode_error(unknown_command_error(argv));
     return result;
   }
-  if (!spec->arity_ok(argv.size())) {
-    result.reply = encode_error(wrong_arity_error(spec->name));
+  return execute_data_command(keyspace, *spec, argv, ctx);
+}
+
+CommandResult execute_data_command(Keyspace& keyspace, const CommandSpec& spec, const std::vector<std::string>& argv,
+                                   const ExecContext& ctx) {
+  CommandResult result;
+  if (!spec.arity_ok(argv.size())) {
+    result.reply = encode_error(wrong_arity_error(spec.name));
     return result;
   }
-  const Handler handler = find_handler(spec->name);
-  if (spec->owner != CommandOwner::data || handler == nullptr) {
+  const Handler handler = find_handler(spec.name);
+  if (spec.owner != CommandOwner::data || handler == nullptr) {
     // Reaching here means the store routed one of its own commands to the data layer.
     result.reply = encode_error(
-        fmt::format("ERR command '{}' is executed by the store, not the data layer", spec->name));
+        fmt::format("ERR command '{}' is executed by the store, not the data layer", spec.name));
     return result;
   }
   Exec exec(keyspace, argv, ctx);
@@ -568,7 +579,7 @@ Status apply_effect(Keyspace& keyspace, const std::vector<std::string>& argv) {
   ctx.now_ms = std::numeric_limits<std::int64_t>::min();
   ctx.may_expire = false;
   ctx.max_string_bytes = std::numeric_limits<std::size_t>::max();
-  const CommandResult result = execute_data_command(keyspace, argv, ctx);
+  const CommandResult result = execute_data_command(keyspace, *spec, argv, ctx);
   if (result.is_error()) {
     std::string_view message = result.reply;
     message.remove_prefix(1);

@@ -122,6 +122,10 @@ struct CommandResult {
 // store-level commands get error replies (never a crash, never an exception for bad input).
 CommandResult execute_data_command(Keyspace& keyspace, const std::vector<std::string>& argv,
                                    const ExecContext& ctx);
+// The same, for a caller that already looked argv[0] up: spec is its entry (from find_command or a
+// CommandTable), so the name is not lowercased and looked up again.
+CommandResult execute_data_command(Keyspace& keyspace, const CommandSpec& spec, const std::vector<std::string>& argv,
+                                   const ExecContext& ctx);
 
 // Applies one logged record (AOF replay, replication, duplication): the same code as execution, with no
 // expiry decisions (every present key counts as live) and nothing propagated. A record that is not a

@@ -6,6 +6,7 @@
 #include <xxhash.h>
 
 #include <limits>
+#include <optional>
 #include <utility>
 
 namespace replsim::core {
@@ -19,7 +20,10 @@ constexpr std::uint8_t kFlagHasExpiry = 0x01;
 constexpr std::size_t kEntryBytesMin = 8 + 1 + 1 + 8;
 
 void put_u64(std::string& out, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  // Built on the stack and appended once: a snapshot writes two of these per list element.
+  char bytes[8];
+  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+  out.append(bytes, sizeof bytes);
 }
 
 void put_bytes(std::string& out, std::string_view bytes) {
@@ -64,9 +68,11 @@ class Reader {
                                             offset_, expected, found));
   }
 
-  Result<std::uint64_t> u64(std::string_view what) {
+  // what_index, when set, is appended to what in the message (" 3" for "list element 3"), so the
+  // name of each of thousands of elements is only formatted when one is bad.
+  Result<std::uint64_t> u64(std::string_view what, std::optional<std::uint64_t> what_index = std::nullopt) {
     if (remaining() < 8) {
-      return error(fmt::format("{} (8 bytes)", what),
+      return error(fmt::format("{}{} (8 bytes)", what, index_suffix(what_index)),
                    fmt::format("only {} bytes before the end", remaining()));
     }
     std::uint64_t v = 0;
@@ -83,19 +89,27 @@ class Reader {
   }
 
   // A length-prefixed byte string. The length is checked against what is left before any copy.
-  Result<std::string> bytes(std::string_view what) {
+  Result<std::string> bytes(std::string_view what, std::optional<std::uint64_t> what_index = std::nullopt) {
     const std::size_t at = offset_;
-    Result<std::uint64_t> length = u64(fmt::format("length of {}", what));
+    if (remaining() < 8) {
+      return error(fmt::format("length of {}{} (8 bytes)", what, index_suffix(what_index)),
+                   fmt::format("only {} bytes before the end", remaining()));
+    }
+    Result<std::uint64_t> length = u64(what);
     if (!length) return length.status();
     if (*length > remaining()) {
       offset_ = at;
-      return error(fmt::format("length of {} at most {} (the bytes left after it)", what,
-                               remaining() >= 8 ? remaining() - 8 : 0),
+      return error(fmt::format("length of {}{} at most {} (the bytes left after it)", what,
+                               index_suffix(what_index), remaining() >= 8 ? remaining() - 8 : 0),
                    fmt::format("{}", *length));
     }
     std::string out(blob_.substr(offset_, static_cast<std::size_t>(*length)));
     offset_ += static_cast<std::size_t>(*length);
     return out;
+  }
+
+  static std::string index_suffix(std::optional<std::uint64_t> index) {
+    return index ? fmt::format(" {}", *index) : std::string();
   }
 
   std::string_view take(std::size_t n) {
@@ -152,7 +166,7 @@ Result<Value> read_value(Reader& reader) {
   }
   List list;
   for (std::uint64_t i = 0; i < *count; ++i) {
-    Result<std::string> element = reader.bytes(fmt::format("list element {}", i));
+    Result<std::string> element = reader.bytes("list element", i);
     if (!element) return element.status();
     list.push_back(std::move(*element));
   }
@@ -261,7 +275,7 @@ Result<Keyspace> Keyspace::deserialize(std::string_view blob) {
   Keyspace keyspace;
   for (std::uint64_t i = 0; i < *count; ++i) {
     const std::size_t key_at = reader.offset();
-    Result<std::string> key = reader.bytes(fmt::format("key of entry {}", i));
+    Result<std::string> key = reader.bytes("key of entry", i);
     if (!key) return key.status();
     if (!keyspace.entries_.empty() && keyspace.entries_.rbegin()->first >= *key) {
       return Status(Err::invalid, fmt::format("keyspace snapshot is corrupt at byte offset {}: "

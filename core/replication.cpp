@@ -798,8 +798,12 @@ Status Replication::bug_continue_at_primary_address(std::uint64_t generation, co
 
 Status Replication::stream(std::uint64_t generation, Connection& conn, RespReplyParser& parser) {
   link_last_io_ = env_.now();
+  // Sent after every chunk: the encoding of REPLCONF ACK <tail> built in place, with no argv.
+  std::string ack_message;
   auto ack = [&]() {
-    return conn.send(encode_command({"REPLCONF", "ACK", std::to_string(store_.aof_tail_address())}));
+    ack_message.assign("*3\r\n$8\r\nREPLCONF\r\n$3\r\nACK\r\n");
+    append_bulk(ack_message, std::to_string(store_.aof_tail_address()));
+    return conn.send(ack_message);
   };
   if (Status st = ack(); !st) return Status(st.code(), "lost the link to the primary: " + st.message());
   for (;;) {
@@ -840,8 +844,11 @@ Status Replication::apply_stream_chunk(std::uint64_t generation, std::uint64_t a
                                                appended.message()));
   }
   Status failure;
+  // One argv for every record of the chunk: assigning over its strings reuses their buffers.
+  std::vector<std::string> argv;
   Status scanned = aof.scan(address, [&](const AofRecord& record) {
-    if (Status st = apply_effect(store_.keyspace_, to_strings(record.argv)); !st) {
+    argv.assign(record.argv.begin(), record.argv.end());
+    if (Status st = apply_effect(store_.keyspace_, argv); !st) {
       failure = Status(st.code(), fmt::format("record at address {} (decree {}): {}", record.address, record.decree,
                                               st.message()));
       return false;
@@ -963,8 +970,12 @@ Status Replication::stream_to_replica(Session& session, std::uint64_t from) {
       }
     }
     if (!bytes.empty()) {
-      const std::string message =
-          encode_array_header(3) + encode_bulk("AOF") + encode_bulk(std::to_string(pos)) + encode_bulk(bytes);
+      // "AOF <pos> <bytes>" as a three-element array, built in one buffer: the chunk is copied once.
+      std::string message;
+      message.reserve(bytes.size() + 64);
+      message.assign("*3\r\n$3\r\nAOF\r\n");
+      append_bulk(message, std::to_string(pos));
+      append_bulk(message, bytes);
       if (Status st = session.conn->send(message); !st) return st;
       pos += bytes.size();
       session.sent = pos;

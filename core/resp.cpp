@@ -110,11 +110,31 @@ std::optional<std::vector<std::string>> split_inline(std::string_view line) {
   }
 }
 
-// Drops CR and LF from a one-line reply so it cannot break the framing of the stream.
-std::string one_line(std::string_view text) {
-  std::string out(text);
-  std::replace(out.begin(), out.end(), '\r', ' ');
-  std::replace(out.begin(), out.end(), '\n', ' ');
+// Appends value in decimal, as fmt's "{}" writes it, without parsing a format string.
+template <class Int>
+void append_decimal(std::string& out, Int value) {
+  char digits[24];
+  const auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
+  out.append(digits, static_cast<std::size_t>(end - digits));
+}
+
+// Appends text with CR and LF turned into spaces, so a one-line reply cannot break the framing of
+// the stream.
+void append_one_line(std::string& out, std::string_view text) {
+  const std::size_t start = out.size();
+  out.append(text);
+  for (std::size_t i = start; i < out.size(); ++i) {
+    if (out[i] == '\r' || out[i] == '\n') out[i] = ' ';
+  }
+}
+
+// "<prefix><one line of text>\r\n" in one allocation: simple strings and errors are sent per reply.
+std::string encode_line(char prefix, std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 3);
+  out.push_back(prefix);
+  append_one_line(out, text);
+  out += "\r\n";
   return out;
 }
 
@@ -124,6 +144,27 @@ std::string printable_byte(char c) {
   const auto u = static_cast<unsigned char>(c);
   if (u >= 0x20 && u < 0x7f) return std::string(1, c);
   return fmt::format("\\x{:02x}", u);
+}
+
+// Runs parse over bytes, the next chunk of a stream. With nothing left over from earlier chunks
+// (the usual case: whole requests and replies arrive together) the chunk is parsed where it lies and
+// only an unfinished tail is copied into buffer; otherwise it is appended to buffer first. input is
+// what the parser reads, from read_pos on; it points into bytes only while parse runs.
+template <class Parse, class Failed>
+void parse_chunk(std::string_view& input, std::string& buffer, std::size_t& read_pos, std::string_view bytes,
+                 Parse parse, Failed failed) {
+  if (buffer.empty()) {
+    input = bytes;
+    read_pos = 0;
+    parse();
+    if (!failed()) buffer.assign(input.substr(read_pos));
+    read_pos = 0;
+  } else {
+    buffer.append(bytes);
+    input = buffer;
+    parse();
+  }
+  input = buffer;
 }
 
 }  // namespace
@@ -139,6 +180,18 @@ std::optional<std::int64_t> parse_int64_strict(std::string_view text) {
     if (i == text.size()) return std::nullopt;
   }
   if (text[i] < '1' || text[i] > '9') return std::nullopt;
+  const std::size_t digits = text.size() - i;
+  if (digits <= 18) {
+    // Every length and count on the wire takes this path: up to 18 digits cannot overflow an int64,
+    // so no per-digit bound is needed.
+    std::int64_t value = 0;
+    for (; i < text.size(); ++i) {
+      const char c = text[i];
+      if (c < '0' || c > '9') return std::nullopt;
+      value = value * 10 + (c - '0');
+    }
+    return negative ? -value : value;
+  }
   std::uint64_t magnitude = 0;
   for (; i < text.size(); ++i) {
     const char c = text[i];
@@ -163,9 +216,8 @@ RespRequestParser::RespRequestParser(RespLimits limits) : limits_(limits) {}
 
 void RespRequestParser::feed(std::string_view bytes) {
   if (failed()) return;
-  buffer_.append(bytes);
   pending_bytes_ += bytes.size();
-  parse_available();
+  parse_chunk(input_, buffer_, read_pos_, bytes, [this] { parse_available(); }, [this] { return failed(); });
   if (!failed() && pending_bytes_ > limits_.max_query_buffer_bytes) {
     fail(fmt::format("Protocol error: request of more than {} bytes exceeds the query buffer limit",
                      limits_.max_query_buffer_bytes));
@@ -182,9 +234,6 @@ std::optional<std::vector<std::string>> RespRequestParser::next() {
 
 std::string RespRequestParser::error_reply() const { return encode_error("ERR " + error_); }
 
-std::string_view RespRequestParser::unread() const {
-  return std::string_view(buffer_).substr(read_pos_);
-}
 
 void RespRequestParser::compact() {
   if (read_pos_ == buffer_.size()) {
@@ -199,6 +248,7 @@ void RespRequestParser::compact() {
 void RespRequestParser::fail(std::string message) {
   error_ = std::move(message);
   // Nothing after the error is ever parsed, so its bytes and the partial request can go.
+  input_ = {};
   buffer_.clear();
   buffer_.shrink_to_fit();
   read_pos_ = 0;
@@ -304,6 +354,20 @@ bool RespRequestParser::parse_bulk_header() {
     return false;
   }
   bulk_remaining_ = static_cast<std::size_t>(*length);
+  const std::string_view body = unread();
+  if (body.size() >= bulk_remaining_ + 2 && body[bulk_remaining_] == '\r' && body[bulk_remaining_ + 1] == '\n') {
+    // The whole argument is here (the usual case): one copy, and the body and CRLF states are skipped.
+    argv_.emplace_back(body.substr(0, bulk_remaining_));
+    read_pos_ += bulk_remaining_ + 2;
+    bulk_remaining_ = 0;
+    --args_remaining_;
+    if (args_remaining_ > 0) {
+      state_ = State::bulk_header;
+    } else {
+      finish_request();
+    }
+    return true;
+  }
   argv_.emplace_back();
   argv_.back().reserve(std::min(bulk_remaining_, kReserveBytesMax));
   state_ = State::bulk_body;
@@ -358,9 +422,9 @@ void RespRequestParser::finish_request() {
 
 // ==== encoders ===================================================================================
 
-std::string encode_simple(std::string_view text) { return "+" + one_line(text) + "\r\n"; }
+std::string encode_simple(std::string_view text) { return encode_line('+', text); }
 
-std::string encode_error(std::string_view message) { return "-" + one_line(message) + "\r\n"; }
+std::string encode_error(std::string_view message) { return encode_line('-', message); }
 
 namespace {
 
@@ -368,10 +432,8 @@ namespace {
 // rather than fmt::format, which parsed its format string at each of the many calls.
 template <class Int>
 void append_header(std::string& out, char prefix, Int value) {
-  char digits[24];
-  const auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
   out += prefix;
-  out.append(digits, static_cast<std::size_t>(end - digits));
+  append_decimal(out, value);
   out += "\r\n";
 }
 
@@ -385,9 +447,15 @@ std::string encode_integer(std::int64_t value) {
 
 void append_bulk(std::string& out, std::string_view bytes) {
   out.reserve(out.size() + bytes.size() + 24);
-  append_header(out, '$', bytes.size());
+  // The header goes in with one append from the stack: list replies and streams append many bulks.
+  char header[24];
+  header[0] = '$';
+  char* end = std::to_chars(header + 1, header + sizeof header - 2, bytes.size()).ptr;
+  *end++ = '\r';
+  *end++ = '\n';
+  out.append(header, static_cast<std::size_t>(end - header));
   out.append(bytes);
-  out += "\r\n";
+  out.append("\r\n", 2);
 }
 
 std::string encode_bulk(std::string_view bytes) {
@@ -486,14 +554,36 @@ std::size_t quote_byte(char c, char* to) {
   return 4;
 }
 
+// How many chars quote_byte writes for c, without writing them.
+std::size_t quoted_size(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  if (c == '\\' || c == '"' || c == '\n' || c == '\r' || c == '\t' || c == '\a' || c == '\b') return 2;
+  return u >= 0x20 && u < 0x7f ? 1 : 4;
+}
+
 // Quotes bytes like redis-cli. Once `out` holds more than max_chars (the caller cuts there) the
 // rest is only counted into `skipped`, so a large value is not copied whole to be thrown away.
 void append_quoted(std::string& out, std::string_view bytes, std::size_t max_chars, std::size_t& skipped) {
   out.push_back('"');
   char quoted[4];
   std::size_t i = 0;
-  for (; i < bytes.size() && out.size() <= max_chars; ++i) out.append(quoted, quote_byte(bytes[i], quoted));
-  for (; i < bytes.size(); ++i) skipped += quote_byte(bytes[i], quoted);
+  const std::size_t n = bytes.size();
+  while (i < n && out.size() <= max_chars) {
+    // A run of bytes that stand for themselves goes in with one append (values and keys are mostly
+    // printable), cut where the byte-by-byte rule would stop: each of them adds one char while the
+    // output is within the budget.
+    const std::size_t room = max_chars + 1 - out.size();
+    std::size_t run = i;
+    while (run < n && run - i < room && quoted_size(bytes[run]) == 1) ++run;
+    if (run > i) {
+      out.append(bytes.data() + i, run - i);
+      i = run;
+      continue;
+    }
+    out.append(quoted, quote_byte(bytes[i], quoted));
+    ++i;
+  }
+  for (; i < n; ++i) skipped += quoted_size(bytes[i]);
   if (out.size() <= max_chars) {
     out.push_back('"');
   } else {
@@ -505,9 +595,15 @@ void append_display(std::string& out, const RespValue& v, bool nested, std::size
   // Stop descending once the budget is spent; the caller cuts the result to size anyway.
   if (out.size() > max_chars) return;
   switch (v.type) {
-    case RespValue::Type::simple: out += one_line(v.text); break;
-    case RespValue::Type::error: out += "(error) " + one_line(v.text); break;
-    case RespValue::Type::integer: out += fmt::format("(integer) {}", v.integer); break;
+    case RespValue::Type::simple: append_one_line(out, v.text); break;
+    case RespValue::Type::error:
+      out += "(error) ";
+      append_one_line(out, v.text);
+      break;
+    case RespValue::Type::integer:
+      out += "(integer) ";
+      append_decimal(out, v.integer);
+      break;
     case RespValue::Type::bulk: append_quoted(out, v.text, max_chars, skipped); break;
     case RespValue::Type::null: out += "(nil)"; break;
     case RespValue::Type::array:
@@ -518,7 +614,8 @@ void append_display(std::string& out, const RespValue& v, bool nested, std::size
       if (nested) out.push_back('[');
       for (std::size_t i = 0; i < v.elements.size() && out.size() <= max_chars; ++i) {
         if (i > 0) out.push_back(' ');
-        out += fmt::format("{}) ", i + 1);
+        append_decimal(out, i + 1);
+        out += ") ";
         append_display(out, v.elements[i], true, max_chars, skipped);
       }
       if (nested) {
@@ -572,9 +669,8 @@ RespReplyParser::RespReplyParser(RespLimits limits) : limits_(limits) {}
 
 void RespReplyParser::feed(std::string_view bytes) {
   if (failed()) return;
-  buffer_.append(bytes);
   pending_bytes_ += bytes.size();
-  parse_available();
+  parse_chunk(input_, buffer_, read_pos_, bytes, [this] { parse_available(); }, [this] { return failed(); });
   if (!failed() && pending_bytes_ > limits_.max_query_buffer_bytes) {
     fail(fmt::format("Protocol error: reply of more than {} bytes exceeds the buffer limit",
                      limits_.max_query_buffer_bytes));
@@ -589,9 +685,6 @@ std::optional<RespValue> RespReplyParser::next() {
   return v;
 }
 
-std::string_view RespReplyParser::unread() const {
-  return std::string_view(buffer_).substr(read_pos_);
-}
 
 void RespReplyParser::compact() {
   if (read_pos_ == buffer_.size()) {
@@ -605,6 +698,7 @@ void RespReplyParser::compact() {
 
 void RespReplyParser::fail(std::string message) {
   error_ = std::move(message);
+  input_ = {};
   buffer_.clear();
   buffer_.shrink_to_fit();
   read_pos_ = 0;
@@ -621,18 +715,30 @@ void RespReplyParser::parse_available() {
   }
 }
 
-void RespReplyParser::complete_value(RespValue value) {
-  // Attach to the innermost open array; every array that fills up completes in turn.
+RespValue& RespReplyParser::open_slot() {
+  // A value is built where it ends up: in the innermost open array, or in the queue of values.
+  if (stack_.empty()) return ready_.emplace_back();
+  return stack_.back().array.elements.emplace_back();
+}
+
+void RespReplyParser::slot_filled() {
+  // Every array that fills up completes in turn and goes into the array (or queue) around it.
   while (!stack_.empty()) {
     Frame& top = stack_.back();
-    top.array.elements.push_back(std::move(value));
     --top.remaining;
     if (top.remaining > 0) return;
-    value = std::move(top.array);
+    RespValue done = std::move(top.array);
     stack_.pop_back();
+    open_slot() = std::move(done);
   }
-  ready_.push_back(std::move(value));
   pending_bytes_ = unread().size();
+}
+
+void RespReplyParser::complete_value(RespValue::Type type, std::string_view text) {
+  RespValue& slot = open_slot();
+  slot.type = type;
+  slot.text.assign(text);
+  slot_filled();
 }
 
 bool RespReplyParser::parse_line() {
@@ -655,26 +761,37 @@ bool RespReplyParser::parse_line() {
   const std::string_view body = rest.substr(1, newline - 2);
   read_pos_ += newline + 1;
   switch (type) {
-    case '+': complete_value(RespValue::simple(std::string(body))); return true;
-    case '-': complete_value(RespValue::error(std::string(body))); return true;
+    case '+': complete_value(RespValue::Type::simple, body); return true;
+    case '-': complete_value(RespValue::Type::error, body); return true;
     case ':': {
       const std::optional<std::int64_t> i = parse_int64_strict(body);
       if (!i) {
         fail("Protocol error: invalid integer reply");
         return false;
       }
-      complete_value(RespValue::from_integer(*i));
+      RespValue& slot = open_slot();
+      slot.type = RespValue::Type::integer;
+      slot.integer = *i;
+      slot_filled();
       return true;
     }
     case '$': {
       const std::optional<std::int64_t> length = parse_int64_strict(body);
       if (length && *length == -1) {
-        complete_value(RespValue::null());
+        complete_value(RespValue::Type::null, {});
         return true;
       }
       if (!length || *length < 0 || static_cast<std::uint64_t>(*length) > limits_.max_bulk_bytes) {
         fail("Protocol error: invalid bulk length");
         return false;
+      }
+      const auto size = static_cast<std::size_t>(*length);
+      const std::string_view after = rest.substr(newline + 1);
+      if (after.size() >= size + 2 && after[size] == '\r' && after[size + 1] == '\n') {
+        // The whole string is here (the usual case): one copy, straight into the value.
+        read_pos_ += size + 2;
+        complete_value(RespValue::Type::bulk, after.substr(0, size));
+        return true;
       }
       in_bulk_ = true;
       bulk_remaining_ = static_cast<std::size_t>(*length);
@@ -685,7 +802,7 @@ bool RespReplyParser::parse_line() {
     case '*': {
       const std::optional<std::int64_t> count = parse_int64_strict(body);
       if (count && *count == -1) {
-        complete_value(RespValue::null());
+        complete_value(RespValue::Type::null, {});
         return true;
       }
       if (!count || *count < 0 || static_cast<std::uint64_t>(*count) > limits_.max_args) {
@@ -693,7 +810,7 @@ bool RespReplyParser::parse_line() {
         return false;
       }
       if (*count == 0) {
-        complete_value(RespValue::array({}));
+        complete_value(RespValue::Type::array, {});
         return true;
       }
       if (stack_.size() >= limits_.max_nesting_depth) {
@@ -735,9 +852,11 @@ bool RespReplyParser::parse_bulk_body() {
   }
   read_pos_ += 2;
   in_bulk_ = false;
-  std::string value = std::move(bulk_);
+  RespValue& slot = open_slot();
+  slot.type = RespValue::Type::bulk;
+  slot.text = std::move(bulk_);
   bulk_ = {};
-  complete_value(RespValue::bulk(std::move(value)));
+  slot_filled();
   return true;
 }
 

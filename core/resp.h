@@ -80,11 +80,13 @@ class RespRequestParser {
   // The next line ending in "\n" from the unread buffer, without its line terminator. Returns
   // nullopt when the line is not complete yet (or an error was set because it is too long).
   std::optional<std::string_view> take_line(std::string_view too_long_message);
-  std::string_view unread() const;
+  std::string_view unread() const { return input_.substr(read_pos_); }
   void compact();
 
   RespLimits limits_;
   State state_ = State::idle;
+  // What feed() parses: buffer_, or the caller's chunk while nothing was left over (see feed()).
+  std::string_view input_;
   std::string buffer_;
   std::size_t read_pos_ = 0;
   std::size_t pending_bytes_ = 0;
@@ -161,12 +163,18 @@ class RespReplyParser {
   void parse_available();
   bool parse_line();
   bool parse_bulk_body();
-  void complete_value(RespValue value);
+  // Where the next complete value goes, and what to do once it is filled in.
+  RespValue& open_slot();
+  void slot_filled();
+  // A complete value of a type with no elements (text only for simple, error and bulk).
+  void complete_value(RespValue::Type type, std::string_view text);
   void fail(std::string message);
-  std::string_view unread() const;
+  std::string_view unread() const { return input_.substr(read_pos_); }
   void compact();
 
   RespLimits limits_;
+  // What feed() parses: buffer_, or the caller's chunk while nothing was left over (see feed()).
+  std::string_view input_;
   std::string buffer_;
   std::size_t read_pos_ = 0;
   std::size_t pending_bytes_ = 0;

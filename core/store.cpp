@@ -274,8 +274,10 @@ Status Store::check_aof_covers_checkpoint() {
 Status Store::replay_aof() {
   Status failure;
   std::uint64_t replayed = 0;
+  // One argv for every record: assigning over its strings reuses their buffers.
+  std::vector<std::string> argv;
   Status scanned = aof_->scan(recovery_.replay_from_address, [&](const AofRecord& record) {
-    const std::vector<std::string> argv = to_strings(record.argv);
+    argv.assign(record.argv.begin(), record.argv.end());
     if (Status st = apply_effect(keyspace_, argv); !st) {
       failure = Status(
           Err::invalid,
@@ -496,7 +498,7 @@ std::string Store::execute_data(Client& client, const CommandSpec& spec, const s
   ctx.now_ms = to_ms(env_.now());
   ctx.may_expire = serves_as_primary();
   ctx.max_string_bytes = config_.resp_limits.max_bulk_bytes;
-  CommandResult result = execute_data_command(keyspace_, argv, ctx);
+  CommandResult result = execute_data_command(keyspace_, spec, argv, ctx);
   if (!result.effects.empty()) {
     if (Status st = log_effects(result.effects); !st) stop_on_aof_failure(st, "append");
     client.last_write_address = aof_->tail_address();

@@ -104,15 +104,24 @@ bool Store::serves_as_primary() const {
 bool Store::writes_paused() const { return env_.now() < writes_paused_until_; }
 
 std::optional<std::string> Store::route(const CommandSpec& spec, const std::vector<std::string>& argv) const {
-  const std::vector<std::size_t> positions = command_key_positions(spec, argv);
+  // The keys at command_key_positions(spec, argv), walked in place: this runs for every request.
+  int slot = -1;
+  if (spec.first_key > 0 && spec.key_step > 0) {
+    const auto argc = static_cast<std::int64_t>(argv.size());
+    const std::int64_t last = spec.last_key < 0 ? argc + spec.last_key : spec.last_key;
+    for (std::int64_t i = spec.first_key; i <= last && i < argc; i += spec.key_step) {
+      const int key_slot = key_hash_slot(argv[static_cast<std::size_t>(i)]);
+      if (slot < 0) {
+        slot = key_slot;
+      } else if (key_slot != slot) {
+        return encode_error("CROSSSLOT Keys in request don't hash to the same slot");
+      }
+    }
+  }
   const bool primary = serves_as_primary();
-  if (positions.empty()) {
+  if (slot < 0) {
     if (spec.has(cmd_flag::write) && !primary) return encode_error("READONLY You can't write against a read only replica.");
     return std::nullopt;
-  }
-  const int slot = key_hash_slot(argv[positions.front()]);
-  for (std::size_t k = 1; k < positions.size(); ++k) {
-    if (key_hash_slot(argv[positions[k]]) != slot) return encode_error("CROSSSLOT Keys in request don't hash to the same slot");
   }
   auto moved = [slot](const ClusterNode& n) { return encode_error(fmt::format("MOVED {} {}:{}", slot, n.host, n.port)); };
   if (!primary) {
