@@ -170,6 +170,23 @@ void Scheduler::after(Nanos delay, std::function<void()> fn, NodeId owner) {
   at(now_ + delay, std::move(fn), owner);
 }
 
+std::uint32_t Scheduler::add_timer_target(TimerTarget* target) {
+  KERNEL_ASSERT(target != nullptr);
+  timer_targets_.push_back(target);
+  return static_cast<std::uint32_t>(timer_targets_.size() - 1);
+}
+
+void Scheduler::remove_timer_target(std::uint32_t target) {
+  KERNEL_ASSERT(target < timer_targets_.size());
+  timer_targets_[target] = nullptr;
+}
+
+void Scheduler::call_at(SimTime when, std::uint32_t target, std::uint64_t a, std::uint64_t b) {
+  KERNEL_ASSERT(target < timer_targets_.size());
+  if (when < now_) when = now_;
+  push({when.time_since_epoch().count(), 0, a, b, target, EventKind::call});
+}
+
 bool Scheduler::step() {
   QueuedEvent ev;
   if (next_is_due_now()) {
@@ -202,6 +219,10 @@ bool Scheduler::step() {
 }
 
 void Scheduler::run_event(const QueuedEvent& ev) {
+  if (ev.kind == EventKind::call) {
+    if (TimerTarget* target = timer_targets_[ev.owner]) target->on_timer(ev.id, ev.stamp);
+    return;
+  }
   if (ev.kind == EventKind::timer) {
     std::function<void()> fn = std::move(timer_slots_[ev.id]);
     timer_slots_[ev.id] = nullptr;

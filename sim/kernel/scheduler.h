@@ -58,6 +58,14 @@ enum class NodeState : std::uint8_t {
   down,    // crashed: no tasks; restart makes it up with a new incarnation
 };
 
+// Receives the scheduler's call timers (Scheduler::call_at): the cheap kind for hot paths, such as
+// the network's one delivery timer per message. It is called with the two words given to call_at.
+class TimerTarget {
+ public:
+  virtual ~TimerTarget() = default;
+  virtual void on_timer(std::uint64_t a, std::uint64_t b) = 0;
+};
+
 class Scheduler {
  public:
   explicit Scheduler(Trace& trace, SchedulerConfig config = {});
@@ -74,6 +82,12 @@ class Scheduler {
   // A timer owned by a node is dropped if that node crashes before it fires.
   void at(SimTime when, std::function<void()> fn, NodeId owner = kNoNode);
   void after(Nanos delay, std::function<void()> fn, NodeId owner = kNoNode);
+  // Call timers: ordered exactly like at() timers, but nothing is allocated or type-erased per
+  // timer, and no node's crash drops them. A target is registered once; after remove_timer_target
+  // its queued timers do nothing, so remove it before destroying it.
+  std::uint32_t add_timer_target(TimerTarget* target);
+  void remove_timer_target(std::uint32_t target);
+  void call_at(SimTime when, std::uint32_t target, std::uint64_t a, std::uint64_t b);
 
   // ---- tasks ----------------------------------------------------------------------------------
   TaskId spawn(NodeId node, std::string name, std::function<void()> fn);
@@ -164,14 +178,15 @@ class Scheduler {
     NodeClockSpec clock;
     std::vector<std::pair<WaitToken, bool>> held;  // wake-ups (token, by_wake) held while paused
   };
-  enum class EventKind : std::uint8_t { wake, timeout, timer };
+  enum class EventKind : std::uint8_t { wake, timeout, timer, call };
   // 40 bytes: the queue moves these at every push and pop.
   struct QueuedEvent {
     std::int64_t time_ns;
     std::uint64_t seq;
-    std::uint64_t id;     // wake, timeout: the task; timer: its slot in timer_slots_
-    std::uint64_t stamp;  // wake, timeout: the task's generation; timer: its owner's incarnation
-    NodeId owner;         // timer: the node whose crash drops it, or kNoNode
+    std::uint64_t id;     // wake, timeout: the task; timer: its slot in timer_slots_; call: word a
+    std::uint64_t stamp;  // wake, timeout: the task's generation; timer: its owner's incarnation;
+                          // call: word b
+    NodeId owner;         // timer: the node whose crash drops it, or kNoNode; call: the target
     EventKind kind;
   };
   struct Later {
@@ -214,6 +229,7 @@ class Scheduler {
   std::size_t due_now_head_ = 0;
   std::vector<std::function<void()>> timer_slots_;
   std::vector<std::uint32_t> free_timer_slots_;
+  std::vector<TimerTarget*> timer_targets_;  // by add_timer_target's id; null once removed
   std::map<TaskId, std::unique_ptr<Task>> tasks_;
   // tasks_'s tasks by id (ids are handed out in order), for the lookups of every wake-up and event;
   // tasks_ keeps the id order crash_node and the destructor walk in.

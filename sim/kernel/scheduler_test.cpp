@@ -27,6 +27,34 @@ TEST_CASE("events run in (time, sequence) order, FIFO on ties") {
   CHECK(s.now() == SimTime(5ms));  // idle: the clock stops at the last event
 }
 
+TEST_CASE("call timers run in (time, sequence) order with other timers, and not once removed") {
+  struct Recorder final : TimerTarget {
+    std::vector<int>* order = nullptr;
+    void on_timer(std::uint64_t a, std::uint64_t b) override {
+      order->push_back(static_cast<int>(a * 10 + b));
+    }
+  };
+  Trace trace;
+  Scheduler s(trace);
+  std::vector<int> order;
+  Recorder rec;
+  rec.order = &order;
+  Recorder gone;
+  gone.order = &order;
+  const std::uint32_t target = s.add_timer_target(&rec);
+  const std::uint32_t removed = s.add_timer_target(&gone);
+  s.at(SimTime(5ms), [&] { order.push_back(1); });
+  s.call_at(SimTime(5ms), target, 2, 2);  // 22
+  s.call_at(SimTime(1ms), target, 0, 5);  // 5
+  s.call_at(SimTime(3ms), removed, 9, 9);
+  s.at(SimTime(5ms), [&] { order.push_back(3); });
+  s.call_at(SimTime(0ms), target, 4, 4);  // 44, at the current time
+  s.remove_timer_target(removed);
+  CHECK(s.run(SimTime(1s)) == Scheduler::StopReason::idle);
+  CHECK(order == std::vector<int>{44, 5, 1, 22, 3});
+  CHECK(s.events_run() == 6);  // a removed target's timer still passes, as an event doing nothing
+}
+
 TEST_CASE("tasks yielding at one instant take turns in order, however long the burst") {
   // Every yield queues an event due now; thousands of them at one instant pass through the due-now
   // queue's compaction, and a timer queued for the same instant runs at its place in the order.
