@@ -8,6 +8,7 @@
 // failure instead of a context switch. This file knows nothing about the store.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -167,7 +168,7 @@ class Scheduler {
   std::string describe_task(TaskId id) const;
   std::uint64_t events_run() const { return events_run_; }
   std::uint64_t fiber_switches() const { return switches_; }
-  bool empty() const { return queue_.empty() && due_now_head_ == due_now_.size(); }
+  bool empty() const { return heap_.empty() && due_now_head_ == due_now_.size(); }
 
  private:
   struct Task;
@@ -189,16 +190,35 @@ class Scheduler {
     NodeId owner;         // timer: the node whose crash drops it, or kNoNode; call: the target
     EventKind kind;
   };
+  // The heap's entry for one event: its order (time, seq) and where the rest of it waits.
+  struct HeapKey {
+    std::int64_t time_ns;
+    std::uint64_t seq;
+    std::uint32_t slot;  // in heap_events_, when lane is kNoLane
+    std::uint32_t lane;  // the event is the front of lanes_[lane], or kNoLane
+  };
+  static constexpr std::uint32_t kNoLane = 0xffffffffU;
   struct Later {
-    bool operator()(const QueuedEvent& a, const QueuedEvent& b) const {
-      if (a.time_ns != b.time_ns) return a.time_ns > b.time_ns;
-      return a.seq > b.seq;
+    bool operator()(const HeapKey& a, const HeapKey& b) const {
+      return a.time_ns != b.time_ns ? a.time_ns > b.time_ns : a.seq > b.seq;
     }
   };
+  // Events pushed with one same delay, in push order, which is their (time, seq) order: the clock
+  // never goes back and seq grows. Only its front is in the heap.
+  struct Lane {
+    std::int64_t delay_ns = 0;  // meaningful while the lane holds events
+    std::vector<QueuedEvent> events;
+    std::size_t head = 0;  // events[head] is the front
+    bool empty() const { return head == events.size(); }
+  };
+  static constexpr std::size_t kLanes = 4;
 
   void push(QueuedEvent ev);
-  bool next_is_due_now() const;           // the earliest event is due_now_'s head
-  const QueuedEvent* next_event() const;  // the earliest queued event, or nullptr
+  void queue_later(const QueuedEvent& ev);  // an event due after now, into a lane or the heap
+  QueuedEvent pop_later();                  // the heap's earliest event
+  bool next_is_due_now() const;  // the earliest event is due_now_'s head
+  // The time of the earliest queued event, or nullptr when there is none.
+  const std::int64_t* next_time_ns() const;
   void push_task_event(EventKind kind, std::int64_t time_ns, TaskId task, std::uint64_t generation);
   void run_event(const QueuedEvent& ev);
   void resume_task(Task* t);
@@ -219,10 +239,21 @@ class Scheduler {
   std::uint64_t stall_events_ = 0;
   std::int64_t stall_min_advance_ns_ = 0;
   StallReport stall_report_;
-  // A binary heap (std::push_heap/pop_heap with Later). Stale events (the timeout of a wait that a
-  // wake-up ended, a timer of a crashed node's old incarnation) stay in it until their time comes:
-  // they are counted in events_run_ and limits.events, and advance the clock, as they always have.
-  std::vector<QueuedEvent> queue_;
+  // Events due later: a binary min-heap (std::push_heap/pop_heap with Later) of HeapKeys; each
+  // event itself waits in heap_events_[slot] (free slots in free_heap_slots_) or in a lane.
+  // A cluster run keeps ~1000 events queued, nearly all of them timeouts of a few fixed lengths
+  // (1 s, 5 s) pushed in time order: each such length gets a lane, a FIFO whose front alone is in
+  // the heap, so the heap stays small and pushing a timeout costs no sifting. Any delay may take a
+  // free lane, and a lane is free again once it is empty; the order is (time, seq) either way.
+  // Stale events (the timeout of a wait that a wake-up ended, a timer of a crashed node's old
+  // incarnation) stay queued until their time comes: they are counted in events_run_ and
+  // limits.events, and advance the clock, as they always have.
+  std::vector<HeapKey> heap_;
+  std::vector<QueuedEvent> heap_events_;
+  std::vector<std::uint32_t> free_heap_slots_;
+  std::array<Lane, kLanes> lanes_;
+  // The delays last queued on the heap, by a hash of the delay: one seen again gets a free lane.
+  std::array<std::int64_t, 64> recent_delays_{};
   // Events pushed for the current time, in push order (due_now_[due_now_head_] is the next); a
   // third of the events (wake-ups) skip the heap this way.
   std::vector<QueuedEvent> due_now_;
