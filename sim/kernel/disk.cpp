@@ -336,7 +336,16 @@ core::Status Disk::sync(const std::string& name) {
       !s) {
     return s;
   }
-  inode->durable = inode->current;
+  // current is durable with the unsynced writes applied: when they are all appends (an AOF's
+  // usual case), the durable bytes are a prefix of current and only the tail needs copying.
+  const bool appends_only = std::all_of(inode->unsynced.begin(), inode->unsynced.end(),
+                                        [](const PendingWrite& w) { return w.op == DiskOp::append; });
+  if (appends_only && inode->durable.size() <= inode->current.size()) {
+    inode->durable.append(inode->current, inode->durable.size());
+  } else {
+    inode->durable = inode->current;
+  }
+  DISK_ASSERT(inode->durable.size() == inode->current.size());
   inode->unsynced.clear();
   ++stats_.syncs;
   return core::Status::ok();

@@ -181,9 +181,10 @@ std::int64_t Network::deadline_after(Nanos timeout) const {
 }
 
 void Network::wake_all(std::vector<Scheduler::WaitToken>& waiters) {
-  std::vector<Scheduler::WaitToken> woken = std::move(waiters);
+  // wake() only queues events, so the list cannot change under the loop; clearing it in place keeps
+  // its buffer for the next waiter.
+  for (const auto& w : waiters) sched_.wake(w);
   waiters.clear();
-  for (const auto& w : woken) sched_.wake(w);
 }
 
 // ==== listen, connect, accept ====================================================================

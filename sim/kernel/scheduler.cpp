@@ -611,9 +611,14 @@ Nanos Scheduler::local_to_global(NodeId id, Nanos local) const {
 
 void SimEvent::set() {
   set_ = true;
-  std::vector<Scheduler::WaitToken> waiters = std::move(waiters_);
+  // wake() only queues events, so the list cannot change under the loop; clearing it in place keeps
+  // its buffer for the next waiter.
+  if (has_first_) {
+    has_first_ = false;
+    sched_.wake(first_);
+  }
+  for (const auto& w : waiters_) sched_.wake(w);
   waiters_.clear();
-  for (const auto& w : waiters) sched_.wake(w);
 }
 
 void forget_waiter(std::vector<Scheduler::WaitToken>& waiters, Scheduler::WaitToken token) {
@@ -625,12 +630,25 @@ void forget_waiter(std::vector<Scheduler::WaitToken>& waiters, Scheduler::WaitTo
   }
 }
 
+void SimEvent::forget(Scheduler::WaitToken token) {
+  if (has_first_ && first_.task == token.task && first_.generation == token.generation) {
+    has_first_ = false;
+  } else {
+    forget_waiter(waiters_, token);
+  }
+}
+
 bool SimEvent::wait(Nanos timeout) {
   if (set_) return true;
   if (timeout == Nanos::zero() || sched_.current_is_dying()) return false;
   const Scheduler::WaitToken me = sched_.wait_token();
-  waiters_.push_back(me);
-  if (!sched_.park(timeout)) forget_waiter(waiters_, me);
+  if (!has_first_ && waiters_.empty()) {
+    first_ = me;
+    has_first_ = true;
+  } else {
+    waiters_.push_back(me);
+  }
+  if (!sched_.park(timeout)) forget(me);
   return set_;
 }
 
@@ -644,9 +662,8 @@ bool WaitQueue::wait(Nanos timeout) {
 }
 
 void WaitQueue::notify_all() {
-  std::vector<Scheduler::WaitToken> waiters = std::move(waiters_);
+  for (const auto& w : waiters_) sched_.wake(w);  // as in SimEvent::set
   waiters_.clear();
-  for (const auto& w : waiters) sched_.wake(w);
 }
 
 void WaitQueue::notify_one() {

@@ -285,8 +285,14 @@ class SimEvent {
   bool wait(Nanos timeout);
 
  private:
+  void forget(Scheduler::WaitToken token);
+
   Scheduler& sched_;
   bool set_ = false;
+  // Waiters in FIFO order: first_ (when has_first_) before waiters_. An event nearly always has one
+  // waiter at a time, and events are made per operation: the first waits inline, without allocating.
+  bool has_first_ = false;
+  Scheduler::WaitToken first_;
   std::vector<Scheduler::WaitToken> waiters_;
 };
 
