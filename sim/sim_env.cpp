@@ -40,10 +40,11 @@ struct ShortDetail {
   std::size_t size = 0;
   std::string_view view() const { return {bytes.data(), size}; }
 };
-template <class... Args>
-ShortDetail short_detail(fmt::format_string<Args...> format, Args&&... args) {
+// `format` is an FMT_COMPILE format: parsed at compile time, as this runs at every disk write.
+template <class Format, class... Args>
+ShortDetail short_detail(const Format& format, const Args&... args) {
   ShortDetail d;
-  d.size = fmt::format_to_n(d.bytes.data(), d.bytes.size(), format, std::forward<Args>(args)...).size;
+  d.size = fmt::format_to_n(d.bytes.data(), d.bytes.size(), format, args...).size;
   d.size = std::min(d.size, d.bytes.size());
   return d;
 }
@@ -196,13 +197,13 @@ core::Status SimEnv::disk_status(kernel::DiskOp op, const std::string& name, cor
 core::Status SimEnv::append(const std::string& name, std::string_view data) {
   if (!pay_disk_latency(kernel::DiskOp::append)) return shutdown_status(name);
   return disk_status(kernel::DiskOp::append, name, parts_.disk->append(name, data),
-                     short_detail("bytes={}", data.size()).view());
+                     short_detail(FMT_COMPILE("bytes={}"), data.size()).view());
 }
 
 core::Status SimEnv::write_at(const std::string& name, std::uint64_t offset, std::string_view data) {
   if (!pay_disk_latency(kernel::DiskOp::write_at)) return shutdown_status(name);
   return disk_status(kernel::DiskOp::write_at, name, parts_.disk->write_at(name, offset, data),
-                     short_detail("offset={} bytes={}", offset, data.size()).view());
+                     short_detail(FMT_COMPILE("offset={} bytes={}"), offset, data.size()).view());
 }
 
 core::Result<std::string> SimEnv::read_at(const std::string& name, std::uint64_t offset,
@@ -231,7 +232,7 @@ core::Result<std::uint64_t> SimEnv::file_size(const std::string& name) {
 core::Status SimEnv::truncate(const std::string& name, std::uint64_t length) {
   if (!pay_disk_latency(kernel::DiskOp::truncate)) return shutdown_status(name);
   return disk_status(kernel::DiskOp::truncate, name, parts_.disk->truncate(name, length),
-                     short_detail("length={}", length).view());
+                     short_detail(FMT_COMPILE("length={}"), length).view());
 }
 
 core::Status SimEnv::sync(const std::string& name) {

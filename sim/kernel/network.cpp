@@ -79,7 +79,11 @@ void NetListener::close() {
 // ==== construction, hosts ========================================================================
 
 Network::Network(Scheduler& sched, std::uint64_t seed, NetworkConfig config)
-    : sched_(sched), seed_(seed), config_(config), rng_(seed, "net") {
+    : sched_(sched),
+      seed_(seed),
+      config_(config),
+      rng_(seed, "net"),
+      timer_target_(sched.add_timer_target(this)) {
   NET_ASSERT(config_.syn_retry > Nanos::zero());
   NET_ASSERT(config_.reset_after > Nanos::zero());
   NET_ASSERT(config_.buffer_cap_bytes > 0);
@@ -92,6 +96,7 @@ Network::Network(Scheduler& sched, std::uint64_t seed, NetworkConfig config)
 }
 
 Network::~Network() {
+  sched_.remove_timer_target(timer_target_);
   for (auto& [id, c] : conns_) {
     for (Side& s : c.side) {
       if (s.handle != nullptr) s.handle->net_ = nullptr;
@@ -176,9 +181,10 @@ std::int64_t Network::deadline_after(Nanos timeout) const {
 }
 
 void Network::wake_all(std::vector<Scheduler::WaitToken>& waiters) {
-  std::vector<Scheduler::WaitToken> woken = std::move(waiters);
+  // wake() only queues events, so the list cannot change under the loop; clearing it in place keeps
+  // its buffer for the next waiter.
+  for (const auto& w : waiters) sched_.wake(w);
   waiters.clear();
-  for (const auto& w : woken) sched_.wake(w);
 }
 
 // ==== listen, connect, accept ====================================================================
@@ -412,9 +418,17 @@ core::Result<std::string> Network::conn_recv(ConnId id, int side, std::size_t ma
     const std::size_t available = me.inbox.size() - me.inbox_offset;
     if (available > 0) {
       const std::size_t n = std::min(available, max_bytes);
-      std::string out = me.inbox.substr(me.inbox_offset, n);
+      std::string out;
+      if (me.inbox_offset == 0 && n == me.inbox.size()) {
+        // The usual case, one message read whole: hand over the buffer (often the very one send
+        // allocated, see pump) instead of copying it.
+        out = std::move(me.inbox);
+        me.inbox.clear();
+      } else {
+        out = me.inbox.substr(me.inbox_offset, n);
+      }
       me.inbox_offset += n;
-      if (me.inbox_offset == me.inbox.size()) {
+      if (me.inbox_offset >= me.inbox.size()) {
         me.inbox.clear();
         me.inbox_offset = 0;
       } else if (me.inbox_offset >= kInboxCompactBytes && me.inbox_offset * 2 > me.inbox.size()) {
@@ -492,11 +506,25 @@ void Network::schedule_pump(Conn& c, int d) {
   Direction& dir = c.dir[d];
   if (dir.queue.empty()) return;
   const std::uint64_t generation = ++dir.pump_generation;
-  const ConnId id = c.id;
-  sched_.at(SimTime(Nanos(dir.queue.front().due_ns)),
-            [this, alive = std::weak_ptr<char>(alive_), id, d, generation] {
-              if (!alive.expired()) pump(id, d, generation);
-            });
+  arm_timer(SimTime(Nanos(dir.queue.front().due_ns)), TimerKind::pump, c.id, d, generation);
+}
+
+// A timer names its connection, direction and kind in one word and its generation or episode in
+// the other: a scheduler call timer, so a delivery allocates nothing.
+void Network::arm_timer(SimTime when, TimerKind kind, ConnId id, int d, std::uint64_t stamp) {
+  NET_ASSERT(id < (std::uint64_t{1} << 61U));
+  const std::uint64_t a = (id << 2U) | (static_cast<std::uint64_t>(kind) << 1U) | static_cast<std::uint64_t>(d);
+  sched_.call_at(when, timer_target_, a, stamp);
+}
+
+void Network::on_timer(std::uint64_t a, std::uint64_t b) {
+  const ConnId id = a >> 2U;
+  const int d = static_cast<int>(a & 1U);
+  if (static_cast<TimerKind>((a >> 1U) & 1U) == TimerKind::pump) {
+    pump(id, d, b);
+  } else {
+    check_hold(id, d, b);
+  }
 }
 
 // Delivers every due segment of one direction in order, or holds them while the direction is blocked.
@@ -531,7 +559,11 @@ void Network::pump(ConnId id, int d, std::uint64_t generation) {
     fmt::format_to(std::back_inserter(detail_), FMT_COMPILE("conn={} {} bytes={}"), id, dir_name(*c, d),
                    seg.bytes.size());
     record(to.host, "net.deliver", {detail_.data(), detail_.size()});
-    to.inbox += seg.bytes;
+    if (to.inbox.empty()) {
+      to.inbox = std::move(seg.bytes);  // no copy: conn_recv usually hands this buffer on
+    } else {
+      to.inbox += seg.bytes;
+    }
   }
   if (delivered) wake_all(to.waiters);
   schedule_pump(*c, d);
@@ -544,10 +576,7 @@ void Network::hold(Conn& c, int d) {
   const std::uint64_t episode = ++dir.hold_episode;
   record(c.side[d].host, "net.hold", fmt::format("conn={} {} segments={}", c.id, dir_name(c, d),
                                                  dir.queue.size()));
-  const ConnId id = c.id;
-  sched_.after(config_.reset_after, [this, alive = std::weak_ptr<char>(alive_), id, d, episode] {
-    if (!alive.expired()) check_hold(id, d, episode);
-  });
+  arm_timer(sched_.now() + config_.reset_after, TimerKind::check_hold, c.id, d, episode);
 }
 
 void Network::check_hold(ConnId id, int d, std::uint64_t episode) {

@@ -170,11 +170,13 @@ class NetListener {
   Port port_;
 };
 
-class Network {
+class Network : private TimerTarget {
  public:
   // Draws from Rng(seed, "net"). Subscribes to the scheduler's node-down notifications.
   Network(Scheduler& sched, std::uint64_t seed, NetworkConfig config = {});
-  ~Network();  // detaches surviving handles; REQUIRES: the scheduler does not run afterwards
+  // Detaches surviving handles and drops the network's queued timers.
+  // REQUIRES: the scheduler outlives the network.
+  ~Network();
   Network(const Network&) = delete;
   Network& operator=(const Network&) = delete;
 
@@ -304,6 +306,10 @@ class Network {
   void enqueue(Conn& c, int d, Segment seg);
   void schedule_pump(Conn& c, int d);
   void pump(ConnId id, int d, std::uint64_t generation);
+  // The delivery timers (pump) and reset_after checks (check_hold) of one direction.
+  enum class TimerKind : std::uint64_t { pump = 0, check_hold = 1 };
+  void arm_timer(SimTime when, TimerKind kind, ConnId id, int d, std::uint64_t stamp);
+  void on_timer(std::uint64_t a, std::uint64_t b) override;
   void hold(Conn& c, int d);
   void check_hold(ConnId id, int d, std::uint64_t episode);
   void release_held();
@@ -344,8 +350,9 @@ class Network {
   std::map<Host, Nanos> host_clog_;
   std::map<std::pair<Host, Host>, Nanos> link_clog_;  // (min, max) host pair
   fmt::memory_buffer detail_;  // the detail of the hot trace records, formatted in place
-  // Timers and the node-down listener hold a weak reference: they do nothing once the Network is gone.
+  // The node-down listener holds a weak reference: it does nothing once the Network is gone.
   std::shared_ptr<char> alive_ = std::make_shared<char>(0);
+  std::uint32_t timer_target_;  // this network as the scheduler's call-timer target
 };
 
 }  // namespace replsim::kernel

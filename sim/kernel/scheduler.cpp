@@ -133,17 +133,78 @@ void Scheduler::push(QueuedEvent ev) {
     due_now_.push_back(ev);
     return;
   }
-  queue_.push_back(ev);
-  std::push_heap(queue_.begin(), queue_.end(), Later{});
+  queue_later(ev);
+}
+
+void Scheduler::queue_later(const QueuedEvent& ev) {
+  const std::int64_t delay_ns = ev.time_ns - now_ns();
+  Lane* free_lane = nullptr;
+  for (Lane& lane : lanes_) {
+    if (lane.empty()) {
+      if (free_lane == nullptr) free_lane = &lane;
+    } else if (lane.delay_ns == delay_ns) {
+      lane.events.push_back(ev);  // behind the front: the heap's key for the lane stays
+      return;
+    }
+  }
+  HeapKey key{ev.time_ns, ev.seq, 0, kNoLane};
+  // A lane only for a delay seen before: the random latencies would take every lane, each for one
+  // event, and the timeouts would find none free.
+  std::int64_t& seen = recent_delays_[static_cast<std::uint64_t>(delay_ns) * 0x9e3779b97f4a7c15ULL >> 58U];
+  if (free_lane != nullptr && seen == delay_ns) {
+    free_lane->delay_ns = delay_ns;
+    free_lane->events.clear();
+    free_lane->head = 0;
+    free_lane->events.push_back(ev);
+    key.lane = static_cast<std::uint32_t>(free_lane - lanes_.data());
+  } else {
+    seen = delay_ns;
+    if (!free_heap_slots_.empty()) {
+      key.slot = free_heap_slots_.back();
+      free_heap_slots_.pop_back();
+      heap_events_[key.slot] = ev;
+    } else {
+      KERNEL_ASSERT(heap_events_.size() < kNoLane);
+      key.slot = static_cast<std::uint32_t>(heap_events_.size());
+      heap_events_.push_back(ev);
+    }
+  }
+  heap_.push_back(key);
+  std::push_heap(heap_.begin(), heap_.end(), Later{});
+}
+
+Scheduler::QueuedEvent Scheduler::pop_later() {
+  std::pop_heap(heap_.begin(), heap_.end(), Later{});
+  const HeapKey key = heap_.back();
+  heap_.pop_back();
+  if (key.lane == kNoLane) {
+    free_heap_slots_.push_back(key.slot);
+    return heap_events_[key.slot];
+  }
+  Lane& lane = lanes_[key.lane];
+  const QueuedEvent ev = lane.events[lane.head++];
+  if (!lane.empty()) {
+    const QueuedEvent& next = lane.events[lane.head];
+    heap_.push_back({next.time_ns, next.seq, 0, key.lane});
+    std::push_heap(heap_.begin(), heap_.end(), Later{});
+    // Drop the consumed front once it is the larger part (a busy lane may never drain).
+    if (lane.head >= 256 && 2 * lane.head >= lane.events.size()) {
+      lane.events.erase(lane.events.begin(), lane.events.begin() + static_cast<std::ptrdiff_t>(lane.head));
+      lane.head = 0;
+    }
+  }
+  return ev;
 }
 
 bool Scheduler::next_is_due_now() const {
-  return due_now_head_ < due_now_.size() && (queue_.empty() || Later{}(queue_.front(), due_now_[due_now_head_]));
+  if (due_now_head_ == due_now_.size()) return false;
+  const QueuedEvent& head = due_now_[due_now_head_];
+  return heap_.empty() || Later{}(heap_.front(), HeapKey{head.time_ns, head.seq, 0, kNoLane});
 }
 
-const Scheduler::QueuedEvent* Scheduler::next_event() const {
-  if (next_is_due_now()) return &due_now_[due_now_head_];
-  return queue_.empty() ? nullptr : &queue_.front();
+const std::int64_t* Scheduler::next_time_ns() const {
+  if (next_is_due_now()) return &due_now_[due_now_head_].time_ns;
+  return heap_.empty() ? nullptr : &heap_.front().time_ns;
 }
 
 void Scheduler::push_task_event(EventKind kind, std::int64_t time_ns, TaskId task, std::uint64_t generation) {
@@ -170,6 +231,23 @@ void Scheduler::after(Nanos delay, std::function<void()> fn, NodeId owner) {
   at(now_ + delay, std::move(fn), owner);
 }
 
+std::uint32_t Scheduler::add_timer_target(TimerTarget* target) {
+  KERNEL_ASSERT(target != nullptr);
+  timer_targets_.push_back(target);
+  return static_cast<std::uint32_t>(timer_targets_.size() - 1);
+}
+
+void Scheduler::remove_timer_target(std::uint32_t target) {
+  KERNEL_ASSERT(target < timer_targets_.size());
+  timer_targets_[target] = nullptr;
+}
+
+void Scheduler::call_at(SimTime when, std::uint32_t target, std::uint64_t a, std::uint64_t b) {
+  KERNEL_ASSERT(target < timer_targets_.size());
+  if (when < now_) when = now_;
+  push({when.time_since_epoch().count(), 0, a, b, target, EventKind::call});
+}
+
 bool Scheduler::step() {
   QueuedEvent ev;
   if (next_is_due_now()) {
@@ -184,10 +262,8 @@ bool Scheduler::step() {
       due_now_head_ = 0;
     }
   } else {
-    if (queue_.empty()) return false;
-    std::pop_heap(queue_.begin(), queue_.end(), Later{});
-    ev = queue_.back();
-    queue_.pop_back();
+    if (heap_.empty()) return false;
+    ev = pop_later();
   }
   if (ev.time_ns > now_ns()) now_ = SimTime(Nanos(ev.time_ns));
   ++events_run_;
@@ -202,6 +278,10 @@ bool Scheduler::step() {
 }
 
 void Scheduler::run_event(const QueuedEvent& ev) {
+  if (ev.kind == EventKind::call) {
+    if (TimerTarget* target = timer_targets_[ev.owner]) target->on_timer(ev.id, ev.stamp);
+    return;
+  }
   if (ev.kind == EventKind::timer) {
     std::function<void()> fn = std::move(timer_slots_[ev.id]);
     timer_slots_[ev.id] = nullptr;
@@ -231,9 +311,9 @@ Scheduler::StopReason Scheduler::run(SimTime until, std::uint64_t max_events,
   std::uint64_t window_events = 0;
   std::int64_t window_start_ns = now_ns();
   for (;;) {
-    const QueuedEvent* next = next_event();
-    if (next == nullptr) return StopReason::idle;
-    if (next->time_ns > until.time_since_epoch().count()) {
+    const std::int64_t* next_ns = next_time_ns();
+    if (next_ns == nullptr) return StopReason::idle;
+    if (*next_ns > until.time_since_epoch().count()) {
       if (until > now_) now_ = until;
       return StopReason::time_limit;
     }
@@ -531,9 +611,14 @@ Nanos Scheduler::local_to_global(NodeId id, Nanos local) const {
 
 void SimEvent::set() {
   set_ = true;
-  std::vector<Scheduler::WaitToken> waiters = std::move(waiters_);
+  // wake() only queues events, so the list cannot change under the loop; clearing it in place keeps
+  // its buffer for the next waiter.
+  if (has_first_) {
+    has_first_ = false;
+    sched_.wake(first_);
+  }
+  for (const auto& w : waiters_) sched_.wake(w);
   waiters_.clear();
-  for (const auto& w : waiters) sched_.wake(w);
 }
 
 void forget_waiter(std::vector<Scheduler::WaitToken>& waiters, Scheduler::WaitToken token) {
@@ -545,12 +630,25 @@ void forget_waiter(std::vector<Scheduler::WaitToken>& waiters, Scheduler::WaitTo
   }
 }
 
+void SimEvent::forget(Scheduler::WaitToken token) {
+  if (has_first_ && first_.task == token.task && first_.generation == token.generation) {
+    has_first_ = false;
+  } else {
+    forget_waiter(waiters_, token);
+  }
+}
+
 bool SimEvent::wait(Nanos timeout) {
   if (set_) return true;
   if (timeout == Nanos::zero() || sched_.current_is_dying()) return false;
   const Scheduler::WaitToken me = sched_.wait_token();
-  waiters_.push_back(me);
-  if (!sched_.park(timeout)) forget_waiter(waiters_, me);
+  if (!has_first_ && waiters_.empty()) {
+    first_ = me;
+    has_first_ = true;
+  } else {
+    waiters_.push_back(me);
+  }
+  if (!sched_.park(timeout)) forget(me);
   return set_;
 }
 
@@ -564,9 +662,8 @@ bool WaitQueue::wait(Nanos timeout) {
 }
 
 void WaitQueue::notify_all() {
-  std::vector<Scheduler::WaitToken> waiters = std::move(waiters_);
+  for (const auto& w : waiters_) sched_.wake(w);  // as in SimEvent::set
   waiters_.clear();
-  for (const auto& w : waiters) sched_.wake(w);
 }
 
 void WaitQueue::notify_one() {

@@ -8,6 +8,7 @@
 // failure instead of a context switch. This file knows nothing about the store.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -58,6 +59,14 @@ enum class NodeState : std::uint8_t {
   down,    // crashed: no tasks; restart makes it up with a new incarnation
 };
 
+// Receives the scheduler's call timers (Scheduler::call_at): the cheap kind for hot paths, such as
+// the network's one delivery timer per message. It is called with the two words given to call_at.
+class TimerTarget {
+ public:
+  virtual ~TimerTarget() = default;
+  virtual void on_timer(std::uint64_t a, std::uint64_t b) = 0;
+};
+
 class Scheduler {
  public:
   explicit Scheduler(Trace& trace, SchedulerConfig config = {});
@@ -74,6 +83,12 @@ class Scheduler {
   // A timer owned by a node is dropped if that node crashes before it fires.
   void at(SimTime when, std::function<void()> fn, NodeId owner = kNoNode);
   void after(Nanos delay, std::function<void()> fn, NodeId owner = kNoNode);
+  // Call timers: ordered exactly like at() timers, but nothing is allocated or type-erased per
+  // timer, and no node's crash drops them. A target is registered once; after remove_timer_target
+  // its queued timers do nothing, so remove it before destroying it.
+  std::uint32_t add_timer_target(TimerTarget* target);
+  void remove_timer_target(std::uint32_t target);
+  void call_at(SimTime when, std::uint32_t target, std::uint64_t a, std::uint64_t b);
 
   // ---- tasks ----------------------------------------------------------------------------------
   TaskId spawn(NodeId node, std::string name, std::function<void()> fn);
@@ -153,7 +168,7 @@ class Scheduler {
   std::string describe_task(TaskId id) const;
   std::uint64_t events_run() const { return events_run_; }
   std::uint64_t fiber_switches() const { return switches_; }
-  bool empty() const { return queue_.empty() && due_now_head_ == due_now_.size(); }
+  bool empty() const { return heap_.empty() && due_now_head_ == due_now_.size(); }
 
  private:
   struct Task;
@@ -164,26 +179,46 @@ class Scheduler {
     NodeClockSpec clock;
     std::vector<std::pair<WaitToken, bool>> held;  // wake-ups (token, by_wake) held while paused
   };
-  enum class EventKind : std::uint8_t { wake, timeout, timer };
+  enum class EventKind : std::uint8_t { wake, timeout, timer, call };
   // 40 bytes: the queue moves these at every push and pop.
   struct QueuedEvent {
     std::int64_t time_ns;
     std::uint64_t seq;
-    std::uint64_t id;     // wake, timeout: the task; timer: its slot in timer_slots_
-    std::uint64_t stamp;  // wake, timeout: the task's generation; timer: its owner's incarnation
-    NodeId owner;         // timer: the node whose crash drops it, or kNoNode
+    std::uint64_t id;     // wake, timeout: the task; timer: its slot in timer_slots_; call: word a
+    std::uint64_t stamp;  // wake, timeout: the task's generation; timer: its owner's incarnation;
+                          // call: word b
+    NodeId owner;         // timer: the node whose crash drops it, or kNoNode; call: the target
     EventKind kind;
   };
+  // The heap's entry for one event: its order (time, seq) and where the rest of it waits.
+  struct HeapKey {
+    std::int64_t time_ns;
+    std::uint64_t seq;
+    std::uint32_t slot;  // in heap_events_, when lane is kNoLane
+    std::uint32_t lane;  // the event is the front of lanes_[lane], or kNoLane
+  };
+  static constexpr std::uint32_t kNoLane = 0xffffffffU;
   struct Later {
-    bool operator()(const QueuedEvent& a, const QueuedEvent& b) const {
-      if (a.time_ns != b.time_ns) return a.time_ns > b.time_ns;
-      return a.seq > b.seq;
+    bool operator()(const HeapKey& a, const HeapKey& b) const {
+      return a.time_ns != b.time_ns ? a.time_ns > b.time_ns : a.seq > b.seq;
     }
   };
+  // Events pushed with one same delay, in push order, which is their (time, seq) order: the clock
+  // never goes back and seq grows. Only its front is in the heap.
+  struct Lane {
+    std::int64_t delay_ns = 0;  // meaningful while the lane holds events
+    std::vector<QueuedEvent> events;
+    std::size_t head = 0;  // events[head] is the front
+    bool empty() const { return head == events.size(); }
+  };
+  static constexpr std::size_t kLanes = 4;
 
   void push(QueuedEvent ev);
-  bool next_is_due_now() const;           // the earliest event is due_now_'s head
-  const QueuedEvent* next_event() const;  // the earliest queued event, or nullptr
+  void queue_later(const QueuedEvent& ev);  // an event due after now, into a lane or the heap
+  QueuedEvent pop_later();                  // the heap's earliest event
+  bool next_is_due_now() const;  // the earliest event is due_now_'s head
+  // The time of the earliest queued event, or nullptr when there is none.
+  const std::int64_t* next_time_ns() const;
   void push_task_event(EventKind kind, std::int64_t time_ns, TaskId task, std::uint64_t generation);
   void run_event(const QueuedEvent& ev);
   void resume_task(Task* t);
@@ -204,16 +239,28 @@ class Scheduler {
   std::uint64_t stall_events_ = 0;
   std::int64_t stall_min_advance_ns_ = 0;
   StallReport stall_report_;
-  // A binary heap (std::push_heap/pop_heap with Later). Stale events (the timeout of a wait that a
-  // wake-up ended, a timer of a crashed node's old incarnation) stay in it until their time comes:
-  // they are counted in events_run_ and limits.events, and advance the clock, as they always have.
-  std::vector<QueuedEvent> queue_;
+  // Events due later: a binary min-heap (std::push_heap/pop_heap with Later) of HeapKeys; each
+  // event itself waits in heap_events_[slot] (free slots in free_heap_slots_) or in a lane.
+  // A cluster run keeps ~1000 events queued, nearly all of them timeouts of a few fixed lengths
+  // (1 s, 5 s) pushed in time order: each such length gets a lane, a FIFO whose front alone is in
+  // the heap, so the heap stays small and pushing a timeout costs no sifting. Any delay may take a
+  // free lane, and a lane is free again once it is empty; the order is (time, seq) either way.
+  // Stale events (the timeout of a wait that a wake-up ended, a timer of a crashed node's old
+  // incarnation) stay queued until their time comes: they are counted in events_run_ and
+  // limits.events, and advance the clock, as they always have.
+  std::vector<HeapKey> heap_;
+  std::vector<QueuedEvent> heap_events_;
+  std::vector<std::uint32_t> free_heap_slots_;
+  std::array<Lane, kLanes> lanes_;
+  // The delays last queued on the heap, by a hash of the delay: one seen again gets a free lane.
+  std::array<std::int64_t, 64> recent_delays_{};
   // Events pushed for the current time, in push order (due_now_[due_now_head_] is the next); a
   // third of the events (wake-ups) skip the heap this way.
   std::vector<QueuedEvent> due_now_;
   std::size_t due_now_head_ = 0;
   std::vector<std::function<void()>> timer_slots_;
   std::vector<std::uint32_t> free_timer_slots_;
+  std::vector<TimerTarget*> timer_targets_;  // by add_timer_target's id; null once removed
   std::map<TaskId, std::unique_ptr<Task>> tasks_;
   // tasks_'s tasks by id (ids are handed out in order), for the lookups of every wake-up and event;
   // tasks_ keeps the id order crash_node and the destructor walk in.
@@ -238,8 +285,14 @@ class SimEvent {
   bool wait(Nanos timeout);
 
  private:
+  void forget(Scheduler::WaitToken token);
+
   Scheduler& sched_;
   bool set_ = false;
+  // Waiters in FIFO order: first_ (when has_first_) before waiters_. An event nearly always has one
+  // waiter at a time, and events are made per operation: the first waits inline, without allocating.
+  bool has_first_ = false;
+  Scheduler::WaitToken first_;
   std::vector<Scheduler::WaitToken> waiters_;
 };
 

@@ -6,6 +6,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <functional>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -25,6 +28,73 @@ TEST_CASE("events run in (time, sequence) order, FIFO on ties") {
   CHECK(s.run(SimTime(1s)) == Scheduler::StopReason::idle);
   CHECK(order == std::vector<int>{1, 2, 3, 4});
   CHECK(s.now() == SimTime(5ms));  // idle: the clock stops at the last event
+}
+
+TEST_CASE("call timers run in (time, sequence) order with other timers, and not once removed") {
+  struct Recorder final : TimerTarget {
+    std::vector<int>* order = nullptr;
+    void on_timer(std::uint64_t a, std::uint64_t b) override {
+      order->push_back(static_cast<int>(a * 10 + b));
+    }
+  };
+  Trace trace;
+  Scheduler s(trace);
+  std::vector<int> order;
+  Recorder rec;
+  rec.order = &order;
+  Recorder gone;
+  gone.order = &order;
+  const std::uint32_t target = s.add_timer_target(&rec);
+  const std::uint32_t removed = s.add_timer_target(&gone);
+  s.at(SimTime(5ms), [&] { order.push_back(1); });
+  s.call_at(SimTime(5ms), target, 2, 2);  // 22
+  s.call_at(SimTime(1ms), target, 0, 5);  // 5
+  s.call_at(SimTime(3ms), removed, 9, 9);
+  s.at(SimTime(5ms), [&] { order.push_back(3); });
+  s.call_at(SimTime(0ms), target, 4, 4);  // 44, at the current time
+  s.remove_timer_target(removed);
+  CHECK(s.run(SimTime(1s)) == Scheduler::StopReason::idle);
+  CHECK(order == std::vector<int>{44, 5, 1, 22, 3});
+  CHECK(s.events_run() == 6);  // a removed target's timer still passes, as an event doing nothing
+}
+
+TEST_CASE("timers of repeated and random delays, queued at many times, run in (time, push) order") {
+  // Repeated delays go to the queue's FIFO lanes and random ones to its heap; timers queue more
+  // timers as time passes, so lanes fill, drain and are taken again by other delays.
+  Trace trace;
+  Scheduler s(trace);
+  Rng rng(7, "lanes");
+  struct Queued {
+    std::int64_t time_ns;
+    int index;
+  };
+  std::vector<Queued> queued;
+  std::vector<int> ran;
+  const std::int64_t repeated_ns[] = {1'000'000'000, 5'000'000'000, 250'000'000, 100'000'000, 7,
+                                      500'000'000};
+  std::function<void(int)> queue_some = [&](int depth) {
+    for (int k = 0; k < 6; ++k) {
+      const std::int64_t delay_ns = rng.below(3) == 0
+                                        ? static_cast<std::int64_t>(rng.below(2'000'000))
+                                        : repeated_ns[rng.below(std::size(repeated_ns))];
+      const int index = static_cast<int>(queued.size());
+      queued.push_back({s.now_ns() + delay_ns, index});
+      s.after(Nanos(delay_ns), [&, index, depth] {
+        ran.push_back(index);
+        if (depth < 4) queue_some(depth + 1);
+      });
+    }
+  };
+  queue_some(0);
+  CHECK(s.run(SimTime(std::chrono::hours(1))) == Scheduler::StopReason::idle);
+  std::vector<Queued> expected = queued;
+  std::stable_sort(expected.begin(), expected.end(),
+                   [](const Queued& a, const Queued& b) { return a.time_ns < b.time_ns; });
+  REQUIRE(ran.size() == expected.size());
+  CHECK(ran.size() == 6 + 36 + 216 + 1296 + 7776);
+  int out_of_order = 0;
+  for (std::size_t k = 0; k < ran.size(); ++k) out_of_order += ran[k] != expected[k].index ? 1 : 0;
+  CHECK(out_of_order == 0);
 }
 
 TEST_CASE("tasks yielding at one instant take turns in order, however long the burst") {

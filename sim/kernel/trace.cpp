@@ -1,7 +1,9 @@
 // sim/kernel/trace.cpp — folding events into the run hash, the ring buffer and the renderings.
 #include "sim/kernel/trace.h"
 
+#include <algorithm>
 #include <cstring>
+#include <memory>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -24,33 +26,41 @@ char* put_field(char* p, std::string_view s) {
   return put_bytes(p, s.data(), s.size());
 }
 
-void encode_record(std::string& out, std::int64_t time_ns, std::string_view node, std::string_view kind,
+void encode_record(char* out, std::int64_t time_ns, std::string_view node, std::string_view kind,
                    std::string_view detail) {
-  out.resize(sizeof time_ns + 3 * sizeof(std::uint64_t) + node.size() + kind.size() + detail.size());
-  char* p = put_bytes(out.data(), &time_ns, sizeof time_ns);
+  char* p = put_bytes(out, &time_ns, sizeof time_ns);
   p = put_field(p, node);
   p = put_field(p, kind);
   put_field(p, detail);
 }
 
 // Reads back one field written by put_field; `pos` moves past it.
-std::string read_field(const std::string& bytes, std::size_t& pos) {
+std::string read_field(std::string_view bytes, std::size_t& pos) {
   std::uint64_t len = 0;
   std::memcpy(&len, bytes.data() + pos, sizeof len);
   pos += sizeof len;
-  std::string out = bytes.substr(pos, len);
+  std::string out(bytes.substr(pos, len));
   pos += len;
   return out;
 }
 
 }  // namespace
 
+char* Trace::RecordBytes::reset(std::size_t n) {
+  if (n > capacity) {
+    capacity = std::max<std::size_t>({n, 2 * capacity, 128});
+    data = std::make_unique_for_overwrite<char[]>(capacity);
+  }
+  size = n;
+  return data.get();
+}
+
 void Trace::record(std::int64_t time_ns, std::string_view node, std::string_view kind,
                    std::string_view detail) {
   // The record is encoded once, straight into its ring slot (or a scratch buffer without a ring),
   // and hashed there with one call seeded with the hash so far.
   const std::uint64_t index = count_++;
-  std::string* bytes = &fold_buffer_;
+  RecordBytes* bytes = &fold_buffer_;
   RingSlot* slot = nullptr;
   if (ring_capacity_ > 0) {
     if (ring_.size() < ring_capacity_) ring_.emplace_back();
@@ -58,8 +68,10 @@ void Trace::record(std::int64_t time_ns, std::string_view node, std::string_view
     ring_next_ = ring_next_ + 1 == ring_capacity_ ? 0 : ring_next_ + 1;
     bytes = &slot->bytes;
   }
-  encode_record(*bytes, time_ns, node, kind, detail);
-  const std::uint64_t h = XXH3_64bits_withSeed(bytes->data(), bytes->size(), hash_);
+  const std::size_t size =
+      sizeof time_ns + 3 * sizeof(std::uint64_t) + node.size() + kind.size() + detail.size();
+  encode_record(bytes->reset(size), time_ns, node, kind, detail);
+  const std::uint64_t h = XXH3_64bits_withSeed(bytes->data.get(), size, hash_);
   hash_ = h;
   if (keep_hashes_) hashes_.push_back(h);
   if (slot != nullptr) {
@@ -79,11 +91,12 @@ std::vector<TraceEvent> Trace::recent() const {
     TraceEvent ev;
     ev.index = slot.index;
     ev.hash = slot.hash;
-    std::memcpy(&ev.time_ns, slot.bytes.data(), sizeof ev.time_ns);
+    const std::string_view bytes = slot.bytes.view();
+    std::memcpy(&ev.time_ns, bytes.data(), sizeof ev.time_ns);
     std::size_t pos = sizeof ev.time_ns;
-    ev.node = read_field(slot.bytes, pos);
-    ev.kind = read_field(slot.bytes, pos);
-    ev.detail = read_field(slot.bytes, pos);
+    ev.node = read_field(bytes, pos);
+    ev.kind = read_field(bytes, pos);
+    ev.detail = read_field(bytes, pos);
     out.push_back(std::move(ev));
   }
   return out;

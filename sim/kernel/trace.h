@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -53,17 +54,26 @@ class Trace {
   std::uint64_t count_ = 0;
   // A circular buffer whose slots are reused, so recording allocates nothing once it is full (the
   // strings keep their capacity): ring_next_ is the slot the next event goes to.
+  // A reusable byte buffer that grows without zero-filling (std::string::resize would write every
+  // byte twice at every record).
+  struct RecordBytes {
+    std::unique_ptr<char[]> data;
+    std::size_t size = 0;
+    std::size_t capacity = 0;
+    char* reset(std::size_t n);  // size becomes n; the contents are to be written
+    std::string_view view() const { return {data.get(), size}; }
+  };
   struct RingSlot {
     std::uint64_t index = 0;
     std::uint64_t hash = 0;
-    std::string bytes;  // the record as hashed: time, then node, kind and detail with length prefixes
+    RecordBytes bytes;  // the record as hashed: time, then node, kind and detail with length prefixes
   };
   std::vector<RingSlot> ring_;
   std::size_t ring_next_ = 0;
   std::function<void(const TraceEvent&)> sink_;
   bool keep_hashes_ = false;
   std::vector<std::uint64_t> hashes_;
-  std::string fold_buffer_;  // the record's bytes as hashed when there is no ring, reused
+  RecordBytes fold_buffer_;  // the record's bytes as hashed when there is no ring, reused
 };
 
 // "%016x" of a hash, as printed on PASS/FAIL lines.
