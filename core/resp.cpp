@@ -360,12 +360,7 @@ bool RespRequestParser::parse_bulk_header() {
     argv_.emplace_back(body.substr(0, bulk_remaining_));
     read_pos_ += bulk_remaining_ + 2;
     bulk_remaining_ = 0;
-    --args_remaining_;
-    if (args_remaining_ > 0) {
-      state_ = State::bulk_header;
-    } else {
-      finish_request();
-    }
+    end_argument();
     return true;
   }
   argv_.emplace_back();
@@ -402,13 +397,17 @@ bool RespRequestParser::parse_bulk_crlf() {
     return false;
   }
   read_pos_ += 2;
+  end_argument();
+  return true;
+}
+
+void RespRequestParser::end_argument() {
   --args_remaining_;
   if (args_remaining_ > 0) {
     state_ = State::bulk_header;
   } else {
     finish_request();
   }
-  return true;
 }
 
 void RespRequestParser::finish_request() {

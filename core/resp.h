@@ -75,6 +75,8 @@ class RespRequestParser {
   bool parse_bulk_header();
   bool parse_bulk_body();
   bool parse_bulk_crlf();
+  // One argument is complete: the next one's header, or the request is complete.
+  void end_argument();
   void finish_request();
   void fail(std::string message);
   // The next line ending in "\n" from the unread buffer, without its line terminator. Returns
