@@ -698,20 +698,33 @@ std::string Duplication::cmd_progress(const std::vector<std::string>& argv) {
   return out;
 }
 
-std::string Duplication::cmd_apply(const std::vector<std::string>& argv) {
-  const std::string& stream = argv[2];
-  if (!valid_dup_stream(stream)) return errmsg("ERR invalid duplication stream name");
+std::optional<std::string> Duplication::parse_shipped_write(const std::vector<std::string>& argv,
+                                                            ShippedWrite& out) const {
+  out.stream = argv[2];
+  if (!valid_dup_stream(out.stream)) return errmsg("ERR invalid duplication stream name");
   const auto decree = parse_int64_strict(argv[3]);
   if (!decree || *decree <= 0) return errmsg("ERR invalid decree: expected a positive integer");
-  const std::vector<std::string> inner(argv.begin() + 4, argv.end());
-  const CommandSpec* spec = store_.commands_.find(lowercase_ascii(inner[0]));
-  if (spec == nullptr || spec->owner != CommandOwner::data || !spec->has(cmd_flag::write) ||
-      !spec->arity_ok(inner.size())) {
+  out.decree = static_cast<std::uint64_t>(*decree);
+  out.inner.assign(argv.begin() + 4, argv.end());
+  const CommandSpec* spec = store_.commands_.find(lowercase_ascii(out.inner[0]));
+  const bool data_write = spec != nullptr && spec->owner == CommandOwner::data && spec->has(cmd_flag::write) &&
+                          spec->arity_ok(out.inner.size());
+  out.spec = data_write ? spec : nullptr;
+  return std::nullopt;
+}
+
+std::string Duplication::cmd_apply(const std::vector<std::string>& argv) {
+  ShippedWrite shipped;
+  if (auto refusal = parse_shipped_write(argv, shipped)) return *refusal;
+  const std::string stream(shipped.stream);
+  const std::vector<std::string>& inner = shipped.inner;
+  const CommandSpec* spec = shipped.spec;
+  if (spec == nullptr) {
     return errmsg(fmt::format("ERR DUPLICATION APPLY: '{}' with {} arguments is not a data write record",
                               inner[0].substr(0, 32), inner.size() - 1));
   }
   const int slot = dup_record_slot(inner);
-  const auto d = static_cast<std::uint64_t>(*decree);
+  const std::uint64_t d = shipped.decree;
   std::vector<std::string> record = make_dup_apply_record(stream, slot, d, inner);
   if (!store_.aof_->check_record_fits(Aof::framed_size(record)).is_ok()) {
     return errmsg(
@@ -755,20 +768,17 @@ std::string Duplication::cmd_apply(const std::vector<std::string>& argv) {
 }
 
 std::string Duplication::cmd_restore(const std::vector<std::string>& argv) {
-  const std::string& stream = argv[2];
-  if (!valid_dup_stream(stream)) return errmsg("ERR invalid duplication stream name");
-  const auto decree = parse_int64_strict(argv[3]);
-  if (!decree || *decree <= 0) return errmsg("ERR invalid decree: expected a positive integer");
-  const std::vector<std::string> inner(argv.begin() + 4, argv.end());
-  const CommandSpec* spec = store_.commands_.find(lowercase_ascii(inner[0]));
-  if (spec == nullptr || spec->owner != CommandOwner::data || !spec->has(cmd_flag::write) ||
-      !spec->arity_ok(inner.size()) || command_key_positions(*spec, inner).empty()) {
+  ShippedWrite shipped;
+  if (auto refusal = parse_shipped_write(argv, shipped)) return *refusal;
+  const std::vector<std::string>& inner = shipped.inner;
+  const CommandSpec* spec = shipped.spec;
+  if (spec == nullptr || command_key_positions(*spec, inner).empty()) {
     return errmsg(fmt::format("ERR DUPLICATION RESTORE: '{}' is not a keyed data write", inner[0].substr(0, 32)));
   }
   // Logged like a shipped record at the checkpoint's decree: the slot's progress says the node holds
   // the checkpoint's data of that slot (a node that does not was bypassed, e.g. in a split brain).
   const std::vector<std::string> record =
-      make_dup_apply_record(stream, dup_record_slot(inner), static_cast<std::uint64_t>(*decree), inner);
+      make_dup_apply_record(shipped.stream, dup_record_slot(inner), shipped.decree, inner);
   if (!store_.aof_->check_record_fits(Aof::framed_size(record)).is_ok()) {
     return errmsg(fmt::format("ERR value too large: restored record of {} bytes does not fit aof_page_size_bytes={}",
                               Aof::framed_size(record), store_.config_.aof_page_size_bytes));

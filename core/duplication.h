@@ -28,6 +28,7 @@
 namespace replsim::core {
 
 class Store;
+struct CommandSpec;
 
 // One duplication as LIST shows it and the harness reads it.
 struct DupStatus {
@@ -150,6 +151,16 @@ class Duplication {
   std::string cmd_progress(const std::vector<std::string>& argv);
   std::string cmd_apply(const std::vector<std::string>& argv);
   std::string cmd_restore(const std::vector<std::string>& argv);
+  // What APPLY and RESTORE share: <stream> <decree> <command> [arg ...]. spec is the command when it
+  // is a data write with a valid arity, else null (each caller words its own refusal).
+  struct ShippedWrite {
+    std::string_view stream;
+    std::uint64_t decree = 0;
+    std::vector<std::string> inner;
+    const CommandSpec* spec = nullptr;
+  };
+  // The error reply for a bad stream name or decree; nullopt when out is filled.
+  std::optional<std::string> parse_shipped_write(const std::vector<std::string>& argv, ShippedWrite& out) const;
   std::string cmd_clearslots(const std::vector<std::string>& argv);
   std::string cmd_mark(const std::vector<std::string>& argv);
   // ---- the definitions a shard's primaries share ----
