@@ -2,8 +2,10 @@
 //
 // Wire format: RESP. A link's ping is ["PINGD", <sender id>, <16 hex digit config digest>]; the peer
 // answers +SAME when its config has the same digest and +DIFF otherwise, and on +DIFF the link sends
-// ["PING", <config text>], which the peer merges and answers with a bulk string of its own config text
-// (the PONG), as MEET's handshake does. Other requests are RESP arrays the handler answers.
+// ["PING", <config text>, <its digest>], which the peer merges and answers with a bulk string of its
+// own config text (the PONG), or +SAME when the merge made its config equal to the one it received.
+// MEET's handshake sends ["PING", <config text>] and always gets the PONG. Other requests are RESP
+// arrays the handler answers.
 #include "core/cluster_bus.h"
 
 #include <fmt/format.h>
@@ -122,9 +124,17 @@ void ClusterBus::serve(Connection& conn) {
       const std::string cmd = lowercase_ascii((*argv)[0]);
       if (cmd == "pingd" && argv->size() == 3) {
         serve_digest(*argv, reply);
-      } else if (cmd == "ping" && argv->size() == 2) {
+      } else if (cmd == "ping" && (argv->size() == 2 || argv->size() == 3)) {
         handler_.bus_on_gossip((*argv)[1]);
-        reply = encode_bulk(handler_.bus_gossip_payload());
+        // A link's ping names the digest of the config it carries: when the merge made this node's
+        // config equal to it, the answer is +SAME instead of a whole config the sender would parse
+        // and merge for nothing (after a broadcast, that is every answer).
+        const auto digest = argv->size() == 3 ? parse_digest_hex((*argv)[2]) : std::nullopt;
+        if (digest && handler_.bus_gossip_digest() == *digest) {
+          reply = encode_simple("SAME");
+        } else {
+          reply = encode_bulk(handler_.bus_gossip_payload());
+        }
       } else {
         reply = handler_.bus_on_request(*argv);
       }
@@ -279,9 +289,16 @@ Status ClusterBus::gossip_exchange(const std::string& peer_id, Connection& conn,
   if (answer->type != RespValue::Type::simple || answer->text != "DIFF") {
     return Status(Err::invalid, fmt::format("PINGD answered {}", answer->to_display()));
   }
-  // The configs differ: both sides merge the other's whole config, as in MEET's handshake.
-  auto pong = exchange(conn, parser, {"PING", handler_.bus_gossip_payload()}, options_.node_timeout);
+  // The configs differ: the peer merges this node's whole config and answers with its own, which
+  // this node merges, as in MEET's handshake, unless the merge made the peer's equal to this one.
+  const std::uint64_t sent_digest = handler_.bus_gossip_digest();
+  auto pong = exchange(conn, parser, {"PING", handler_.bus_gossip_payload(), digest_hex(sent_digest)},
+                       options_.node_timeout);
   if (!pong) return pong.status();
+  if (pong->type == RespValue::Type::simple && pong->text == "SAME") {
+    handler_.bus_on_digest(peer_id, sent_digest);
+    return Status::ok();
+  }
   if (pong->type != RespValue::Type::bulk) return Status(Err::invalid, fmt::format("PING answered {}", pong->to_display()));
   handler_.bus_on_gossip(pong->text);
   return Status::ok();

@@ -10,6 +10,7 @@
 #include <charconv>
 #include <cstring>
 #include <iterator>
+#include <limits>
 #include <numeric>
 
 #include "core/small_file.h"
@@ -126,11 +127,24 @@ int run_end(const std::int16_t* o, int first, int limit = kClusterSlots) {
   return s;
 }
 
+// Sets o[first..end) to owner, 8 bytes at a time (std::fill over int16_t stays scalar at -O2, and a
+// parse fills all 16384 slots).
+void fill_owner(std::int16_t* o, int first, int end, std::int16_t owner) {
+  const std::uint64_t pattern = lanes_of(owner);
+  int s = first;
+  for (; s < end && s % 4 != 0; ++s) o[s] = owner;
+  for (; s + 4 <= end; s += 4) std::memcpy(o + s, &pattern, sizeof pattern);
+  for (; s < end; ++s) o[s] = owner;
+}
+
 }  // namespace
 
 // ==== the config value ============================================================================
 
-ClusterConfig::ClusterConfig() : slot_owner_(kClusterSlots, -1) {}
+ClusterConfig::ClusterConfig() : slot_owner_(kClusterSlots) {
+  // Every slot unassigned (-1 is all bits set); memset, as the vector's own fill stays scalar.
+  std::memset(slot_owner_.data(), 0xff, slot_owner_.size() * sizeof(std::int16_t));
+}
 
 ClusterConfig ClusterConfig::fresh(std::string my_id, std::string host, std::uint16_t port) {
   ClusterConfig c;
@@ -139,14 +153,24 @@ ClusterConfig ClusterConfig::fresh(std::string my_id, std::string host, std::uin
   me.host = std::move(host);
   me.port = port;
   c.nodes_.push_back(std::move(me));
+  c.reindex();
   return c;
 }
 
 int ClusterConfig::index_of(std::string_view id) const {
-  for (std::size_t i = 0; i < nodes_.size(); ++i) {
-    if (nodes_[i].id == id) return static_cast<int>(i);
-  }
-  return -1;
+  const auto it = std::lower_bound(by_id_.begin(), by_id_.end(), id, [&](int k, std::string_view wanted) {
+    return std::string_view(nodes_[static_cast<std::size_t>(k)].id) < wanted;
+  });
+  if (it == by_id_.end() || nodes_[static_cast<std::size_t>(*it)].id != id) return -1;
+  return *it;
+}
+
+void ClusterConfig::reindex() {
+  by_id_.resize(nodes_.size());
+  std::iota(by_id_.begin(), by_id_.end(), 0);
+  std::sort(by_id_.begin(), by_id_.end(), [&](int a, int b) {
+    return nodes_[static_cast<std::size_t>(a)].id < nodes_[static_cast<std::size_t>(b)].id;
+  });
 }
 
 const ClusterNode* ClusterConfig::find(std::string_view id) const {
@@ -208,6 +232,19 @@ std::uint64_t ClusterConfig::current_epoch() const {
   std::uint64_t max = current_epoch_;
   for (const ClusterNode& n : nodes_) max = std::max(max, n.config_epoch);
   return max;
+}
+
+bool ClusterConfig::same_own_entry(const ClusterConfig& other) const {
+  if (empty() || other.empty()) return empty() == other.empty();
+  if (!(myself() == other.myself())) return false;
+  // nodes_[0] is this node in both: compare "owned by index 0" slot by slot, in a loop the compiler
+  // vectorizes.
+  const std::int16_t* a = slot_owner_.data();
+  const std::int16_t* b = other.slot_owner_.data();
+  if (std::memcmp(a, b, kClusterSlots * sizeof(std::int16_t)) == 0) return true;  // the common case
+  int differ = 0;
+  for (int s = 0; s < kClusterSlots; ++s) differ |= (a[s] == 0) != (b[s] == 0) ? 1 : 0;
+  return differ == 0;
 }
 
 std::vector<const ClusterNode*> ClusterConfig::replicas_of(std::string_view id) const {
@@ -311,6 +348,7 @@ void ClusterConfig::reset(bool hard, std::string new_id) {
     current_epoch_ = 0;
   }
   nodes_.assign(1, me);
+  reindex();
   std::fill(slot_owner_.begin(), slot_owner_.end(), std::int16_t{-1});
 }
 
@@ -328,6 +366,7 @@ void ClusterConfig::learn_node(const ClusterNode& node) {
     return;
   }
   nodes_.push_back(node);
+  reindex();
 }
 
 // ==== merge =======================================================================================
@@ -338,13 +377,19 @@ MergeOutcome ClusterConfig::merge(const ClusterConfig& sender) {
 
   // Who owned what before, for the follow rules below, and the first node (in slot order) that took
   // a slot from this node or from its primary: the node to follow if they lost every slot.
+  // The slot counts before are derived from the counts after and the moves counted here, so a merge
+  // that moves none of this node's or its primary's slots counts nothing (a count scans 16384 slots).
   const NodeRole my_role_before = myself().role;
-  const std::size_t my_slots_before = count_slots_of_index(0);
   const int my_primary_index = my_role_before == NodeRole::replica ? index_of(myself().primary_id) : -1;
-  const std::size_t primary_slots_before = count_slots_of_index(my_primary_index);
+  std::size_t lost_by_me = 0;
+  std::size_t lost_by_primary = 0;
+  std::size_t gained_by_primary = 0;
   int first_taker_from_me = -1;
   int first_taker_from_primary = -1;
   auto note_move = [&](int former_owner, int new_owner) {
+    if (former_owner == 0) ++lost_by_me;
+    if (former_owner > 0 && former_owner == my_primary_index) ++lost_by_primary;
+    if (new_owner > 0 && new_owner == my_primary_index) ++gained_by_primary;
     if (new_owner < 0) return;
     if (former_owner == 0 && first_taker_from_me < 0) first_taker_from_me = new_owner;
     if (former_owner > 0 && former_owner == my_primary_index && first_taker_from_primary < 0) {
@@ -353,7 +398,8 @@ MergeOutcome ClusterConfig::merge(const ClusterConfig& sender) {
   };
 
   // 1. Node entries: add unknown nodes, replace known ones only with a strictly greater epoch, and
-  //    never take anything about this node from someone else.
+  //    never take anything about this node from someone else. The sender's ids are distinct, so a
+  //    node added here is never looked up again in this loop: the index is rebuilt once after it.
   for (const ClusterNode& theirs : sender.nodes_) {
     if (theirs.id == my_id()) continue;
     const int i = index_of(theirs.id);
@@ -368,6 +414,7 @@ MergeOutcome ClusterConfig::merge(const ClusterConfig& sender) {
       ++out.nodes_updated;
     }
   }
+  if (out.nodes_added > 0) reindex();
   current_epoch_ = std::max(current_epoch_, sender.current_epoch());
 
   // 2. Slots, from the sender's own claims only (what it says about third parties' slots is hearsay).
@@ -400,6 +447,7 @@ MergeOutcome ClusterConfig::merge(const ClusterConfig& sender) {
           // The sender no longer claims a slot we think is its own (DELSLOTS, or it lost an epoch
           // collision): release it so that its real owner can claim it.
           mine[slot] = -1;
+          note_move(si, -1);
           ++out.slots_released;
         }
       }
@@ -434,16 +482,22 @@ MergeOutcome ClusterConfig::merge(const ClusterConfig& sender) {
     if (index < 0) return std::nullopt;
     return nodes_[static_cast<std::size_t>(index)].id;
   };
-  if (my_role_before == NodeRole::primary && my_slots_before > 0 && count_slots_of_index(0) == 0) {
+  // Slots only leave this node in a merge: if it lost none, it did not lose them all.
+  const std::size_t my_slots_after = lost_by_me > 0 ? count_slots_of_index(0) : 1;
+  const std::size_t my_slots_before = my_slots_after + lost_by_me;
+  if (my_role_before == NodeRole::primary && lost_by_me > 0 && my_slots_after == 0) {
     out.follow = id_of(first_taker_from_me);
     out.follow_reason = fmt::format("lost all {} slots to a node with a greater config epoch", my_slots_before);
   } else if (my_primary_index > 0) {
+    // Likewise the primary: without a loss it cannot have lost every slot.
+    const std::size_t primary_slots_after = lost_by_primary > 0 ? count_slots_of_index(my_primary_index) : 1;
+    const std::size_t primary_slots_before = primary_slots_after + lost_by_primary - gained_by_primary;
     const ClusterNode& p = nodes_[static_cast<std::size_t>(my_primary_index)];
     if (p.role == NodeRole::replica && !p.primary_id.empty() && p.primary_id != my_id() &&
         index_of(p.primary_id) >= 0) {
       out.follow = p.primary_id;
       out.follow_reason = fmt::format("my primary {} became a replica", p.id);
-    } else if (primary_slots_before > 0 && count_slots_of_index(my_primary_index) == 0) {
+    } else if (lost_by_primary > 0 && primary_slots_before > 0 && primary_slots_after == 0) {
       out.follow = id_of(first_taker_from_primary);
       out.follow_reason = fmt::format("my primary {} lost all {} slots", p.id, primary_slots_before);
     }
@@ -461,8 +515,10 @@ namespace {
 
 constexpr std::string_view kHeader = "replsim-cluster-config 1";
 
-std::vector<std::string_view> split_words(std::string_view line) {
-  std::vector<std::string_view> out;
+// The words of a line, into out (cleared first; its capacity is reused across the lines of a parse:
+// configs are parsed at every gossip that differs, and a fresh vector per line cost four allocations).
+void split_words(std::string_view line, std::vector<std::string_view>& out) {
+  out.clear();
   std::size_t pos = 0;
   while (pos < line.size()) {
     while (pos < line.size() && line[pos] == ' ') ++pos;
@@ -472,7 +528,6 @@ std::vector<std::string_view> split_words(std::string_view line) {
     out.push_back(line.substr(pos, end - pos));
     pos = end;
   }
-  return out;
 }
 
 template <class T>
@@ -550,7 +605,13 @@ std::uint64_t ClusterConfig::digest_of_text(std::string_view text) {
   return XXH3_64bits(canonical.data(), canonical.size());
 }
 
-Result<ClusterConfig> ClusterConfig::parse(std::string_view text) {
+Result<ClusterConfig> ClusterConfig::parse(std::string_view text) { return parse_impl(text, nullptr); }
+
+Result<ClusterConfig> ClusterConfig::parse_for_merge(std::string_view text, const ClusterConfig& receiver) {
+  return parse_impl(text, &receiver);
+}
+
+Result<ClusterConfig> ClusterConfig::parse_impl(std::string_view text, const ClusterConfig* receiver) {
   ClusterConfig c;
   std::string my_id;
   std::size_t line_no = 0;
@@ -559,7 +620,19 @@ Result<ClusterConfig> ClusterConfig::parse(std::string_view text) {
   auto fail = [&](std::string_view what) {
     return Status(Err::invalid, fmt::format("cluster config line {}: {}", line_no, what));
   };
-  std::vector<std::pair<std::size_t, std::string>> slot_lines;  // (line number, text) after the nodes
+  // (line number, text) of the slots lines, read after the nodes; views into text.
+  std::vector<std::pair<std::size_t, std::string_view>> slot_lines;
+  // Every node line's id (a view into text) and whether it is a replica, sorted by id: a config lists
+  // each node once, and a slots line must name a listed primary.
+  struct Seen {
+    std::string_view id;
+    bool replica = false;
+    bool operator<(std::string_view other) const { return id < other; }
+  };
+  std::vector<Seen> seen;
+  std::vector<std::string_view> w;
+  std::uint64_t greatest_epoch = 0;
+  c.nodes_.reserve(receiver ? 8 : static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')));
   while (pos < text.size()) {
     std::size_t end = text.find('\n', pos);
     if (end == std::string_view::npos) end = text.size();
@@ -572,7 +645,7 @@ Result<ClusterConfig> ClusterConfig::parse(std::string_view text) {
       header_seen = true;
       continue;
     }
-    const std::vector<std::string_view> w = split_words(line);
+    split_words(line, w);
     if (w[0] == "myself") {
       if (w.size() != 2 || !is_node_id(w[1])) return fail("expected \"myself <40 hex digit id>\"");
       my_id = std::string(w[1]);
@@ -582,65 +655,116 @@ Result<ClusterConfig> ClusterConfig::parse(std::string_view text) {
       c.current_epoch_ = *e;
     } else if (w[0] == "node") {
       if (w.size() != 7) return fail("expected \"node <id> <host> <port> <epoch> master|slave <primary id>|-\"");
-      ClusterNode n;
       const auto port = parse_number<std::uint16_t>(w[3]);
       const auto epoch = parse_number<std::uint64_t>(w[4]);
       if (!is_node_id(w[1]) || !is_token(w[2]) || !port || !epoch) return fail("bad node id, host, port or epoch");
+      NodeRole role = NodeRole::primary;
+      if (w[5] == "master" && w[6] == "-") {
+        role = NodeRole::primary;
+      } else if (w[5] == "slave" && is_node_id(w[6])) {
+        role = NodeRole::replica;
+      } else {
+        return fail("expected \"master -\" or \"slave <primary id>\"");
+      }
+      const auto at = std::lower_bound(seen.begin(), seen.end(), w[1]);
+      if (at != seen.end() && at->id == w[1]) return fail(fmt::format("node {} listed twice", w[1]));
+      seen.insert(at, Seen{w[1], role == NodeRole::replica});
+      greatest_epoch = std::max(greatest_epoch, *epoch);
+      if (receiver != nullptr && !my_id.empty() && w[1] != my_id) {
+        // For a merge into receiver, an entry it holds at an equal or greater epoch (or its own)
+        // changes nothing there: only its epoch counts (current_epoch below).
+        const ClusterNode* known = receiver->find(w[1]);
+        if (w[1] == receiver->my_id() || (known != nullptr && known->config_epoch >= *epoch)) continue;
+      }
+      ClusterNode n;
       n.id = std::string(w[1]);
       n.host = std::string(w[2]);
       n.port = *port;
       n.config_epoch = *epoch;
-      if (w[5] == "master" && w[6] == "-") {
-        n.role = NodeRole::primary;
-      } else if (w[5] == "slave" && is_node_id(w[6])) {
-        n.role = NodeRole::replica;
-        n.primary_id = std::string(w[6]);
-      } else {
-        return fail("expected \"master -\" or \"slave <primary id>\"");
-      }
-      if (c.index_of(n.id) >= 0) return fail(fmt::format("node {} listed twice", n.id));
+      n.role = role;
+      if (role == NodeRole::replica) n.primary_id = std::string(w[6]);
       c.nodes_.push_back(std::move(n));
     } else if (w[0] == "slots") {
-      slot_lines.emplace_back(line_no, std::string(line));
+      slot_lines.emplace_back(line_no, line);
     } else {
       return fail(fmt::format("unknown line kind \"{}\"", w[0]));
     }
   }
   if (!header_seen) return Status(Err::invalid, "cluster config: empty text");
   if (my_id.empty()) return Status(Err::invalid, "cluster config: no \"myself\" line");
-  const int me = c.index_of(my_id);
+  const auto me_it = std::find_if(c.nodes_.begin(), c.nodes_.end(), [&](const ClusterNode& n) { return n.id == my_id; });
+  const int me = me_it == c.nodes_.end() ? -1 : static_cast<int>(me_it - c.nodes_.begin());
   if (me < 0) return Status(Err::invalid, fmt::format("cluster config: myself {} has no node line", my_id));
   // The local node is always nodes_[0].
   std::rotate(c.nodes_.begin(), c.nodes_.begin() + me, c.nodes_.begin() + me + 1);
-  int replica_with_slots = -1;  // the first slots line's owner that is a replica
+  c.reindex();
+  // For a merge, the greatest epoch of the entries left out still raises the receiver's current epoch.
+  if (receiver != nullptr) c.current_epoch_ = std::max(c.current_epoch_, greatest_epoch);
+  // Every range is read and checked; ranges that overlap are found by sorting them (a config holds
+  // a range or a few per shard), and only then is the table filled. For a merge, only the sender's
+  // own claims are filled in: what it says of others' slots is hearsay that merge() never reads.
+  struct Range {
+    int first = 0;
+    int last = 0;
+    std::int16_t owner = -1;  // index into c.nodes_, or -1 when not filled in
+    std::size_t line_no = 0;
+  };
+  std::vector<Range> ranges;
+  // The error the ranges read so far make, in the order they were read: the first range that shares
+  // a slot with an earlier one, and its first such slot.
+  auto first_overlap = [&](const std::vector<Range>& rs) -> std::optional<Status> {
+    std::vector<std::pair<int, int>> sorted;
+    sorted.reserve(rs.size());
+    for (const Range& r : rs) sorted.emplace_back(r.first, r.last);
+    std::sort(sorted.begin(), sorted.end());
+    bool any = false;
+    for (std::size_t k = 1; k < sorted.size() && !any; ++k) any = sorted[k].first <= sorted[k - 1].second;
+    if (!any) return std::nullopt;  // the common case, in O(ranges log ranges)
+    for (std::size_t i = 1; i < rs.size(); ++i) {
+      int slot = kClusterSlots;
+      for (std::size_t j = 0; j < i; ++j) {
+        if (rs[j].first <= rs[i].last && rs[i].first <= rs[j].last) slot = std::min(slot, std::max(rs[i].first, rs[j].first));
+      }
+      if (slot < kClusterSlots) {
+        line_no = rs[i].line_no;
+        return fail(fmt::format("slot {} assigned twice", slot));
+      }
+    }
+    return std::nullopt;
+  };
+  std::string_view replica_with_slots;  // the first slots line's owner that is a replica
   for (const auto& [no, slot_line] : slot_lines) {
     line_no = no;
-    const std::vector<std::string_view> w = split_words(slot_line);
-    const int owner = w.size() >= 2 ? c.index_of(w[1]) : -1;
-    if (owner < 0) return fail("slots line for an unknown node");
-    if (w.size() > 2 && replica_with_slots < 0 && c.nodes_[static_cast<std::size_t>(owner)].role == NodeRole::replica) {
-      replica_with_slots = owner;
+    split_words(slot_line, w);
+    const auto at = w.size() >= 2 ? std::lower_bound(seen.begin(), seen.end(), w[1]) : seen.end();
+    if (at == seen.end() || at->id != w[1]) {
+      if (auto overlap = first_overlap(ranges)) return *overlap;
+      line_no = no;
+      return fail("slots line for an unknown node");
     }
+    if (w.size() > 2 && replica_with_slots.empty() && at->replica) replica_with_slots = at->id;
+    const bool hearsay = receiver != nullptr && w[1] != my_id;
+    const auto owner = hearsay ? std::int16_t{-1} : static_cast<std::int16_t>(c.index_of(w[1]));
     for (std::size_t k = 2; k < w.size(); ++k) {
       const std::size_t dash = w[k].find('-');
       const auto first = parse_number<int>(w[k].substr(0, dash));
       const auto last = dash == std::string_view::npos ? first : parse_number<int>(w[k].substr(dash + 1));
-      if (!first || !last || *first < 0 || *last >= kClusterSlots || *first > *last) return fail("bad slot range");
-      std::int16_t* o = c.slot_owner_.data();
-      // Bounded by the range: the free run after a low range reaches far into the table, and a
-      // config has a slots range per shard at least.
-      if (o[*first] >= 0 || run_end(o, *first, *last + 1) <= *last) {
-        int s = *first;
-        while (o[s] < 0) ++s;
-        return fail(fmt::format("slot {} assigned twice", s));
+      if (!first || !last || *first < 0 || *last >= kClusterSlots || *first > *last) {
+        // A bad range after an overlap in an earlier line: the overlap is the first error.
+        if (auto overlap = first_overlap(ranges)) return *overlap;
+        line_no = no;
+        return fail("bad slot range");
       }
-      std::fill(o + *first, o + *last + 1, static_cast<std::int16_t>(owner));
+      ranges.push_back({*first, *last, owner, no});
     }
   }
+  if (auto overlap = first_overlap(ranges)) return *overlap;
   // Checked per slots line, not per slot: configs are parsed at every gossip that changes them.
-  if (replica_with_slots >= 0) {
-    return Status(Err::invalid, fmt::format("cluster config: replica {} owns slots",
-                                            c.nodes_[static_cast<std::size_t>(replica_with_slots)].id));
+  if (!replica_with_slots.empty()) {
+    return Status(Err::invalid, fmt::format("cluster config: replica {} owns slots", replica_with_slots));
+  }
+  for (const Range& r : ranges) {
+    if (r.owner >= 0) fill_owner(c.slot_owner_.data(), r.first, r.last + 1, r.owner);
   }
   return c;
 }

@@ -115,6 +115,9 @@ class ClusterConfig {
   std::size_t assigned_slots() const;
   // The greatest config epoch known (Redis's currentEpoch): never below any node's epoch.
   std::uint64_t current_epoch() const;
+  // Whether this node's own entry and the slots it owns are the same in both configs (what other
+  // nodes learn from this node itself).
+  bool same_own_entry(const ClusterConfig& other) const;
   // Replicas of a node, in the order they became known.
   std::vector<const ClusterNode*> replicas_of(std::string_view id) const;
 
@@ -155,6 +158,11 @@ class ClusterConfig {
   std::string serialize() const;
   // Err::invalid naming the line and what was expected there.
   static Result<ClusterConfig> parse(std::string_view text);
+  // The same checks, keeping only what merge() into receiver reads: the sender's own entry and slots,
+  // the entries receiver does not hold at an equal or greater epoch, and the greatest epoch of all.
+  // receiver.merge(parse_for_merge(text, receiver)) == receiver.merge(parse(text)), at a fraction of
+  // the cost: gossip parses a whole config at every exchange of configs that differ.
+  static Result<ClusterConfig> parse_for_merge(std::string_view text, const ClusterConfig& receiver);
   // A 64-bit hash of what every node of a settled cluster holds alike: the current epoch, every
   // node's entry (in id order) and the owner of every slot, but not which node is "myself". Two nodes
   // with equal digests hold equal configs, so merging one into the other would change nothing; the
@@ -166,10 +174,15 @@ class ClusterConfig {
   bool operator==(const ClusterConfig& other) const = default;
 
  private:
-  int index_of(std::string_view id) const;  // -1 when unknown
+  static Result<ClusterConfig> parse_impl(std::string_view text, const ClusterConfig* receiver);
+  int index_of(std::string_view id) const;  // -1 when unknown; O(log nodes)
+  void reindex();                            // rebuilds by_id_ after nodes_ gained or lost entries
   std::size_t count_slots_of_index(int index) const;
 
   std::vector<ClusterNode> nodes_;  // nodes_[0] is this node
+  // Indices into nodes_ sorted by id, for index_of: every gossip ping looks its sender up. Derived
+  // from nodes_ alone, so equal node lists have equal indexes (operator== may compare it).
+  std::vector<int> by_id_;
   // Slot -> index into nodes_, or -1 for unassigned.
   std::vector<std::int16_t> slot_owner_;
   std::uint64_t current_epoch_ = 0;

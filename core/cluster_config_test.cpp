@@ -277,6 +277,7 @@ TEST_CASE("merge: a stale primary that lost every slot is told to follow the new
   CHECK(restarted.slot_count(id('b')) == kClusterSlots);
   REQUIRE(m.follow.has_value());
   CHECK(*m.follow == id('b'));
+  CHECK(m.follow_reason == "lost all 16384 slots to a node with a greater config epoch");
   // The merge left the local entry alone; following is the caller's move.
   CHECK(restarted.myself().role == NodeRole::primary);
   restarted.make_replica_of(*m.follow);
@@ -308,6 +309,8 @@ TEST_CASE("merge: a replica follows when its primary loses its slots or becomes 
   MergeOutcome m = s.merge(r);
   REQUIRE(m.follow.has_value());
   CHECK(*m.follow == id('r'));
+  CHECK(m.follow_reason == fmt::format("my primary {} lost all 1000 slots", id('p')));
+  CHECK_FALSE(s.merge(r).follow.has_value());  // nothing moved the second time
 
   // A planned failover: p becomes r's replica and says so first.
   ClusterConfig s2 = config_of('s', {'p', 'r'});
@@ -320,8 +323,86 @@ TEST_CASE("merge: a replica follows when its primary loses its slots or becomes 
   m = s2.merge(p_stepped_down);
   REQUIRE(m.follow.has_value());
   CHECK(*m.follow == id('r'));
+  CHECK(m.follow_reason == fmt::format("my primary {} became a replica", id('p')));
   // p's slots, which s2 still attributed to p, went to p's new primary r.
   CHECK(s2.slot_owner(0)->id == id('r'));
+}
+
+TEST_CASE("merge: a primary that keeps some of its slots is not told to follow; its replica neither") {
+  // p owns 0..99 (epoch 1), r is its replica; q (epoch 5) claims 0..49 only.
+  ClusterConfig p = config_of('p', {'q', 'r'});
+  REQUIRE(p.add_slots(range(0, 99)).is_ok());
+  p.set_my_epoch(1);
+  ClusterConfig r = config_of('r', {'p', 'q'});
+  r.merge(p);
+  r.make_replica_of(id('p'));
+  ClusterConfig q = config_of('q', {'p', 'r'});
+  REQUIRE(q.add_slots(range(0, 49)).is_ok());
+  q.set_my_epoch(5);
+  const MergeOutcome at_p = p.merge(q);
+  CHECK(at_p.slots_moved == 50);
+  CHECK_FALSE(at_p.follow.has_value());
+  CHECK(p.slot_count(id('p')) == 50);
+  const MergeOutcome at_r = r.merge(q);
+  CHECK(at_r.slots_moved == 50);
+  CHECK_FALSE(at_r.follow.has_value());
+  // Then q claims the other 50 as well: now both follow q, and name what p had before this merge.
+  REQUIRE(q.add_slots(range(50, 99)).is_ok());
+  const MergeOutcome again_p = p.merge(q);
+  REQUIRE(again_p.follow.has_value());
+  CHECK(*again_p.follow == id('q'));
+  CHECK(again_p.follow_reason == "lost all 50 slots to a node with a greater config epoch");
+  const MergeOutcome again_r = r.merge(q);
+  REQUIRE(again_r.follow.has_value());
+  CHECK(again_r.follow_reason == fmt::format("my primary {} lost all 50 slots", id('p')));
+}
+
+TEST_CASE("a config of hundreds of nodes finds each by id, after merges, parses and a reset") {
+  auto hex_id = [](int k) { return fmt::format("{:040x}", 0x9e3779b97f4a7c15ULL * static_cast<unsigned long long>(k + 1)); };
+  ClusterConfig big = ClusterConfig::fresh(hex_id(0), "h0", 7000);
+  for (int k = 1; k < 300; ++k) big.learn_node({hex_id(k), fmt::format("h{}", k), 7000, 0, NodeRole::primary, ""});
+  ClusterConfig other = ClusterConfig::fresh(hex_id(1000), "h1000", 7000);
+  const MergeOutcome m = other.merge(big);
+  CHECK(m.nodes_added == 300);
+  auto parsed = ClusterConfig::parse(other.serialize());
+  REQUIRE(parsed.is_ok());
+  for (const ClusterConfig* c : {&big, &other, &parsed.value()}) {
+    for (int k = 0; k < 300; ++k) {
+      const ClusterNode* n = c->find(hex_id(k));
+      REQUIRE(n != nullptr);
+      CHECK(n->host == fmt::format("h{}", k));
+    }
+    CHECK(c->find(hex_id(5000)) == nullptr);
+  }
+  CHECK(parsed->my_id() == hex_id(1000));
+  CHECK(parsed.value() == other);
+  other.reset(true, hex_id(2000));
+  CHECK(other.find(hex_id(1000)) == nullptr);
+  CHECK(other.find(hex_id(2000)) == &other.myself());
+  CHECK(other.find(hex_id(3)) == nullptr);
+}
+
+TEST_CASE("same_own_entry: this node's entry and slots, not what it knows of others") {
+  ClusterConfig a = config_of('a', {'b'});
+  ClusterConfig copy = a;
+  CHECK(copy.same_own_entry(a));
+  ClusterNode c;
+  c.id = id('c');
+  c.host = "host-c";
+  c.port = 6379;
+  copy.learn_node(c);  // a node learned: not an own change
+  CHECK(copy.same_own_entry(a));
+  ClusterConfig b = config_of('b', {'a'});
+  REQUIRE(b.add_slots(range(10, 20)).is_ok());
+  b.bump_my_epoch();
+  copy.merge(b);  // another node's slots and epoch: not an own change
+  CHECK(copy.same_own_entry(a));
+  ClusterConfig slots = a;
+  REQUIRE(slots.add_slots({16383}).is_ok());
+  CHECK_FALSE(slots.same_own_entry(a));
+  ClusterConfig epoch = a;
+  epoch.bump_my_epoch();
+  CHECK_FALSE(epoch.same_own_entry(a));
 }
 
 TEST_CASE("merge: equal epochs of two primaries make the smaller id bump") {
@@ -448,6 +529,104 @@ TEST_CASE("parse rejects malformed text with the line and the reason") {
   REQUIRE_FALSE(twice_later.is_ok());
   CHECK(twice_later.status().message().find("slot 30 assigned twice") != std::string::npos);
   CHECK_FALSE(ClusterConfig::parse(good + "bogus 1\n").is_ok());
+  // The first error in line order wins: an overlap on line 5 before a bad range or an unknown owner
+  // on line 6.
+  const std::string three = good + "slots " + id('a') + " 0-10\n" + "slots " + id('a') + " 10-12\n";
+  for (const std::string& tail : {std::string("slots ") + id('a') + " 99-1\n", std::string("slots ") + id('b') + " 50\n"}) {
+    const auto overlap_first = ClusterConfig::parse(three + tail);
+    REQUIRE_FALSE(overlap_first.is_ok());
+    CHECK(overlap_first.status().message() == "cluster config line 6: slot 10 assigned twice");
+  }
+  const auto bad_first = ClusterConfig::parse(good + "slots " + id('a') + " 0-10 x\n" + "slots " + id('a') + " 5\n");
+  REQUIRE_FALSE(bad_first.is_ok());
+  CHECK(bad_first.status().message() == "cluster config line 5: bad slot range");
+  // parse_for_merge reads the same text and refuses it with the same error.
+  for (const std::string& text : {three, good + "bogus 1\n", good + "slots " + id('b') + " 1\n"}) {
+    const ClusterConfig receiver = config_of('z', {'a'});
+    const auto full = ClusterConfig::parse(text);
+    const auto for_merge = ClusterConfig::parse_for_merge(text, receiver);
+    REQUIRE_FALSE(full.is_ok());
+    REQUIRE_FALSE(for_merge.is_ok());
+    CHECK(full.status().message() == for_merge.status().message());
+  }
+}
+
+TEST_CASE("parse_for_merge: merging what it keeps changes a config exactly as merging the whole text") {
+  // Random clusters of 2..12 nodes: slots spread over the primaries, replicas, epochs bumped, nodes
+  // met in random order; every node's text merged into every other node's config both ways.
+  std::uint64_t state = 0x243f6a8885a308d3ULL;
+  auto next = [&](std::uint64_t bound) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (state >> 33) % bound;
+  };
+  int merges_that_changed = 0;
+  for (int round = 0; round < 60; ++round) {
+    const int n = 2 + static_cast<int>(next(11));
+    std::vector<ClusterConfig> nodes;
+    for (int k = 0; k < n; ++k) nodes.push_back(config_of("0123456789abcdef"[k], {}));  // ids must be hex
+    for (int k = 0; k < n; ++k) {  // each node has met a random subset of the others
+      for (int j = 0; j < n; ++j) {
+        if (j != k && next(3) != 0) nodes[static_cast<std::size_t>(k)].merge(nodes[static_cast<std::size_t>(j)]);
+      }
+    }
+    for (int slot = 0; slot < kClusterSlots; slot += 1 + static_cast<int>(next(4000))) {
+      ClusterConfig& owner = nodes[next(static_cast<std::uint64_t>(n))];
+      (void)owner.add_slots(range(slot, std::min(kClusterSlots - 1, slot + static_cast<int>(next(3000)))));
+    }
+    for (ClusterConfig& c : nodes) {
+      for (std::uint64_t b = next(4); b > 0; --b) c.bump_my_epoch();
+    }
+    for (int k = 0; k < n; ++k) {  // a few more exchanges, then some replicas
+      for (int j = 0; j < n; ++j) {
+        if (j != k && next(2) == 0) nodes[static_cast<std::size_t>(k)].merge(nodes[static_cast<std::size_t>(j)]);
+      }
+    }
+    for (ClusterConfig& c : nodes) {
+      if (next(3) == 0 && c.nodes().size() > 1) c.make_replica_of(c.nodes()[1 + next(c.nodes().size() - 1)].id);
+    }
+    for (int k = 0; k < n; ++k) {
+      for (int j = 0; j < n; ++j) {
+        if (j == k) continue;
+        const std::string text = nodes[static_cast<std::size_t>(j)].serialize();
+        const ClusterConfig& receiver = nodes[static_cast<std::size_t>(k)];
+        auto full = ClusterConfig::parse(text);
+        auto reduced = ClusterConfig::parse_for_merge(text, receiver);
+        INFO(text);
+        INFO((full.is_ok() ? std::string() : full.status().message()));
+        REQUIRE(full.is_ok());
+        REQUIRE(reduced.is_ok());
+        CHECK(reduced->nodes().size() <= full->nodes().size());
+        ClusterConfig a = receiver;
+        ClusterConfig b = receiver;
+        const MergeOutcome ma = a.merge(full.value());
+        const MergeOutcome mb = b.merge(reduced.value());
+        CHECK(a == b);
+        CHECK(ma.changed == mb.changed);
+        CHECK(ma.nodes_added == mb.nodes_added);
+        CHECK(ma.nodes_updated == mb.nodes_updated);
+        CHECK(ma.slots_moved == mb.slots_moved);
+        CHECK(ma.slots_released == mb.slots_released);
+        CHECK(ma.follow == mb.follow);
+        CHECK(ma.follow_reason == mb.follow_reason);
+        CHECK(ma.epoch_collision == mb.epoch_collision);
+        if (ma.changed) ++merges_that_changed;
+      }
+    }
+  }
+  CHECK(merges_that_changed > 100);  // the comparison covered merges that did something
+
+  // A text whose current_epoch line is below an entry's epoch (not what serialize writes, but a valid
+  // text): the entry left out still raises the receiver's current epoch, as the whole text does.
+  ClusterConfig receiver = config_of('a', {});
+  receiver.learn_node({id('c'), "host-c", 6379, 7, NodeRole::primary, ""});
+  const std::string text = "replsim-cluster-config 1\nmyself " + id('b') + "\ncurrent_epoch 0\nnode " + id('b') +
+                           " host-b 6379 0 master -\nnode " + id('c') + " host-c 6379 7 master -\n";
+  ClusterConfig a = receiver;
+  ClusterConfig b = receiver;
+  a.merge(ClusterConfig::parse(text).value());
+  b.merge(ClusterConfig::parse_for_merge(text, receiver).value());
+  CHECK(ClusterConfig::parse_for_merge(text, receiver)->nodes().size() == 1);
+  CHECK(a == b);
 }
 
 TEST_CASE("nodes.conf: absent, round trip, damage detected with a remedy") {

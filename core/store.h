@@ -306,7 +306,8 @@ class Store {
   bool cluster_heard_ = true;
   // Default failover: the primary holds writes while its replica catches up and takes over.
   LocalTime writes_paused_until_{};
-  std::uint64_t cluster_version_ = 0;  // counts config changes
+  std::uint64_t peers_version_ = 0;    // counts config changes that changed the bus's peers
+  std::uint64_t config_installs_ = 0;  // counts config changes
   std::string cluster_text_;           // cluster_.serialize(), what the bus sends when digests differ
   std::uint64_t cluster_digest_ = 0;   // cluster_.digest(), what the bus pings with
 };

@@ -37,6 +37,19 @@ std::optional<int> parse_slot(std::string_view text) {
 
 constexpr std::string_view kErrBadSlot = "ERR Invalid or out of range slot";
 
+// Whether two configs give the bus the same peers (ids and addresses, in order). Most config changes
+// (epochs, roles, slots) do not, and the bus rebuilds its peer list only when they do: in a large
+// cluster every node changes its config hundreds of times while the cluster forms.
+bool same_bus_peers(const ClusterConfig& a, const ClusterConfig& b) {
+  const auto& x = a.nodes();
+  const auto& y = b.nodes();
+  if (x.size() != y.size()) return false;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    if (x[i].port != y[i].port || x[i].id != y[i].id || x[i].host != y[i].host) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string Store::BusAdapter::bus_my_id() { return store_.cluster_.my_id(); }
@@ -46,7 +59,7 @@ void Store::BusAdapter::bus_on_gossip(std::string_view payload) { store_.on_goss
 bool Store::BusAdapter::bus_on_digest(std::string_view sender_id, std::uint64_t digest) {
   return store_.on_gossip_digest(sender_id, digest);
 }
-std::uint64_t Store::BusAdapter::bus_peers_version() { return store_.cluster_version_; }
+std::uint64_t Store::BusAdapter::bus_peers_version() { return store_.peers_version_; }
 std::string Store::BusAdapter::bus_on_request(const std::vector<std::string>& argv) {
   return store_.on_bus_request(argv);
 }
@@ -151,7 +164,9 @@ Status Store::change_cluster_config(std::string_view why, const std::function<St
   const bool changed = !(next == cluster_);
   // Whether this node's own entry changed (a command, or a follow or epoch bump after gossip): the
   // other nodes learn it by pinging this node, so it pings them all now rather than when due.
-  const bool self_changed = changed && (why != "gossip" || !(next.myself() == cluster_.myself()));
+  // Learning or forgetting another node is not such a change: a node met pings every peer it learns
+  // of itself, and the others hear of it at their next ping.
+  const bool self_changed = changed && !next.same_own_entry(cluster_);
   std::string next_text;
   if (changed) {
     // Persisted before anyone (this node's requests, its peers) can act on it.
@@ -169,8 +184,9 @@ Status Store::change_cluster_config(std::string_view why, const std::function<St
       const bool was_primary = serves_as_primary();
       // A pause held for a default failover ends with the role it was held in.
       if (next.is_primary() != cluster_.is_primary()) writes_paused_until_ = LocalTime{};
+      if (!same_bus_peers(cluster_, next)) ++peers_version_;
       cluster_ = std::move(next);
-      ++cluster_version_;
+      ++config_installs_;
       cluster_text_ = std::move(next_text);
       cluster_digest_ = ClusterConfig::digest_of_text(cluster_text_);
       persisted_role_ = cluster_.is_primary() ? Role::master : Role::replica;
@@ -222,7 +238,11 @@ std::vector<BusPeer> Store::bus_peers() const {
 
 void Store::on_gossip(std::string_view payload) {
   if (stopping_ || cluster_.empty()) return;
-  auto sender = ClusterConfig::parse(payload);
+  // Parsed for a merge into this config: only what the merge reads is kept (the whole text is
+  // still checked). If another task changes the config before this one holds the cluster lock, the
+  // merge re-parses against the config it merges into.
+  const std::uint64_t parsed_at = config_installs_;
+  auto sender = ClusterConfig::parse_for_merge(payload, cluster_);
   if (!sender) {
     env_.log("cluster.gossip.bad", fmt::format("error=\"{}\"", sender.status().message()));
     return;
@@ -235,6 +255,11 @@ void Store::on_gossip(std::string_view payload) {
   // or whose primary's slots, went to a node with a greater epoch becomes that node's replica,
   // instead of resuming as a primary from a stale nodes.conf.
   const Status st = change_cluster_config("gossip", [&](ClusterConfig& next) {
+    if (config_installs_ != parsed_at) {
+      auto again = ClusterConfig::parse_for_merge(payload, next);
+      if (!again) return again.status();  // not reached: the same text parsed a moment ago
+      sender = std::move(again);
+    }
     outcome = next.merge(*sender);
     if (outcome.epoch_collision) next.bump_my_epoch();
     if (outcome.follow) {
