@@ -295,6 +295,9 @@ class Store {
 
   // ---- cluster mode ----
   ClusterConfig cluster_;
+  // The copy a config change is made on (under cluster_mutex_), kept between changes so that copying
+  // the config reuses its buffers: gossip makes a change attempt per config it merges.
+  ClusterConfig cluster_next_;
   Role persisted_role_ = Role::master;
   FiberMutex cluster_mutex_;  // serializes config changes (taken before mutex_, never after)
   std::unique_ptr<BusAdapter> bus_adapter_;

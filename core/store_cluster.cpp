@@ -159,7 +159,8 @@ Status Store::change_cluster_config(std::string_view why, const std::function<St
                                     const std::function<void()>& after_install) {
   FiberLock cluster_lock(cluster_mutex_);
   if (!cluster_lock.owns()) return Status(Err::shutdown, "ERR server is shutting down");
-  ClusterConfig next = cluster_;
+  ClusterConfig& next = cluster_next_;
+  next = cluster_;
   if (Status st = change(next); !st) return st;
   const bool changed = !(next == cluster_);
   // Whether this node's own entry changed (a command, or a follow or epoch bump after gossip): the
@@ -185,7 +186,7 @@ Status Store::change_cluster_config(std::string_view why, const std::function<St
       // A pause held for a default failover ends with the role it was held in.
       if (next.is_primary() != cluster_.is_primary()) writes_paused_until_ = LocalTime{};
       if (!same_bus_peers(cluster_, next)) ++peers_version_;
-      cluster_ = std::move(next);
+      std::swap(cluster_, next);  // next keeps the old config's buffers for the next change
       ++config_installs_;
       cluster_text_ = std::move(next_text);
       cluster_digest_ = ClusterConfig::digest_of_text(cluster_text_);
