@@ -98,6 +98,29 @@ std::uint64_t lanes_of(std::int16_t owner) {
   return 0x0001000100010001ULL * static_cast<std::uint16_t>(owner);
 }
 
+constexpr int kChunkSlots = 64;
+static_assert(kClusterSlots % kChunkSlots == 0 && kChunkSlots % kBlockSlots == 0);
+
+// Whether, over theirs[0..64) and mine[0..64), "theirs names owner 0" and "mine names owner" hold for
+// the same slots: merge()'s common case (the sender claims what this config already gives it). GCC's
+// vector extension (also in clang) compares 8 or 16 owners per instruction where a scalar loop would
+// not be vectorized at -O2.
+bool claims_match(const std::int16_t* theirs, const std::int16_t* mine, std::int16_t owner) {
+  using Lanes = std::int16_t __attribute__((vector_size(16)));
+  Lanes differ{};
+  const Lanes want = Lanes{} + owner;
+  for (int k = 0; k < kChunkSlots; k += 8) {
+    Lanes t;
+    Lanes m;
+    std::memcpy(&t, theirs + k, sizeof t);
+    std::memcpy(&m, mine + k, sizeof m);
+    differ |= (t == Lanes{}) ^ (m == want);
+  }
+  std::uint64_t w[2];
+  std::memcpy(w, &differ, sizeof w);
+  return (w[0] | w[1]) == 0;
+}
+
 // Whether every owner in o[0..8) is `owner` (pattern == lanes_of(owner)).
 bool block_all(const std::int16_t* o, std::uint64_t pattern) {
   std::uint64_t w[2];
@@ -428,7 +451,12 @@ MergeOutcome ClusterConfig::merge(const ClusterConfig& sender) {
     const std::int16_t* theirs = sender.slot_owner_.data();
     const std::uint64_t claimed_lanes = lanes_of(0);  // the sender is index 0 of its own config
     for (int base = 0; base < kClusterSlots; base += kBlockSlots) {
-      // Most blocks need nothing: the sender claims exactly the slots this config gives it.
+      // Most of the table needs nothing: the sender claims exactly the slots this config gives it.
+      // That is checked a chunk of 64 slots at a time first, with vector compares.
+      if (base % kChunkSlots == 0 && claims_match(theirs + base, mine + base, static_cast<std::int16_t>(si))) {
+        base += kChunkSlots - kBlockSlots;
+        continue;
+      }
       if (block_all(theirs + base, claimed_lanes) && block_all(mine + base, sender_lanes)) continue;
       if (block_none(theirs + base, claimed_lanes) && (!sender_is_current || block_none(mine + base, sender_lanes))) {
         continue;
