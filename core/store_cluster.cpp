@@ -287,9 +287,10 @@ bool Store::on_gossip_digest(std::string_view sender_id, std::uint64_t digest) {
   cluster_heard_ = true;
   // Equal digests: the sender's entry here is the one it holds itself, so the epoch collision rule
   // of merge() (two primaries with one epoch: the smaller id bumps) is decided on this config alone.
-  const ClusterNode* sender = cluster_.find(sender_id);
   const ClusterNode& me = cluster_.myself();
-  if (sender != nullptr && sender->role == NodeRole::primary && me.role == NodeRole::primary &&
+  if (me.role != NodeRole::primary) return true;  // the rule is between two primaries
+  const ClusterNode* sender = cluster_.find(sender_id);
+  if (sender != nullptr && sender->role == NodeRole::primary &&
       sender->config_epoch == me.config_epoch && sender->id > me.id) {
     (void)change_cluster_config("gossip", [&](ClusterConfig& next) {
       const ClusterNode* s = next.find(sender_id);
