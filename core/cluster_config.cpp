@@ -574,14 +574,41 @@ bool is_token(std::string_view text) {
 
 }  // namespace
 
+namespace {
+
+// Appends the decimal digits of v, as fmt's "{}" writes them (the text is compared by digest).
+void append_number(std::string& out, std::uint64_t v) {
+  char digits[20];
+  const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, v);
+  out.append(digits, end);
+}
+
+}  // namespace
+
 std::string ClusterConfig::serialize() const {
-  std::string out(kHeader);
+  // Appended piece by piece, not formatted line by line: a config is serialized at every change.
+  std::string out;
+  out.reserve(64 + nodes_.size() * 140);
+  out += kHeader;
+  out += "\nmyself ";
+  out += my_id();
+  out += "\ncurrent_epoch ";
+  append_number(out, current_epoch());
   out += '\n';
-  out += fmt::format("myself {}\n", my_id());
-  out += fmt::format("current_epoch {}\n", current_epoch());
   for (const ClusterNode& n : nodes_) {
-    out += fmt::format("node {} {} {} {} {} {}\n", n.id, n.host, n.port, n.config_epoch, node_role_name(n.role),
-                       n.primary_id.empty() ? "-" : n.primary_id);
+    out += "node ";
+    out += n.id;
+    out += ' ';
+    out += n.host;
+    out += ' ';
+    append_number(out, n.port);
+    out += ' ';
+    append_number(out, n.config_epoch);
+    out += ' ';
+    out += node_role_name(n.role);
+    out += ' ';
+    out += n.primary_id.empty() ? std::string_view("-") : std::string_view(n.primary_id);
+    out += '\n';
   }
   // Every owner's runs in one pass over the slots (not one pass per node), a block at a time: a
   // config is serialized at every change, and what it persists and gossips is this text.
@@ -597,10 +624,11 @@ std::string ClusterConfig::serialize() const {
     out += "slots ";
     out += nodes_[i].id;
     for (const SlotSpan& span : spans[i]) {
-      if (span.first == span.last) {
-        fmt::format_to(std::back_inserter(out), " {}", span.first);
-      } else {
-        fmt::format_to(std::back_inserter(out), " {}-{}", span.first, span.last);
+      out += ' ';
+      append_number(out, static_cast<std::uint64_t>(span.first));
+      if (span.first != span.last) {
+        out += '-';
+        append_number(out, static_cast<std::uint64_t>(span.last));
       }
     }
     out += '\n';
