@@ -223,14 +223,20 @@ std::vector<int> ClusterConfig::slots_of(std::string_view id) const {
 
 std::size_t ClusterConfig::count_slots_of_index(int index) const {
   if (index < 0) return 0;
-  // A loop of constant length over the raw array with a 16-bit count (16384 fits), which the
-  // compiler vectorizes at -O2 without widening every lane: merges and INFO count slots often.
-  static_assert(kClusterSlots <= 65535);
+  // Eight owners per vector compare (a scalar loop is not vectorized at -O2): a lane of a compare is
+  // -1 where it holds, so the lanes sum to minus the count, and no lane passes 16384 / 8.
+  using Lanes = std::int16_t __attribute__((vector_size(16)));
   const std::int16_t* owner = slot_owner_.data();
-  const auto wanted = static_cast<std::int16_t>(index);
-  std::uint16_t n = 0;
-  for (int s = 0; s < kClusterSlots; ++s) n = static_cast<std::uint16_t>(n + (owner[s] == wanted ? 1 : 0));
-  return n;
+  const Lanes wanted = Lanes{} + static_cast<std::int16_t>(index);
+  Lanes sum{};
+  for (int s = 0; s < kClusterSlots; s += 8) {
+    Lanes o;
+    std::memcpy(&o, owner + s, sizeof o);
+    sum += (o == wanted);
+  }
+  int n = 0;
+  for (int lane = 0; lane < 8; ++lane) n -= sum[lane];
+  return static_cast<std::size_t>(n);
 }
 
 std::vector<std::pair<SlotSpan, const ClusterNode*>> ClusterConfig::owned_runs() const {
@@ -265,9 +271,10 @@ bool ClusterConfig::same_own_entry(const ClusterConfig& other) const {
   const std::int16_t* a = slot_owner_.data();
   const std::int16_t* b = other.slot_owner_.data();
   if (std::memcmp(a, b, kClusterSlots * sizeof(std::int16_t)) == 0) return true;  // the common case
-  int differ = 0;
-  for (int s = 0; s < kClusterSlots; ++s) differ |= (a[s] == 0) != (b[s] == 0) ? 1 : 0;
-  return differ == 0;
+  for (int base = 0; base < kClusterSlots; base += kChunkSlots) {
+    if (!claims_match(a + base, b + base, 0)) return false;
+  }
+  return true;
 }
 
 std::vector<const ClusterNode*> ClusterConfig::replicas_of(std::string_view id) const {
