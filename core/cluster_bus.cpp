@@ -13,7 +13,6 @@
 #include <charconv>
 #include <exception>
 #include <optional>
-#include <set>
 #include <utility>
 
 #include "core/cluster_config.h"
@@ -186,11 +185,11 @@ void ClusterBus::refresh_links() {
   if (peers_seen_ && version == peers_version_seen_) return;
   peers_seen_ = true;
   peers_version_seen_ = version;
-  std::set<std::string> known;
+  ++refresh_generation_;  // a link whose peer is not listed now keeps an older one
   for (BusPeer& peer : handler_.bus_peers()) {
-    known.insert(peer.id);
     auto [it, fresh] = links_.try_emplace(peer.id);
     Link& link = it->second;
+    link.listed_in = refresh_generation_;
     link.forgotten = false;
     if (link.host != peer.host || link.bus_port != peer.bus_port) {
       link.host = std::move(peer.host);
@@ -205,7 +204,7 @@ void ClusterBus::refresh_links() {
     }
   }
   for (auto& [id, link] : links_) {
-    if (known.count(id) != 0) continue;
+    if (link.listed_in == refresh_generation_) continue;
     link.forgotten = true;  // CLUSTER RESET: the link task ends at its next wake-up
     link.wake->set();
   }

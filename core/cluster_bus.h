@@ -104,6 +104,7 @@ class ClusterBus {
     bool forgotten = false;        // no longer a known node: the link task ends
     bool address_changed = false;  // reconnect to the new host and bus_port
     LocalTime last_heard{};        // the last exchange with the peer that succeeded, either direction
+    std::uint64_t listed_in = 0;   // the refresh_links() that last found the peer in bus_peers()
     std::string host;
     std::uint16_t bus_port = 0;
   };
@@ -132,6 +133,7 @@ class ClusterBus {
   std::unique_ptr<Event> manager_wake_;
   std::uint64_t peers_version_seen_ = 0;
   bool peers_seen_ = false;
+  std::uint64_t refresh_generation_ = 0;
   LocalTime next_random_ping_{};
   std::map<std::string, Link> links_;  // by peer id, while its link task runs
   // Live connections (accepted and opened), so stop() can close them.
