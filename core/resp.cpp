@@ -17,6 +17,8 @@ namespace {
 // Never reserve more than this on a peer's say-so: a declared length is a claim, not bytes in hand.
 constexpr std::size_t kReserveBytesMax = 16 * 1024;
 constexpr std::size_t kReserveArgsMax = 1024;
+// Strings RespStringPool::recycle keeps for later values (a few LRANGE replies' worth).
+constexpr std::size_t kSpareTextsMax = 4096;
 // The read position is compacted away once it passes this many bytes, keeping the buffer O(pending).
 constexpr std::size_t kCompactThresholdBytes = 4096;
 
@@ -733,9 +735,30 @@ void RespReplyParser::slot_filled() {
   pending_bytes_ = unread().size();
 }
 
+void RespStringPool::recycle(RespValue&& spent) {
+  for (RespValue& e : spent.elements) {
+    if (texts_.size() >= kSpareTextsMax) break;
+    // Only heap buffers are worth keeping: short texts live inside the string itself.
+    if (e.text.capacity() > std::string().capacity()) texts_.push_back(std::move(e.text));
+  }
+  if (spent.elements.capacity() > elements_.capacity()) {
+    spent.elements.clear();
+    elements_ = std::move(spent.elements);
+  }
+}
+
+bool RespStringPool::take_text(std::string& into) {
+  if (texts_.empty()) return false;
+  into = std::move(texts_.back());
+  texts_.pop_back();
+  into.clear();
+  return true;
+}
+
 void RespReplyParser::complete_value(RespValue::Type type, std::string_view text) {
   RespValue& slot = open_slot();
   slot.type = type;
+  if (pool_ != nullptr && text.size() > slot.text.capacity()) pool_->take_text(slot.text);
   slot.text.assign(text);
   slot_filled();
 }
@@ -817,6 +840,8 @@ bool RespReplyParser::parse_line() {
         return false;
       }
       Frame frame;
+      // A top-level array takes a recycled element vector, if the pool has one.
+      if (stack_.empty() && pool_ != nullptr) frame.array.elements = pool_->take_elements();
       frame.array.type = RespValue::Type::array;
       frame.array.elements.reserve(std::min(static_cast<std::size_t>(*count), kReserveArgsMax));
       frame.remaining = static_cast<std::size_t>(*count);

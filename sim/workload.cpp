@@ -240,7 +240,8 @@ void Workload::run_op(int index, SimClient& client, kernel::Rng& rng, Op op) {
     return;
   }
   const bool reads = outcome == Outcome::ok && (op == Op::get || op == Op::lpop || op == Op::rpop || op == Op::lrange);
-  ctx_.history->complete(id, outcome, ctx_.sched->now_ns(), std::move(reply.node), std::move(reply.value), reads);
+  ctx_.history->complete_keeping(id, outcome, ctx_.sched->now_ns(), std::move(reply.node), reply.value, reads);
+  client.recycle(std::move(reply.value));
 }
 
 }  // namespace replsim::sim
