@@ -1065,7 +1065,7 @@ std::int64_t Replication::wait_for_acks(std::uint64_t offset, std::int64_t repli
 
 std::string Replication::info_lines(bool is_primary) const {
   std::string out;
-  auto line = [&out](std::string_view key, const auto& value) { out += fmt::format("{}:{}\r\n", key, value); };
+  auto line = [&out](std::string_view key, const auto& value) { append_info_line(out, key, value); };
   const LocalTime now = env_.now();
   const std::uint64_t tail = store_.aof_tail_address();
   const std::uint64_t begin = store_.aof_begin_address();
