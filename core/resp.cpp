@@ -716,10 +716,42 @@ void RespReplyParser::parse_available() {
   }
 }
 
+void RespStringPool::keep_texts(std::vector<RespValue>& elements) {
+  for (RespValue& e : elements) {
+    if (texts_.size() >= kSpareTextsMax) return;
+    // Only heap buffers are worth keeping: short texts live inside the string itself.
+    if (e.text.capacity() > std::string().capacity()) texts_.push_back(std::move(e.text));
+  }
+}
+
+void RespStringPool::recycle(RespValue&& spent) {
+  if (spent.elements.size() > elements_.size()) std::swap(spent.elements, elements_);
+  keep_texts(spent.elements);
+}
+
+bool RespStringPool::take_text(std::string& into) {
+  if (texts_.empty()) return false;
+  into = std::move(texts_.back());
+  texts_.pop_back();
+  into.clear();
+  return true;
+}
+
 RespValue& RespReplyParser::open_slot() {
   // A value is built where it ends up: in the innermost open array, or in the queue of values.
   if (stack_.empty()) return ready_.emplace_back();
-  return stack_.back().array.elements.emplace_back();
+  Frame& top = stack_.back();
+  if (top.filled < top.array.elements.size()) {
+    // A recycled element, cleared to what a new one holds; its string keeps its buffer.
+    RespValue& slot = top.array.elements[top.filled++];
+    slot.type = RespValue::Type::null;
+    slot.text.clear();
+    slot.integer = 0;
+    slot.elements.clear();
+    return slot;
+  }
+  ++top.filled;
+  return top.array.elements.emplace_back();
 }
 
 void RespReplyParser::slot_filled() {
@@ -729,30 +761,11 @@ void RespReplyParser::slot_filled() {
     --top.remaining;
     if (top.remaining > 0) return;
     RespValue done = std::move(top.array);
+    done.elements.resize(top.filled);  // recycled elements past the end go
     stack_.pop_back();
     open_slot() = std::move(done);
   }
   pending_bytes_ = unread().size();
-}
-
-void RespStringPool::recycle(RespValue&& spent) {
-  for (RespValue& e : spent.elements) {
-    if (texts_.size() >= kSpareTextsMax) break;
-    // Only heap buffers are worth keeping: short texts live inside the string itself.
-    if (e.text.capacity() > std::string().capacity()) texts_.push_back(std::move(e.text));
-  }
-  if (spent.elements.capacity() > elements_.capacity()) {
-    spent.elements.clear();
-    elements_ = std::move(spent.elements);
-  }
-}
-
-bool RespStringPool::take_text(std::string& into) {
-  if (texts_.empty()) return false;
-  into = std::move(texts_.back());
-  texts_.pop_back();
-  into.clear();
-  return true;
 }
 
 void RespReplyParser::complete_value(RespValue::Type type, std::string_view text) {

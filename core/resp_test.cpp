@@ -547,11 +547,17 @@ TEST_CASE("reply parser with a string pool parses the same values, reusing recyc
     pool.recycle(std::move(*a));
   }
   CHECK_FALSE(pooled.failed());
-  // A pool hands out what it was given: an empty string with a heap buffer, then nothing.
+  // A pool keeps the roomiest array whole, for its elements to be parsed over, and hands out the
+  // heap buffers of the others' texts: an empty string with a buffer, then nothing.
   RespStringPool small;
   std::string into = "kept";
   CHECK_FALSE(small.take_text(into));
   CHECK(into == "kept");
+  small.recycle(RespValue::array({RespValue::bulk("a"), RespValue::bulk("b"), RespValue::bulk("c")}));
+  CHECK_FALSE(small.take_text(into));
+  CHECK(small.take_elements().size() == 3);
+  CHECK(small.take_elements().empty());
+  small.recycle(RespValue::array({RespValue::bulk("a"), RespValue::bulk("b"), RespValue::bulk("c")}));
   small.recycle(RespValue::array({RespValue::bulk(std::string(100, 'x')), RespValue::bulk("s")}));
   REQUIRE(small.take_text(into));
   CHECK(into.empty());
