@@ -1109,8 +1109,14 @@ Status Aof::scan(std::uint64_t from_address, const AofScanFn& fn) {
 }
 
 Result<std::string> Aof::read_raw(std::uint64_t from, std::size_t max_bytes) {
-  if (Status s = check_boundary(from); !s) return s;
   std::string out;
+  if (Status s = read_raw(from, max_bytes, out); !s) return s;
+  return out;
+}
+
+Status Aof::read_raw(std::uint64_t from, std::size_t max_bytes, std::string& out) {
+  out.clear();
+  if (Status s = check_boundary(from); !s) return s;
   out.reserve(std::min<std::uint64_t>(max_bytes, tail_address_ - from));
   std::uint64_t last_decree = kUnknownDecree;
   Status s = walk(from, tail_address_, 0, [&](const AofUnit& unit) {
@@ -1121,7 +1127,7 @@ Result<std::string> Aof::read_raw(std::uint64_t from, std::size_t max_bytes) {
   });
   if (!s) return s;
   remember_boundary(from + out.size(), last_decree);
-  return out;
+  return Status::ok();
 }
 
 // ==== writing =====================================================================================

@@ -139,6 +139,8 @@ class Aof {
   // record boundary; at least one whole record or padding when from < tail, even if larger than
   // max_bytes. Every record is verified before it is returned.
   Result<std::string> read_raw(std::uint64_t from, std::size_t max_bytes);
+  // The same into `out` (cleared first), so a caller streaming chunk after chunk keeps one buffer.
+  Status read_raw(std::uint64_t from, std::size_t max_bytes, std::string& out);
   // Empties the log and makes it begin at address, with decree the last decree before it (after a
   // full checkpoint sync). Durable when it returns, and atomic across crashes: an intent file
   // (aof.intent) makes open() finish it, so a crash never leaves a shortened old log.
