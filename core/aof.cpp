@@ -944,31 +944,30 @@ Status Aof::check_in_log(std::uint64_t address, std::string_view what) const {
   return Status::ok();
 }
 
-Result<std::string> Aof::read_log(std::uint64_t address, std::uint64_t length) {
-  std::string out;
+Status Aof::read_log(std::uint64_t address, std::uint64_t length, std::string& out) {
+  out.clear();
   const std::uint64_t end = address + length;
+  std::string more;  // a second segment's bytes (a range crossing a segment end)
   for (const Segment& s : segments_) {
     const std::uint64_t s_end = s.first_address + s.data_bytes;
     if (s_end <= address || s.first_address >= end) continue;
     const std::uint64_t from = std::max(address, s.first_address);
     const std::uint64_t to = std::min(end, s_end);
-    auto bytes = env_.read_at(s.name, kSegmentHeaderBytes + (from - s.first_address), to - from);
-    if (!bytes) return bytes.status();
-    if (bytes->size() != to - from) {
+    // The range mostly lies in one segment: its bytes are read straight into out.
+    std::string& into = out.empty() ? out : more;
+    if (Status st = env_.read_at_into(s.name, kSegmentHeaderBytes + (from - s.first_address), to - from, into); !st) {
+      return st;
+    }
+    if (into.size() != to - from) {
       return Status(Err::io_error, fmt::format("AOF {} is shorter than expected: read {} bytes at address {}, "
-                                               "wanted {}", s.name, bytes->size(), from, to - from));
+                                               "wanted {}", s.name, into.size(), from, to - from));
     }
-    // The range mostly lies in one segment: its bytes are taken over, not copied.
-    if (out.empty()) {
-      out = std::move(*bytes);
-    } else {
-      out += *bytes;
-    }
+    if (&into != &out) out += into;
   }
   if (out.size() != length) {
     return Status(Err::invalid, fmt::format("AOF range [{}, {}) is not all present", address, end));
   }
-  return out;
+  return Status::ok();
 }
 
 Status Aof::walk(std::uint64_t from, std::uint64_t to, std::uint64_t expected_decree,
@@ -977,27 +976,30 @@ Status Aof::walk(std::uint64_t from, std::uint64_t to, std::uint64_t expected_de
   std::uint64_t expected = expected_decree;
   // The unit list of a page is borrowed from the Aof, so a walk allocates none; a walk started from
   // inside fn (none does so today) would find it empty and use its own.
+  // The page buffer is borrowed the same way: a walk reads page after page into it.
   struct Borrowed {
     std::vector<AofUnit>& home;
     std::vector<AofUnit> units;
-    explicit Borrowed(std::vector<AofUnit>& h) : home(h), units(std::move(h)) {}
+    std::string& bytes_home;
+    std::string bytes;
+    Borrowed(std::vector<AofUnit>& h, std::string& b)
+        : home(h), units(std::move(h)), bytes_home(b), bytes(std::move(b)) {}
     ~Borrowed() {
       units.clear();
       home = std::move(units);
+      bytes_home = std::move(bytes);
     }
     Borrowed(const Borrowed&) = delete;
     Borrowed& operator=(const Borrowed&) = delete;
-  } borrowed(walk_units_);
+  } borrowed(walk_units_, walk_bytes_);
   std::vector<AofUnit>& units = borrowed.units;
-  std::string bytes;
+  std::string& bytes = borrowed.bytes;
   while (address < to) {
     const std::uint64_t chunk_end = std::min(page_start(address) + page_size(), tail_address_);
     units.clear();
     ParsedUnit failed;
     for (int attempt = 0; attempt < 2; ++attempt) {
-      auto read = read_log(address, chunk_end - address);
-      if (!read) return read.status();
-      bytes = std::move(*read);
+      if (Status read = read_log(address, chunk_end - address, bytes); !read) return read;
       units.clear();
       failed = ParsedUnit{};
       std::uint64_t want = expected;
@@ -1109,8 +1111,14 @@ Status Aof::scan(std::uint64_t from_address, const AofScanFn& fn) {
 }
 
 Result<std::string> Aof::read_raw(std::uint64_t from, std::size_t max_bytes) {
-  if (Status s = check_boundary(from); !s) return s;
   std::string out;
+  if (Status s = read_raw(from, max_bytes, out); !s) return s;
+  return out;
+}
+
+Status Aof::read_raw(std::uint64_t from, std::size_t max_bytes, std::string& out) {
+  out.clear();
+  if (Status s = check_boundary(from); !s) return s;
   out.reserve(std::min<std::uint64_t>(max_bytes, tail_address_ - from));
   std::uint64_t last_decree = kUnknownDecree;
   Status s = walk(from, tail_address_, 0, [&](const AofUnit& unit) {
@@ -1121,7 +1129,7 @@ Result<std::string> Aof::read_raw(std::uint64_t from, std::size_t max_bytes) {
   });
   if (!s) return s;
   remember_boundary(from + out.size(), last_decree);
-  return out;
+  return Status::ok();
 }
 
 // ==== writing =====================================================================================

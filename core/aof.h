@@ -139,6 +139,8 @@ class Aof {
   // record boundary; at least one whole record or padding when from < tail, even if larger than
   // max_bytes. Every record is verified before it is returned.
   Result<std::string> read_raw(std::uint64_t from, std::size_t max_bytes);
+  // The same into `out` (cleared first), so a caller streaming chunk after chunk keeps one buffer.
+  Status read_raw(std::uint64_t from, std::size_t max_bytes, std::string& out);
   // Empties the log and makes it begin at address, with decree the last decree before it (after a
   // full checkpoint sync). Durable when it returns, and atomic across crashes: an intent file
   // (aof.intent) makes open() finish it, so a crash never leaves a shortened old log.
@@ -200,8 +202,9 @@ class Aof {
 
   Status check_writable() const;
   Status check_in_log(std::uint64_t address, std::string_view what) const;
-  // Reads [address, address + length) of the log; the range must lie in [begin, tail).
-  Result<std::string> read_log(std::uint64_t address, std::uint64_t length);
+  // Reads [address, address + length) of the log into `out` (replaced; its buffer is reused); the
+  // range must lie in [begin, tail).
+  Status read_log(std::uint64_t address, std::uint64_t length, std::string& out);
   // Walks the units of [from, to) (from a record boundary, to <= tail), reading a page at a time and
   // re-reading a page once when it fails verification. expected_decree, when not 0, is the decree the
   // first record must carry.
@@ -240,6 +243,7 @@ class Aof {
   std::size_t next_known_boundary_ = 0;
   // walk()'s list of the units of one page, kept between walks so that they allocate nothing.
   std::vector<AofUnit> walk_units_;
+  std::string walk_bytes_;  // walk()'s page buffer, kept between walks likewise
 };
 
 // ---- record encoding, shared by the writer, the readers and the tests ---------------------------

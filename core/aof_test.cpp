@@ -770,6 +770,12 @@ TEST_CASE("read_raw returns whole records from a record boundary") {
   CHECK(aof->read_raw(appended[3].address + 1, 100).code() == Err::invalid);
   CHECK(aof->read_raw(aof->tail_address(), 100)->empty());
   CHECK(aof->read_raw(aof->tail_address() + 1, 100).code() == Err::invalid);
+  // Into a caller's buffer: the same bytes, whatever the buffer held before.
+  std::string buffer = "left over";
+  REQUIRE(aof->read_raw(appended[3].address, 300, buffer).is_ok());
+  CHECK(buffer == *aof->read_raw(appended[3].address, 300));
+  REQUIRE(aof->read_raw(aof->tail_address(), 100, buffer).is_ok());
+  CHECK(buffer.empty());
 }
 
 TEST_CASE("reset_to an arbitrary address, then a full sync's stream") {

@@ -2,6 +2,7 @@
 #include "core/env.h"
 
 #include <cstdlib>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -27,6 +28,13 @@ std::string Status::to_string() const {
   if (is_ok()) return "ok";
   if (message_.empty()) return std::string(err_name(code_));
   return fmt::format("{}: {}", err_name(code_), message_);
+}
+
+Status Env::read_at_into(const std::string& name, std::uint64_t offset, std::size_t length, std::string& out) {
+  Result<std::string> bytes = read_at(name, offset, length);
+  if (!bytes) return bytes.status();
+  out = std::move(bytes.value());
+  return Status::ok();
 }
 
 void Env::exit_on_error(std::string_view why) {

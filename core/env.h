@@ -156,6 +156,10 @@ class Env {
   virtual Status write_at(const std::string& name, std::uint64_t offset, std::string_view data) = 0;
   virtual Result<std::string> read_at(const std::string& name, std::uint64_t offset,
                                       std::size_t length) = 0;
+  // read_at into `out` (replaced; its buffer is reused): what a reader going over a log page by page
+  // calls, so it does not allocate a string per read. The default goes through read_at.
+  virtual Status read_at_into(const std::string& name, std::uint64_t offset, std::size_t length,
+                              std::string& out);
   virtual Result<std::uint64_t> file_size(const std::string& name) = 0;
   virtual Status truncate(const std::string& name, std::uint64_t length) = 0;
   virtual Status sync(const std::string& name) = 0;

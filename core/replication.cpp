@@ -952,8 +952,12 @@ void Replication::serve_replica(std::unique_ptr<Connection> conn, const SyncRequ
 
 Status Replication::stream_to_replica(Session& session, std::uint64_t from) {
   std::uint64_t pos = from;
+  // The chunk and the message are built in buffers kept across chunks (a few KiB each, and one
+  // chunk per write the primary takes).
+  std::string bytes;
+  std::string message;
   while (!stopping_ && !session.closed) {
-    std::string bytes;
+    bytes.clear();
     {
       FiberLock lock(store_.mutex_);
       if (!lock.owns()) return Status(Err::shutdown, "the node is shutting down");
@@ -964,14 +968,11 @@ Status Replication::stream_to_replica(Session& session, std::uint64_t from) {
                                                 pos, aof.begin_address(), aof.tail_address()));
       }
       if (pos < aof.tail_address()) {
-        auto read = aof.read_raw(pos, kStreamChunkBytes);
-        if (!read) return read.status();
-        bytes = std::move(read.value());
+        if (Status st = aof.read_raw(pos, kStreamChunkBytes, bytes); !st) return st;
       }
     }
     if (!bytes.empty()) {
       // "AOF <pos> <bytes>" as a three-element array, built in one buffer: the chunk is copied once.
-      std::string message;
       message.reserve(bytes.size() + 64);
       message.assign("*3\r\n$3\r\nAOF\r\n");
       append_bulk(message, std::to_string(pos));
@@ -1065,7 +1066,7 @@ std::int64_t Replication::wait_for_acks(std::uint64_t offset, std::int64_t repli
 
 std::string Replication::info_lines(bool is_primary) const {
   std::string out;
-  auto line = [&out](std::string_view key, const auto& value) { out += fmt::format("{}:{}\r\n", key, value); };
+  auto line = [&out](std::string_view key, const auto& value) { append_info_line(out, key, value); };
   const LocalTime now = env_.now();
   const std::uint64_t tail = store_.aof_tail_address();
   const std::uint64_t begin = store_.aof_begin_address();

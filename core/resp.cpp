@@ -17,6 +17,8 @@ namespace {
 // Never reserve more than this on a peer's say-so: a declared length is a claim, not bytes in hand.
 constexpr std::size_t kReserveBytesMax = 16 * 1024;
 constexpr std::size_t kReserveArgsMax = 1024;
+// Strings RespStringPool::recycle keeps for later values (a few LRANGE replies' worth).
+constexpr std::size_t kSpareTextsMax = 4096;
 // The read position is compacted away once it passes this many bytes, keeping the buffer O(pending).
 constexpr std::size_t kCompactThresholdBytes = 4096;
 
@@ -714,10 +716,42 @@ void RespReplyParser::parse_available() {
   }
 }
 
+void RespStringPool::keep_texts(std::vector<RespValue>& elements) {
+  for (RespValue& e : elements) {
+    if (texts_.size() >= kSpareTextsMax) return;
+    // Only heap buffers are worth keeping: short texts live inside the string itself.
+    if (e.text.capacity() > std::string().capacity()) texts_.push_back(std::move(e.text));
+  }
+}
+
+void RespStringPool::recycle(RespValue&& spent) {
+  if (spent.elements.size() > elements_.size()) std::swap(spent.elements, elements_);
+  keep_texts(spent.elements);
+}
+
+bool RespStringPool::take_text(std::string& into) {
+  if (texts_.empty()) return false;
+  into = std::move(texts_.back());
+  texts_.pop_back();
+  into.clear();
+  return true;
+}
+
 RespValue& RespReplyParser::open_slot() {
   // A value is built where it ends up: in the innermost open array, or in the queue of values.
   if (stack_.empty()) return ready_.emplace_back();
-  return stack_.back().array.elements.emplace_back();
+  Frame& top = stack_.back();
+  if (top.filled < top.array.elements.size()) {
+    // A recycled element, cleared to what a new one holds; its string keeps its buffer.
+    RespValue& slot = top.array.elements[top.filled++];
+    slot.type = RespValue::Type::null;
+    slot.text.clear();
+    slot.integer = 0;
+    slot.elements.clear();
+    return slot;
+  }
+  ++top.filled;
+  return top.array.elements.emplace_back();
 }
 
 void RespReplyParser::slot_filled() {
@@ -727,6 +761,7 @@ void RespReplyParser::slot_filled() {
     --top.remaining;
     if (top.remaining > 0) return;
     RespValue done = std::move(top.array);
+    done.elements.resize(top.filled);  // recycled elements past the end go
     stack_.pop_back();
     open_slot() = std::move(done);
   }
@@ -736,6 +771,7 @@ void RespReplyParser::slot_filled() {
 void RespReplyParser::complete_value(RespValue::Type type, std::string_view text) {
   RespValue& slot = open_slot();
   slot.type = type;
+  if (pool_ != nullptr && text.size() > slot.text.capacity()) pool_->take_text(slot.text);
   slot.text.assign(text);
   slot_filled();
 }
@@ -817,6 +853,8 @@ bool RespReplyParser::parse_line() {
         return false;
       }
       Frame frame;
+      // A top-level array takes a recycled element vector, if the pool has one.
+      if (stack_.empty() && pool_ != nullptr) frame.array.elements = pool_->take_elements();
       frame.array.type = RespValue::Type::array;
       frame.array.elements.reserve(std::min(static_cast<std::size_t>(*count), kReserveArgsMax));
       frame.remaining = static_cast<std::size_t>(*count);

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace replsim::core {
@@ -144,6 +145,28 @@ struct RespValue {
 // The wire form of a value; a null encodes as the null bulk "$-1\r\n".
 std::string encode_value(const RespValue& value);
 
+// Storage of reply values a client is done with, for the next replies to be parsed into: a client
+// reading long LRANGE replies otherwise pays for a new element, and an allocation and a free for
+// its text, at every element. One pool
+// can serve all of a client's connections (RespReplyParser::use_pool). The values parsed are the same
+// either way; only where their bytes live changes.
+class RespStringPool {
+ public:
+  // Keeps the roomiest spent array whole (its elements are parsed over in place later) and the heap
+  // buffers of the other arrays' element texts, up to a bound.
+  void recycle(RespValue&& spent);
+  // Puts an empty string with a heap buffer into `into`; false (and `into` untouched) if none is left.
+  bool take_text(std::string& into);
+  // Element vector for a top-level array: its old elements are to be overwritten (empty if none).
+  std::vector<RespValue> take_elements() { return std::exchange(elements_, {}); }
+
+ private:
+  void keep_texts(std::vector<RespValue>& elements);
+
+  std::vector<std::string> texts_;
+  std::vector<RespValue> elements_;
+};
+
 // Splits a reply stream into values, with the same chunking, bounds and sticky-error behaviour as
 // RespRequestParser. Arrays may nest up to limits.max_nesting_depth.
 class RespReplyParser {
@@ -155,11 +178,18 @@ class RespReplyParser {
   bool failed() const { return !error_.empty(); }
   const std::string& error() const { return error_; }
   std::size_t pending_bytes() const { return pending_bytes_; }
+  // Parses top-level arrays over the recycled elements of `pool`, and texts too long for the string
+  // at hand into its spare strings (see RespStringPool); nullptr for none. The pool must outlive
+  // the parser or be unset first.
+  void use_pool(RespStringPool* pool) { pool_ = pool; }
 
  private:
   struct Frame {
     RespValue array;
     std::size_t remaining = 0;
+    // Elements in place so far. array.elements may hold more, left from a recycled value, to be
+    // parsed over and cut off when the array completes.
+    std::size_t filled = 0;
   };
 
   void parse_available();
@@ -187,6 +217,7 @@ class RespReplyParser {
   std::vector<Frame> stack_;
   std::deque<RespValue> ready_;
   std::string error_;
+  RespStringPool* pool_ = nullptr;  // see use_pool()
 };
 
 // Owned copies of parsed argument views (a command's argv outlives the buffer it was parsed from).

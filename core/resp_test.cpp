@@ -23,6 +23,7 @@ using replsim::core::encode_value;
 using replsim::core::parse_int64_strict;
 using replsim::core::RespLimits;
 using replsim::core::RespReplyParser;
+using replsim::core::RespStringPool;
 using replsim::core::RespRequestParser;
 using replsim::core::RespValue;
 
@@ -509,6 +510,59 @@ TEST_CASE("reply parser round-trips random values under random chunking") {
     CHECK(parse_replies(wire, 1 + rng.below(7), &error) == values);
     CHECK(error.empty());
   }
+}
+
+TEST_CASE("reply parser with a string pool parses the same values, reusing recycled storage") {
+  TestRng rng(7);
+  RespStringPool pool;
+  RespReplyParser pooled;
+  pooled.use_pool(&pool);
+  RespReplyParser plain;
+  for (int c = 0; c < 500; ++c) {
+    // Arrays of texts longer than a string holds inline, as LRANGE replies are, and other values.
+    RespValue value;
+    if (rng.below(3) != 0) {
+      std::vector<RespValue> items;
+      const std::size_t n = rng.below(40);
+      for (std::size_t i = 0; i < n; ++i) {
+        items.push_back(rng.below(4) == 0 ? random_value(rng, 1) : RespValue::bulk(random_bytes(rng, 200, true)));
+      }
+      value = RespValue::array(std::move(items));
+    } else {
+      value = random_value(rng, 0);
+    }
+    const std::string wire = encode_value(value);
+    const std::size_t chunk = 1 + rng.below(64);
+    for (std::size_t at = 0; at < wire.size(); at += chunk) {
+      pooled.feed(std::string_view(wire).substr(at, chunk));
+      plain.feed(std::string_view(wire).substr(at, chunk));
+    }
+    auto a = pooled.next();
+    auto b = plain.next();
+    CAPTURE(c);
+    REQUIRE(a.has_value());
+    REQUIRE(b.has_value());
+    CHECK(*a == value);
+    CHECK(*b == value);
+    pool.recycle(std::move(*a));
+  }
+  CHECK_FALSE(pooled.failed());
+  // A pool keeps the roomiest array whole, for its elements to be parsed over, and hands out the
+  // heap buffers of the others' texts: an empty string with a buffer, then nothing.
+  RespStringPool small;
+  std::string into = "kept";
+  CHECK_FALSE(small.take_text(into));
+  CHECK(into == "kept");
+  small.recycle(RespValue::array({RespValue::bulk("a"), RespValue::bulk("b"), RespValue::bulk("c")}));
+  CHECK_FALSE(small.take_text(into));
+  CHECK(small.take_elements().size() == 3);
+  CHECK(small.take_elements().empty());
+  small.recycle(RespValue::array({RespValue::bulk("a"), RespValue::bulk("b"), RespValue::bulk("c")}));
+  small.recycle(RespValue::array({RespValue::bulk(std::string(100, 'x')), RespValue::bulk("s")}));
+  REQUIRE(small.take_text(into));
+  CHECK(into.empty());
+  CHECK(into.capacity() >= 100);
+  CHECK_FALSE(small.take_text(into));
 }
 
 TEST_CASE("reply parser rejects malformed replies") {

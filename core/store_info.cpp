@@ -14,9 +14,7 @@ namespace {
 constexpr std::string_view kRedisVersion = "7.0.0";
 constexpr std::string_view kReplsimVersion = "0.1.0";
 
-void line(std::string& out, std::string_view key, const auto& value) {
-  out += fmt::format("{}:{}\r\n", key, value);
-}
+void line(std::string& out, std::string_view key, const auto& value) { append_info_line(out, key, value); }
 
 std::string one_line(std::string_view text) {
   std::string out(text);

@@ -130,6 +130,7 @@ ClientReply SimClient::call_once(const std::string& node, const std::vector<std:
         return r;
       }
       Conn fresh{std::move(conn.value()), core::RespReplyParser()};
+      fresh.parser.use_pool(&pool_);
       it = conns_.insert_or_assign(node, std::move(fresh)).first;
     }
     // The request is encoded into a buffer the client keeps: one allocation less per command.

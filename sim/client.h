@@ -57,6 +57,9 @@ class SimClient {
 
   // Drops every connection (e.g. after the node it talks to was replaced).
   void disconnect_all() { conns_.clear(); }
+  // Gives back a reply value the caller is done with: later replies are parsed into its storage
+  // (see core::RespStringPool). Only arrays are worth it.
+  void recycle(core::RespValue&& spent) { pool_.recycle(std::move(spent)); }
   const std::string& name() const { return name_; }
 
  private:
@@ -72,6 +75,7 @@ class SimClient {
   kernel::Host self_;
   AddressBook book_;
   std::string name_;
+  core::RespStringPool pool_;  // shared by the parsers of conns_ (declared first: outlives them)
   std::map<std::string, Conn> conns_;
   std::string request_;  // the command being sent, as RESP (reused)
 };

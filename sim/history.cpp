@@ -74,6 +74,11 @@ void History::complete(std::uint64_t id, Outcome outcome, std::int64_t now_ns, s
 
 void History::complete(std::uint64_t id, Outcome outcome, std::int64_t now_ns, std::string node,
                        core::RespValue reply, bool reads) {
+  complete_keeping(id, outcome, now_ns, std::move(node), reply, reads);
+}
+
+void History::complete_keeping(std::uint64_t id, Outcome outcome, std::int64_t now_ns, std::string node,
+                               core::RespValue& reply, bool reads) {
   using Type = core::RespValue::Type;
   Operation& op = ops_.at(id);
   std::vector<std::string> values;
@@ -88,8 +93,8 @@ void History::complete(std::uint64_t id, Outcome outcome, std::int64_t now_ns, s
       const std::vector<core::RespValue>& elements = reply.elements;
       std::size_t keep = elements.size();
       if (op.kind == OpKind::lrange && keep > kLrangeValuesKept) {
-        std::vector<std::string_view> texts;
-        texts.reserve(keep);
+        std::vector<std::string_view>& texts = distinct_scratch_;
+        texts.clear();
         for (const core::RespValue& e : elements) texts.push_back(e.text);
         if (all_distinct(texts)) keep = kLrangeValuesKept;
       }
@@ -99,7 +104,8 @@ void History::complete(std::uint64_t id, Outcome outcome, std::int64_t now_ns, s
     }
     if (reply.type != Type::array) op.values_total = values.size();
   }
-  finish(op, outcome, now_ns, std::move(node), ReplyText::of(std::move(reply)), std::move(values), read_nil);
+  // After the values are copied: the rendering takes the elements it reaches (see the declaration).
+  finish(op, outcome, now_ns, std::move(node), ReplyText::of_reached(reply), std::move(values), read_nil);
 }
 
 void History::finish(Operation& op, Outcome outcome, std::int64_t now_ns, std::string node, ReplyText reply,
@@ -179,7 +185,45 @@ void keep_reached(core::RespValue& v, bool nested, std::size_t& shown) {
   }
 }
 
+// How many elements of the array `v` keep_reached keeps, moving `shown` as keep_reached does; `v`
+// is left as it is. Must follow keep_reached step for step (history_test compares the two).
+std::size_t count_reached(const core::RespValue& v, bool nested, std::size_t& shown) {
+  if (v.type != core::RespValue::Type::array || v.elements.empty()) {
+    // What keep_reached counts for a value without elements (an empty array: "(empty array)").
+    switch (v.type) {
+      case core::RespValue::Type::simple: shown += v.text.size(); break;
+      case core::RespValue::Type::error: shown += 8 + v.text.size(); break;
+      case core::RespValue::Type::integer: shown += 11; break;
+      case core::RespValue::Type::bulk: shown += v.text.size() + 2; break;
+      case core::RespValue::Type::null: shown += 5; break;
+      case core::RespValue::Type::array: shown += 13; break;
+    }
+    return 0;
+  }
+  if (nested) ++shown;
+  for (std::size_t i = 0; i < v.elements.size(); ++i) {
+    if (i > 0 && shown > kReplyDisplayChars) return i;
+    shown += (i > 0 ? 1 : 0) + decimal_digits(i + 1) + 2;
+    count_reached(v.elements[i], true, shown);
+  }
+  return v.elements.size();
+}
+
 }  // namespace
+
+ReplyText ReplyText::of_reached(core::RespValue& value) {
+  if (value.type != core::RespValue::Type::array) return of(std::move(value));
+  std::size_t shown = 0;
+  const std::size_t n = count_reached(value, false, shown);
+  core::RespValue head;
+  head.type = value.type;
+  head.text = value.text;
+  head.integer = value.integer;
+  const auto begin = value.elements.begin();
+  head.elements.assign(std::make_move_iterator(begin), std::make_move_iterator(begin + static_cast<std::ptrdiff_t>(n)));
+  // keep_reached keeps all n top-level elements again and cuts what nested arrays it does not reach.
+  return of(std::move(head));
+}
 
 ReplyText ReplyText::of(core::RespValue value) {
   ReplyText r;

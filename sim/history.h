@@ -42,6 +42,9 @@ class ReplyText {
   ReplyText(std::string shown) : shown_(std::move(shown)) {}  // NOLINT(google-explicit-constructor)
   ReplyText(const char* shown) : shown_(shown) {}             // NOLINT(google-explicit-constructor)
   static ReplyText of(core::RespValue value);
+  // The same as of(std::move(value)), but of an array it moves out only the elements a rendering
+  // reaches and leaves the rest (and the element vector) in `value`, for reuse.
+  static ReplyText of_reached(core::RespValue& value);
 
   // Renders on first use. Not thread-safe: one thread reads a finished run's history.
   const std::string& str() const;
@@ -93,6 +96,11 @@ class History {
   // the values read come out of the reply (a null is a nil read); an LRANGE copies only what it keeps.
   void complete(std::uint64_t id, Outcome outcome, std::int64_t now_ns, std::string node,
                 core::RespValue reply, bool reads);
+  // The same, taking from `reply` only what the history keeps: of an array, the few elements its
+  // rendering reaches (the rest stays in `reply`, for the caller to hand back to the parser that
+  // reads the next replies, see core::RespStringPool); any other value is moved out whole.
+  void complete_keeping(std::uint64_t id, Outcome outcome, std::int64_t now_ns, std::string node,
+                        core::RespValue& reply, bool reads);
 
   // A deque: a long run's history grows without the copy (and twice the memory) of a vector's growth.
   const std::deque<Operation>& ops() const { return ops_; }
@@ -107,6 +115,7 @@ class History {
               std::vector<std::string> values, bool read_nil);
 
   std::deque<Operation> ops_;
+  std::vector<std::string_view> distinct_scratch_;  // an LRANGE reply's texts for all_distinct, reused
 };
 
 // Whether no two of `values` are equal. Compares 64-bit hashes (sorting long strings with common

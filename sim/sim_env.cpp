@@ -208,20 +208,30 @@ core::Status SimEnv::write_at(const std::string& name, std::uint64_t offset, std
 
 core::Result<std::string> SimEnv::read_at(const std::string& name, std::uint64_t offset,
                                           std::size_t length) {
-  if (!pay_disk_latency(kernel::DiskOp::read_at)) return shutdown_status(name);
-  auto r = parts_.disk->read_at(name, offset, length);
+  std::string out;
+  if (core::Status st = read_at_into(name, offset, length, out); !st) return st;
+  return out;
+}
+
+core::Status SimEnv::read_at_into(const std::string& name, std::uint64_t offset, std::size_t length,
+                                  std::string& out) {
+  if (!pay_disk_latency(kernel::DiskOp::read_at)) {
+    out.clear();
+    return shutdown_status(name);
+  }
+  const core::Status st = parts_.disk->read_at_into(name, offset, length, out);
   const auto& fault = parts_.disk->last_injected_fault();
   detail_.clear();
   fmt::format_to(std::back_inserter(detail_), FMT_COMPILE("file={} offset={} length={} got="), name, offset, length);
-  if (r) {
-    fmt::format_to(std::back_inserter(detail_), FMT_COMPILE("{}"), r->size());
+  if (st) {
+    fmt::format_to(std::back_inserter(detail_), FMT_COMPILE("{}"), out.size());
   } else {
-    const std::string text = r.status().to_string();
+    const std::string text = st.to_string();
     detail_.append(text);
   }
   if (fault) detail_.append(std::string_view(" fault=injected"));
   trace("disk.read_at", detail());
-  return r;
+  return st;
 }
 
 core::Result<std::uint64_t> SimEnv::file_size(const std::string& name) {

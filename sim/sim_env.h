@@ -62,6 +62,8 @@ class SimEnv final : public core::Env {
                         std::string_view data) override;
   core::Result<std::string> read_at(const std::string& name, std::uint64_t offset,
                                     std::size_t length) override;
+  core::Status read_at_into(const std::string& name, std::uint64_t offset, std::size_t length,
+                            std::string& out) override;
   core::Result<std::uint64_t> file_size(const std::string& name) override;
   core::Status truncate(const std::string& name, std::uint64_t length) override;
   core::Status sync(const std::string& name) override;

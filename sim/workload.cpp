@@ -81,7 +81,11 @@ void Workload::start() {
 }
 
 std::string Workload::make_value(int index, kernel::Rng& rng) {
-  std::string v = fmt::format("c{}.{}", index, next_value_[static_cast<std::size_t>(index)]++);
+  // "c<client>.<n>", built without a format call (one per write showed in profiles).
+  std::string v = "c";
+  v += std::to_string(index);
+  v += '.';
+  v += std::to_string(next_value_[static_cast<std::size_t>(index)]++);
   std::int64_t size = rng.range(spec_.value_size_bytes.min, spec_.value_size_bytes.max);
   const auto& large = spec_.large_values;
   if (large.probability > 0 && rng.chance(large.probability)) {
@@ -156,7 +160,7 @@ void Workload::note_list_length(int index, std::uint64_t key_index, Op op, const
 
 void Workload::run_op(int index, SimClient& client, kernel::Rng& rng, Op op) {
   const auto key_index = rng.below(static_cast<std::uint64_t>(std::max(spec_.key_count, 1)));
-  const std::string key = fmt::format("{}:{}", is_list_op(op) ? "l" : "s", key_index);
+  const std::string key = (is_list_op(op) ? "l:" : "s:") + std::to_string(key_index);
   // Built in place: brace lists would copy every string once more.
   std::vector<std::string> argv;
   argv.reserve(4);
@@ -240,7 +244,8 @@ void Workload::run_op(int index, SimClient& client, kernel::Rng& rng, Op op) {
     return;
   }
   const bool reads = outcome == Outcome::ok && (op == Op::get || op == Op::lpop || op == Op::rpop || op == Op::lrange);
-  ctx_.history->complete(id, outcome, ctx_.sched->now_ns(), std::move(reply.node), std::move(reply.value), reads);
+  ctx_.history->complete_keeping(id, outcome, ctx_.sched->now_ns(), std::move(reply.node), reply.value, reads);
+  client.recycle(std::move(reply.value));
 }
 
 }  // namespace replsim::sim

@@ -185,7 +185,35 @@ TEST_CASE("history: a reply kept for display renders as the whole reply would, f
     const replsim::core::RespValue v = random_reply(rng, 0);
     CAPTURE(n);
     REQUIRE(ReplyText::of(v).str() == v.to_display(kReplyDisplayChars));
+    // The reusing form renders the same and leaves the elements it did not take where they were.
+    replsim::core::RespValue left = v;
+    REQUIRE(ReplyText::of_reached(left).str() == v.to_display(kReplyDisplayChars));
+    if (v.type == replsim::core::RespValue::Type::array) REQUIRE(left.elements.size() == v.elements.size());
   }
+}
+
+TEST_CASE("history: completing from a reply it may keep leaves an LRANGE's unrendered elements") {
+  using replsim::core::RespValue;
+  History h;
+  std::vector<RespValue> distinct;
+  for (int i = 0; i < 40; ++i) distinct.push_back(RespValue::bulk("a value long enough to need the heap " + std::to_string(i)));
+  const RespValue whole = RespValue::array(distinct);
+  RespValue reply = whole;
+  const auto a = h.invoke(0, OpKind::lrange, "l:1", {}, 1);
+  h.complete_keeping(a, Outcome::ok, 2, "n0", reply, true);
+  CHECK(h.ops()[a].values.size() == kLrangeValuesKept);
+  CHECK(h.ops()[a].values_total == 40);
+  CHECK(h.ops()[a].values.front() == whole.elements.front().text);
+  CHECK(h.ops()[a].reply.str() == whole.to_display(kReplyDisplayChars));
+  // The elements past the rendering's cut are still in the reply, for reuse.
+  REQUIRE(reply.elements.size() == 40);
+  CHECK(reply.elements.back() == whole.elements.back());
+
+  RespValue get = RespValue::bulk("v");
+  const auto b = h.invoke(0, OpKind::get, "s:1", {}, 3);
+  h.complete_keeping(b, Outcome::ok, 4, "n0", get, true);
+  CHECK(h.ops()[b].values == std::vector<std::string>{"v"});
+  CHECK(h.ops()[b].reply.str() == "\"v\"");
 }
 
 TEST_CASE("history: completing from a reply takes the values read out of it") {

@@ -280,6 +280,14 @@ core::Status Disk::truncate(const std::string& name, std::uint64_t length) {
 
 core::Result<std::string> Disk::read_at(const std::string& name, std::uint64_t offset,
                                         std::size_t length) {
+  std::string copy;
+  if (core::Status s = read_at_into(name, offset, length, copy); !s) return s;
+  return copy;
+}
+
+core::Status Disk::read_at_into(const std::string& name, std::uint64_t offset, std::size_t length,
+                                std::string& out) {
+  out.clear();
   last_fault_.reset();
   if (auto s = check_name(DiskOp::read_at, name); !s) return s;
   const Inode* inode = find(name);
@@ -294,19 +302,19 @@ core::Result<std::string> Disk::read_at(const std::string& name, std::uint64_t o
   if (auto s = inject_eio(DiskOp::read_at, name, config_.faults.eio_read_probability, what); !s) {
     return s;
   }
-  std::string copy = inode->current.substr(offset, length);
+  out.assign(inode->current, offset, length);
   // The flip goes into the caller's copy only: the stored bytes stay true.
-  if (!copy.empty() && rng_.chance(config_.faults.bit_flip_read_probability)) {
-    const std::uint64_t index = rng_.below(copy.size());
+  if (!out.empty() && rng_.chance(config_.faults.bit_flip_read_probability)) {
+    const std::uint64_t index = rng_.below(out.size());
     const auto bit = static_cast<std::uint32_t>(rng_.below(8));
-    copy[index] = static_cast<char>(static_cast<unsigned char>(copy[index]) ^ (1U << bit));
+    out[index] = static_cast<char>(static_cast<unsigned char>(out[index]) ^ (1U << bit));
     ++stats_.bit_flips_injected;
     last_fault_ = InjectedFault{InjectedFault::Kind::bit_flip, DiskOp::read_at, name,
                                 offset + index, bit};
   }
   ++stats_.reads;
-  stats_.bytes_read += copy.size();
-  return copy;
+  stats_.bytes_read += out.size();
+  return core::Status::ok();
 }
 
 core::Result<std::uint64_t> Disk::file_size(const std::string& name) const {

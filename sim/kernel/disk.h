@@ -210,6 +210,9 @@ class Disk {
   // the end is Err::invalid.
   core::Result<std::string> read_at(const std::string& name, std::uint64_t offset,
                                     std::size_t length);
+  // The same into `out` (replaced, its buffer reused); `out` is left empty on an error.
+  core::Status read_at_into(const std::string& name, std::uint64_t offset, std::size_t length,
+                            std::string& out);
   core::Result<std::uint64_t> file_size(const std::string& name) const;
   // Shrinks, or extends with zeros (as ftruncate does).
   core::Status truncate(const std::string& name, std::uint64_t length);

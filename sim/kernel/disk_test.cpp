@@ -154,6 +154,12 @@ TEST_CASE("append, write_at with a gap, read_at at and past the end, file_size, 
   auto past = d.read_at("f", 18, 1);
   CHECK(past.code() == Err::invalid);
   CHECK(past.status().message() == "c0n1/f: read_at offset 18 length 1: offset past the end of the file (size 17)");
+  // Into a caller's buffer: the same bytes, replacing what it held; empty after an error.
+  std::string into = "left over";
+  REQUIRE(d.read_at_into("f", 6, 5, into).is_ok());
+  CHECK(into == "world");
+  CHECK(d.read_at_into("f", 18, 1, into).code() == Err::invalid);
+  CHECK(into.empty());
   REQUIRE(d.truncate("f", 5).is_ok());
   CHECK(contents(d, "f") == "hello");
   REQUIRE(d.truncate("f", 8).is_ok());  // extends with zeros, as ftruncate does
