@@ -319,8 +319,10 @@ struct ParsedUnit {
 };
 
 // Parses the unit at address. avail holds the log's bytes from address on, at most to the end of
-// address's page (fewer when the log ends earlier).
-ParsedUnit parse_unit(std::string_view avail, std::uint64_t address, std::uint64_t page_size) {
+// address's page (fewer when the log ends earlier). With verify false only the framing is checked
+// (lengths, padding bytes), not the checksum or the payload: for bytes already verified or built by
+// this process, held in its memory (Aof::recent_, a replica's chunk after append_raw).
+ParsedUnit parse_unit(std::string_view avail, std::uint64_t address, std::uint64_t page_size, bool verify = true) {
   ParsedUnit out;
   out.unit.address = address;
   const std::uint64_t page_end = address - address % page_size + page_size;
@@ -377,14 +379,14 @@ ParsedUnit parse_unit(std::string_view avail, std::uint64_t address, std::uint64
   const std::uint32_t stored = get_u32(avail, 4);
   const std::uint64_t decree = get_u64(avail, 8);
   const std::string_view payload = avail.substr(Aof::kRecordHeaderBytes, length);
-  const std::uint32_t computed = record_crc(address, length, decree, payload);
+  const std::uint32_t computed = verify ? record_crc(address, length, decree, payload) : stored;
   if (stored != computed) {
     out.problem = UnitProblem::bad_checksum;
     out.detail = fmt::format("checksum mismatch in the record at address {} (stored 0x{:08x}, computed 0x{:08x})",
                              address, stored, computed);
     return out;
   }
-  if (!payload_is_valid(payload)) {
+  if (verify && !payload_is_valid(payload)) {
     const Status why = split_aof_payload(payload, nullptr);
     out.problem = UnitProblem::bad_payload;
     out.detail = fmt::format("the record at address {} has a valid checksum but a malformed payload ({})", address,
@@ -1119,6 +1121,9 @@ Result<std::string> Aof::read_raw(std::uint64_t from, std::size_t max_bytes) {
 Status Aof::read_raw(std::uint64_t from, std::size_t max_bytes, std::string& out) {
   out.clear();
   if (Status s = check_boundary(from); !s) return s;
+  if (from >= recent_begin_ && recent_begin_ + recent_.size() == tail_address_) {
+    return read_recent(from, max_bytes, out);
+  }
   out.reserve(std::min<std::uint64_t>(max_bytes, tail_address_ - from));
   std::uint64_t last_decree = kUnknownDecree;
   Status s = walk(from, tail_address_, 0, [&](const AofUnit& unit) {
@@ -1128,6 +1133,32 @@ Status Aof::read_raw(std::uint64_t from, std::size_t max_bytes, std::string& out
     return true;
   });
   if (!s) return s;
+  remember_boundary(from + out.size(), last_decree);
+  return Status::ok();
+}
+
+Status Aof::read_recent(std::uint64_t from, std::size_t max_bytes, std::string& out) {
+  std::uint64_t last_decree = kUnknownDecree;
+  std::uint64_t a = from;
+  while (a < tail_address_) {
+    const std::uint64_t in_page = page_start(a) + page_size() - a;
+    const std::string_view avail =
+        std::string_view(recent_).substr(a - recent_begin_, std::min(in_page, tail_address_ - a));
+    // Bytes write_units wrote, each unit built by append() or verified by append_raw(): only their
+    // framing is read again.
+    const ParsedUnit parsed = parse_unit(avail, a, page_size(), /*verify=*/false);
+    if (parsed.problem != UnitProblem::none) {
+      // Not reached: see above.
+      out.clear();
+      return Status(Err::io_error, fmt::format("AOF's in-memory copy of its last writes does not verify at "
+                                               "address {}: {}", a, parsed.detail));
+    }
+    const std::uint64_t size = parsed.unit.end - a;
+    if (!out.empty() && out.size() + size > max_bytes) break;
+    out.append(avail.substr(0, size));
+    if (!parsed.unit.is_padding) last_decree = parsed.unit.decree;
+    a = parsed.unit.end;
+  }
   remember_boundary(from + out.size(), last_decree);
   return Status::ok();
 }
@@ -1206,6 +1237,10 @@ Status Aof::write_units(std::string_view bytes, std::span<const std::uint64_t> u
       return Status(s.code(), fmt::format("AOF write to {} at address {} failed: {}", seg.name, tail_address_,
                                           s.to_string()));
     }
+    if (recent_begin_ + recent_.size() != tail_address_ || recent_.size() + chunk.size() > kRecentBytes) {
+      forget_recent();  // starts over at this chunk: it begins at a unit boundary (a page end or a unit end)
+    }
+    recent_.append(chunk);
     seg.data_bytes += chunk.size();
     offset += chunk.size();
     tail_address_ = chunk_end;
@@ -1308,6 +1343,36 @@ Status Aof::append_raw(std::uint64_t address, std::string_view bytes) {
   return write_units(bytes, unit_ends, decrees);
 }
 
+Status Aof::scan_taken(std::uint64_t address, std::string_view bytes, const AofScanFn& fn) const {
+  if (address > tail_address_ || tail_address_ - address > bytes.size()) {
+    return Status(Err::invalid, fmt::format("AOF scan_taken at address {} with {} bytes, but the tail is at {}",
+                                            address, bytes.size(), tail_address_));
+  }
+  const std::uint64_t taken = tail_address_ - address;
+  AofRecord record;
+  std::uint64_t offset = 0;
+  while (offset < taken) {
+    const std::uint64_t a = address + offset;
+    const std::uint64_t in_page = page_start(a) + page_size() - a;
+    // append_raw verified these very bytes a moment ago: only their framing is read again.
+    const ParsedUnit parsed =
+        parse_unit(bytes.substr(offset, std::min(in_page, taken - offset)), a, page_size(), /*verify=*/false);
+    if (parsed.problem != UnitProblem::none) {
+      return Status(Err::invalid, fmt::format("AOF scan_taken: the bytes at address {} are not what append_raw "
+                                              "took: {}", a, parsed.detail));
+    }
+    offset = parsed.unit.end - address;
+    if (parsed.unit.is_padding) continue;
+    record.address = parsed.unit.address;
+    record.end_address = parsed.unit.end;
+    record.decree = parsed.unit.decree;
+    record.argv.clear();
+    (void)split_aof_payload(parsed.unit.payload, &record.argv);  // parse_unit verified the payload
+    if (!fn(record)) return Status::ok();
+  }
+  return Status::ok();
+}
+
 // ==== moving the ends =============================================================================
 
 Status Aof::remove_segment_file(const std::string& name) {
@@ -1368,6 +1433,7 @@ Status Aof::truncate_after(std::uint64_t address) {
                                              *decree));
   tail_address_ = address;
   known_boundaries_.fill({0, 0});  // units after the new tail are gone; new ones may end elsewhere
+  forget_recent();
   synced_tail_ = std::min(synced_tail_, address);
   if (last.synced_bytes == last.data_bytes) synced_tail_ = address;
   last_decree_ = *decree;
@@ -1384,6 +1450,7 @@ Status Aof::reset_to(std::uint64_t address, std::uint64_t decree) {
   begin_address_ = address;
   tail_address_ = address;
   known_boundaries_.fill({0, 0});
+  forget_recent();
   synced_tail_ = address;
   last_decree_ = decree;
   Status s = roll_over(address);

@@ -135,6 +135,13 @@ class Aof {
   // tail_address(). The bytes must be whole records and paddings that verify (checksums, decrees
   // continuing last_decree(), page rule); otherwise Err::invalid and nothing is written.
   Status append_raw(std::uint64_t address, std::string_view bytes);
+  // Calls fn for every record of bytes that append_raw(address, bytes) put into the log: the part
+  // below tail_address() (all of it, or a prefix of whole units when the append failed part way).
+  // The records come from the caller's copy, which append_raw verified unit by unit before writing,
+  // not from the files: a replica applies what it has just logged without reading it back, as a
+  // store applies its own writes from memory. Err::invalid when the range is not what append_raw
+  // took (an address that is not the start of the last append).
+  Status scan_taken(std::uint64_t address, std::string_view bytes, const AofScanFn& fn) const;
   // Up to max_bytes of the log starting at from (a record boundary in [begin, tail]), ending on a
   // record boundary; at least one whole record or padding when from < tail, even if larger than
   // max_bytes. Every record is verified before it is returned.
@@ -244,6 +251,19 @@ class Aof {
   // walk()'s list of the units of one page, kept between walks so that they allocate nothing.
   std::vector<AofUnit> walk_units_;
   std::string walk_bytes_;  // walk()'s page buffer, kept between walks likewise
+  // The last bytes this process wrote, [recent_begin_, recent_begin_ + recent_.size()), at most
+  // kRecentBytes. While it ends at the tail, read_raw serves a stream that keeps up from here, as a
+  // Redis primary streams from its in-memory backlog, instead of reading back from the files what it
+  // has just written; a replica further behind is still served from the files. Empty after a
+  // restart, and forgotten when the tail moves back.
+  static constexpr std::size_t kRecentBytes = 128 * 1024;
+  std::uint64_t recent_begin_ = 0;
+  std::string recent_;
+  void forget_recent() {
+    recent_.clear();
+    recent_begin_ = tail_address_;
+  }
+  Status read_recent(std::uint64_t from, std::size_t max_bytes, std::string& out);
 };
 
 // ---- record encoding, shared by the writer, the readers and the tests ---------------------------

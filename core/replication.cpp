@@ -37,6 +37,10 @@ constexpr Nanos kHandshakeTimeout = std::chrono::seconds(5);
 // considers the link lost and reconnects.
 constexpr Nanos kKeepalive = std::chrono::seconds(1);
 constexpr Nanos kStreamIdleTimeout = std::chrono::seconds(5);
+// A replica reports its tail (REPLCONF ACK) at most once per kAckInterval, as Redis's replicas do
+// from their cron, and at once when the primary asks (REPLCONF GETACK, sent for a WAIT). Acking every
+// chunk would double the replication traffic for nothing: only WAIT and INFO read the acks.
+constexpr Nanos kAckInterval = std::chrono::seconds(1);
 constexpr Nanos kRetryFast = std::chrono::milliseconds(200);
 constexpr Nanos kRetrySlow = std::chrono::seconds(1);
 constexpr int kFastRetries = 5;
@@ -314,6 +318,7 @@ struct Replication::Session {
   std::unique_ptr<Event> wake;
   std::uint64_t sent = 0;
   std::uint64_t acked = 0;
+  bool getack = false;  // a WAIT asked for the replica's tail: send REPLCONF GETACK once caught up
   bool online = false;
   bool closed = false;
   SyncMode mode = SyncMode::full;
@@ -798,11 +803,14 @@ Status Replication::bug_continue_at_primary_address(std::uint64_t generation, co
 
 Status Replication::stream(std::uint64_t generation, Connection& conn, RespReplyParser& parser) {
   link_last_io_ = env_.now();
-  // Sent after every chunk: the encoding of REPLCONF ACK <tail> built in place, with no argv.
+  // The encoding of REPLCONF ACK <tail> built in place, with no argv; sent when the link starts,
+  // when the primary asks, and otherwise at most once per kAckInterval.
   std::string ack_message;
+  LocalTime last_ack{};
   auto ack = [&]() {
     ack_message.assign("*3\r\n$8\r\nREPLCONF\r\n$3\r\nACK\r\n");
     append_bulk(ack_message, std::to_string(store_.aof_tail_address()));
+    last_ack = env_.now();
     return conn.send(ack_message);
   };
   if (Status st = ack(); !st) return Status(st.code(), "lost the link to the primary: " + st.message());
@@ -813,14 +821,19 @@ Status Replication::stream(std::uint64_t generation, Connection& conn, RespReply
     link_last_io_ = env_.now();
     const std::vector<RespValue>& items = value->elements;
     const bool is_array = value->type == RespValue::Type::array && !items.empty();
+    bool asked = false;
     if (is_array && items.size() == 3 && items[0].text == "AOF") {
       const auto address = parse_u64(items[1].text);
       if (!address) return Status(Err::invalid, "malformed AOF message from the primary");
       if (Status st = apply_stream_chunk(generation, *address, items[2].text); !st) return st;
+    } else if (is_array && items.size() == 3 && items[0].text == "REPLCONF" && items[1].text == "GETACK") {
+      asked = true;
     } else if (!(is_array && items.size() == 1 && items[0].text == "PING")) {
       return Status(Err::invalid, fmt::format("unexpected message from the primary: {}", value->to_display()));
     }
-    if (Status st = ack(); !st) return Status(st.code(), "lost the link to the primary: " + st.message());
+    if (asked || env_.now() - last_ack >= kAckInterval) {
+      if (Status st = ack(); !st) return Status(st.code(), "lost the link to the primary: " + st.message());
+    }
   }
 }
 
@@ -846,7 +859,9 @@ Status Replication::apply_stream_chunk(std::uint64_t generation, std::uint64_t a
   Status failure;
   // One argv for every record of the chunk: assigning over its strings reuses their buffers.
   std::vector<std::string> argv;
-  Status scanned = aof.scan(address, [&](const AofRecord& record) {
+  // The records are applied from the chunk in memory, not read back from the files: append_raw
+  // verified them before writing, and scan_taken covers exactly what it wrote.
+  Status scanned = aof.scan_taken(address, bytes, [&](const AofRecord& record) {
     argv.assign(record.argv.begin(), record.argv.end());
     if (Status st = apply_effect(store_.keyspace_, argv); !st) {
       failure = Status(st.code(), fmt::format("record at address {} (decree {}): {}", record.address, record.decree,
@@ -857,7 +872,7 @@ Status Replication::apply_stream_chunk(std::uint64_t generation, std::uint64_t a
   });
   // The primary applied these records to the same keyspace: failing here means the copies diverged.
   REPLSIM_CHECK(env_, failure.is_ok(), "replicated record does not apply: " + failure.message());
-  if (!scanned) store_.stop_on_aof_failure(scanned, "reading back replicated records");
+  if (!scanned) store_.stop_on_aof_failure(scanned, "applying replicated records");
   if (store_.config_.appendfsync == FsyncPolicy::always) {
     if (Status st = aof.sync(); !st) store_.stop_on_aof_failure(st, "sync of replicated records");
   }
@@ -982,6 +997,11 @@ Status Replication::stream_to_replica(Session& session, std::uint64_t from) {
       session.sent = pos;
       continue;
     }
+    if (session.getack) {
+      // Everything up to the tail is sent: the replica's answer covers the write a WAIT waits for.
+      session.getack = false;
+      if (Status st = session.conn->send(encode_command({"REPLCONF", "GETACK", "*"})); !st) return st;
+    }
     if (!session.wake->wait(kKeepalive)) {
       if (Status st = session.conn->send(encode_command({"PING"})); !st) return st;
     }
@@ -1050,6 +1070,13 @@ std::int64_t Replication::wait_for_acks(std::uint64_t offset, std::int64_t repli
   for (;;) {
     const auto acked = static_cast<std::int64_t>(acked_at_least(offset));
     if (acked >= replicas || stopping_) return acked;
+    // Replicas ack on their own only once per kAckInterval; ask the ones behind for their tail now.
+    for (auto& [id, session] : sessions_) {
+      if (session->online && !session->closed && session->acked < offset && !session->getack) {
+        session->getack = true;
+        session->wake->set();
+      }
+    }
     Nanos left = kForever;
     if (!forever) {
       left = deadline - env_.now();

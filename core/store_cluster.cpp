@@ -249,7 +249,6 @@ void Store::on_gossip(std::string_view payload) {
     return;
   }
   if (sender->my_id() == cluster_.my_id()) return;
-  cluster_heard_ = true;
   const std::string sender_id = sender->my_id();
   MergeOutcome outcome;
   // The one place a node follows the configuration it learns (incident 002): a node whose slots,
@@ -274,6 +273,9 @@ void Store::on_gossip(std::string_view payload) {
     return Status::ok();
   });
   if (!st) return;
+  // Heard only once the merge is installed: the install persists nodes.conf first (disk time), and a
+  // restarted stale primary must not serve its old slots in between (CLUSTERDOWN until then).
+  cluster_heard_ = true;
   if (outcome.follow) {
     env_.log("cluster.follow", fmt::format("primary={} reason=\"{}\" from={}", *outcome.follow, outcome.follow_reason,
                                            sender_id));

@@ -79,6 +79,36 @@ TEST_CASE("replica attach: full sync, streaming with acks, WAIT, INFO replicatio
   });
 }
 
+TEST_CASE("a replica acks once a second on its own, and at once when a WAIT asks (REPLCONF GETACK)") {
+  ClusterHarness h(2);
+  h.start_all();
+  h.run([&] {
+    h.one_shard(0, {1});
+    CHECK(h.converged(0, 1));
+    h.sleep(std::chrono::milliseconds(1500));  // past the acks of the attach
+    auto acked = [&] {
+      const std::string line = h.info(0)["slave0"];
+      const auto at = line.find("offset=");
+      REQUIRE(at != std::string::npos);
+      return std::stoull(line.substr(at + 7));
+    };
+    // Writes stream at once, but the replica does not ack each one: at most once a second, so after
+    // a burst of writes (a few milliseconds) the primary's view lags the replica's tail.
+    for (int k = 0; k < 20; ++k) CHECK(h.call(0, {"SET", fmt::format("k{}", k), "v"}) == ok());
+    CHECK(h.eventually([&] { return h.store(1).aof_tail_address() == h.store(0).aof_tail_address(); }));
+    CHECK(acked() < h.store(0).aof_tail_address());
+    // A WAIT asks: it is answered within a few network round trips, not at the next periodic ack.
+    const kernel::SimTime asked = h.fx.sched().now();
+    CHECK(h.call(0, {"WAIT", "1", "5000"}) == RespValue::from_integer(1));
+    CHECK(h.fx.sched().now() - asked < std::chrono::milliseconds(100));
+    CHECK(acked() == h.store(0).aof_tail_address());
+    // Idle, the keepalive carries the periodic ack of what came later.
+    CHECK(h.call(0, {"SET", "later", "v"}) == ok());
+    h.sleep(std::chrono::milliseconds(2500));
+    CHECK(acked() == h.store(0).aof_tail_address());
+  });
+}
+
 // ---- incident 001 ----------------------------------------------------------------------------------
 
 // Kills the primary while the replica's first sync is in flight (at the moment `when` says), then
