@@ -1,9 +1,11 @@
 // sim/workload.cpp — client tasks drawing operations and recording their outcomes.
 #include "sim/workload.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
-#include <fmt/format.h>
+#include "core/cluster_config.h"
 
 namespace replsim::sim {
 
@@ -72,6 +74,7 @@ Workload::Workload(WorkloadContext ctx, WorkloadSpec spec, std::int64_t start_ns
     : ctx_(std::move(ctx)), spec_(std::move(spec)), start_ns_(start_ns), end_ns_(end_ns) {
   next_value_.assign(static_cast<std::size_t>(std::max(spec_.clients, 0)), 0);
   list_length_seen_.resize(static_cast<std::size_t>(std::max(spec_.clients, 0)));
+  routes_.resize(static_cast<std::size_t>(std::max(spec_.clients, 0)));
 }
 
 void Workload::start() {
@@ -210,8 +213,13 @@ void Workload::run_op(int index, SimClient& client, kernel::Rng& rng, Op op) {
   ++stats_.invoked;
   const kernel::Nanos timeout{spec_.request_timeout_ms * 1'000'000};
   ClientReply reply;
+  std::map<int, std::size_t>& routes = routes_[static_cast<std::size_t>(index)];
+  const int slot = core::key_hash_slot(argv[1]);  // every command here has its key at argv[1]
   for (int attempt = 0; attempt <= spec_.retries; ++attempt) {
-    const std::string& node = ctx_.nodes[rng.below(ctx_.nodes.size())];
+    // A retry asks a random node, as a client refreshing its slot map after a failure would.
+    const auto route = attempt == 0 ? routes.find(slot) : routes.end();
+    const std::string& node =
+        ctx_.nodes[route != routes.end() ? route->second : rng.below(ctx_.nodes.size())];
     if (!ctx_.password.empty()) {
       // AUTH once per call keeps the client simple: a fresh connection needs it, a live one accepts it.
       (void)client.call(node, {"AUTH", ctx_.password}, timeout, 0);
@@ -221,6 +229,12 @@ void Workload::run_op(int index, SimClient& client, kernel::Rng& rng, Op op) {
     const bool definitely_not_run =
         (!reply.answered && reply.error == core::Err::refused) ||
         (reply.is_error_reply() && retryable_error(reply.value));
+    const auto served_by = std::find(ctx_.nodes.begin(), ctx_.nodes.end(), reply.node);
+    if (reply.answered && !definitely_not_run && served_by != ctx_.nodes.end()) {
+      routes[slot] = static_cast<std::size_t>(served_by - ctx_.nodes.begin());
+    } else {
+      routes.erase(slot);
+    }
     if (!definitely_not_run) break;
     ctx_.sched->sleep_for(kernel::Nanos(std::int64_t{50'000'000} * (attempt + 1)));
   }

@@ -76,6 +76,10 @@ class Workload {
   std::vector<std::uint64_t> next_value_;  // per client
   // Per client: the length each list had in that client's latest reply about it.
   std::vector<std::map<std::uint64_t, std::int64_t>> list_length_seen_;
+  // Per client: the node (index into ctx_.nodes) that last served each hash slot, as a cluster client
+  // library keeps its slot map: learned from the node that answered (after MOVED redirects), dropped
+  // when that node fails to answer or says the slot is not its own. Unknown slots go to a random node.
+  std::vector<std::map<int, std::size_t>> routes_;
   WorkloadStats stats_;
   int active_ = 0;
 };

@@ -11,6 +11,7 @@
 
 #include "sim/client.h"
 #include "sim/kernel/rng.h"
+#include "sim/kernel/trace.h"
 #include "sim/run.h"
 #include "sim/scenario.h"
 
@@ -84,6 +85,42 @@ TEST_CASE("list_length_bound: lists stay near the bound, the surplus is popped a
     CHECK(n + 2 + n / 100 >= std::max(a.size(), b.size()));
     CHECK(std::equal(a.begin(), a.begin() + static_cast<std::ptrdiff_t>(n), b.begin()));
   }
+}
+
+// One shard of three nodes: every key lives on the primary, the two replicas answer MOVED.
+TEST_CASE("clients keep a slot map: after the first MOVED per slot they go straight to the owner") {
+  const nlohmann::json doc = {
+      {"name", "routing"},
+      {"clusters", nlohmann::json::array({{{"name", "c0"},
+                                           {"nodes", 3},
+                                           {"topology", {{"shard_count", 1}, {"replicas_per_shard", 2}}}}})},
+      {"workload",
+       {{"clients", 4},
+        {"mix", {{"get", 1}, {"set", 1}}},
+        {"key_count", 4},
+        {"value_size_bytes", {4, 16}},
+        {"ops_per_second_per_client", 20}}},
+      {"checks", {"replicas-converge", "single-primary-per-slot"}},
+      {"phases", {{"safety_duration_ms", 10000}}}};
+  auto loaded = load_scenario_json(doc, "routing.json");
+  REQUIRE_MESSAGE(loaded.is_ok(), loaded.status().message());
+  RunOptions options;
+  options.seed = 3;
+  std::size_t to_primary = 0;
+  std::size_t to_replicas = 0;
+  options.trace_sink = [&](const kernel::TraceEvent& e) {
+    if (e.kind != "net.send" || e.detail.find(" client-") == std::string::npos) return;
+    if (e.detail.find("->c0n0:6379") != std::string::npos) ++to_primary;
+    if (e.detail.find("->c0n1:6379") != std::string::npos || e.detail.find("->c0n2:6379") != std::string::npos) {
+      ++to_replicas;
+    }
+  };
+  const RunResult r = run_scenario(loaded.value(), options);
+  CHECK(r.verdict == Verdict::pass);
+  CHECK(r.history.ops().size() > 500);
+  CHECK(to_primary >= r.history.ops().size());
+  // At most one wrong guess per client and key (four clients, four keys), whatever the run length.
+  CHECK(to_replicas <= 16);
 }
 
 }  // namespace
