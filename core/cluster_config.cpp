@@ -151,18 +151,22 @@ int run_end(const std::int16_t* o, int first, int limit = kClusterSlots) {
   return s;
 }
 
-// a < b as strings, deciding on the first 8 bytes read as one big-endian number when they differ:
-// ids are random hex, so that is nearly always, and it spares a memcmp call per comparison (a config
-// of n nodes is searched by id O(n log n) times per merge).
-bool id_less(std::string_view a, std::string_view b) {
+// The first 8 bytes of an id as one big-endian number (zero-padded when shorter): ids are random
+// hex, so two ids nearly always differ there, and comparing these numbers orders ids as strings do
+// wherever they differ.
+std::uint64_t id_prefix(std::string_view id) {
   static_assert(std::endian::native == std::endian::little, "bytes are read as a little-endian word");
-  if (a.size() >= 8 && b.size() >= 8) {
-    std::uint64_t x = 0;
-    std::uint64_t y = 0;
-    std::memcpy(&x, a.data(), 8);
-    std::memcpy(&y, b.data(), 8);
-    if (x != y) return __builtin_bswap64(x) < __builtin_bswap64(y);
-  }
+  std::uint64_t x = 0;
+  std::memcpy(&x, id.data(), std::min<std::size_t>(id.size(), 8));
+  return __builtin_bswap64(x);
+}
+
+// a < b as strings, deciding on the first 8 bytes read as one number when they differ: that is nearly
+// always, and it spares a memcmp call per comparison.
+bool id_less(std::string_view a, std::string_view b) {
+  const std::uint64_t x = id_prefix(a);
+  const std::uint64_t y = id_prefix(b);
+  if (x != y) return x < y;
   return a < b;
 }
 
@@ -196,19 +200,36 @@ ClusterConfig ClusterConfig::fresh(std::string my_id, std::string host, std::uin
   return c;
 }
 
+ClusterConfig::IdKey ClusterConfig::id_key(std::string_view id, int index) {
+  IdKey k;
+  k.prefix = id_prefix(id);
+  k.index = index;
+  k.whole = id.size() == kNodeIdHexDigits;
+  if (k.whole) std::memcpy(k.bytes.data(), id.data(), kNodeIdHexDigits);
+  return k;
+}
+
 int ClusterConfig::index_of(std::string_view id) const {
-  const auto it = std::lower_bound(by_id_.begin(), by_id_.end(), id, [&](int k, std::string_view wanted) {
-    return id_less(nodes_[static_cast<std::size_t>(k)].id, wanted);
-  });
-  if (it == by_id_.end() || nodes_[static_cast<std::size_t>(*it)].id != id) return -1;
-  return *it;
+  // Searched and matched on the index alone: no id string is read (gossip looks ids up at every
+  // ping and at every node line of a config it merges, and each string lives in its own allocation,
+  // a cache miss each once the node's fiber has been switched out).
+  const IdKey wanted = id_key(id, -1);
+  auto it = std::lower_bound(by_id_.begin(), by_id_.end(), wanted.prefix,
+                             [](const IdKey& k, std::uint64_t prefix) { return k.prefix < prefix; });
+  for (; it != by_id_.end() && it->prefix == wanted.prefix; ++it) {
+    if (wanted.whole ? it->whole && it->bytes == wanted.bytes : nodes_[static_cast<std::size_t>(it->index)].id == id) {
+      return it->index;
+    }
+  }
+  return -1;
 }
 
 void ClusterConfig::reindex() {
   by_id_.resize(nodes_.size());
-  std::iota(by_id_.begin(), by_id_.end(), 0);
-  std::sort(by_id_.begin(), by_id_.end(), [&](int a, int b) {
-    return id_less(nodes_[static_cast<std::size_t>(a)].id, nodes_[static_cast<std::size_t>(b)].id);
+  for (std::size_t i = 0; i < nodes_.size(); ++i) by_id_[i] = id_key(nodes_[i].id, static_cast<int>(i));
+  std::sort(by_id_.begin(), by_id_.end(), [&](const IdKey& a, const IdKey& b) {
+    if (a.prefix != b.prefix) return a.prefix < b.prefix;
+    return nodes_[static_cast<std::size_t>(a.index)].id < nodes_[static_cast<std::size_t>(b.index)].id;
   });
 }
 
@@ -701,14 +722,43 @@ Result<ClusterConfig> ClusterConfig::parse_impl(std::string_view text, const Clu
   };
   // (line number, text) of the slots lines, read after the nodes; views into text.
   std::vector<std::pair<std::size_t, std::string_view>> slot_lines;
-  // Every node line's id (a view into text) and whether it is a replica, sorted by id: a config lists
-  // each node once, and a slots line must name a listed primary.
+  // Every node line's id (a view into text), whether it is a replica and its line: a config lists
+  // each node once, and a slots line must name a listed primary. Appended as read and sorted by id
+  // after the node lines (a sorted insert per line moved O(nodes²) bytes per parse).
   struct Seen {
+    std::uint64_t prefix = 0;  // id_prefix(id)
     std::string_view id;
     bool replica = false;
+    std::size_t line_no = 0;
     bool operator<(std::string_view other) const { return id_less(id, other); }
   };
+  auto seen_less = [](const Seen& a, const Seen& b) {
+    if (a.prefix != b.prefix) return a.prefix < b.prefix;
+    if (a.id != b.id) return a.id < b.id;
+    return a.line_no < b.line_no;
+  };
   std::vector<Seen> seen;
+  // Sorts `nodes` and returns the error of a node listed twice, at the line it is first repeated on:
+  // the error the node lines read so far make, before any error of a later line.
+  auto first_repeat = [&](std::vector<Seen>& nodes) -> std::optional<Status> {
+    std::sort(nodes.begin(), nodes.end(), seen_less);
+    const Seen* repeat = nullptr;
+    for (std::size_t k = 1; k < nodes.size(); ++k) {
+      if (nodes[k].prefix != nodes[k - 1].prefix || nodes[k].id != nodes[k - 1].id) continue;
+      if (repeat == nullptr || nodes[k].line_no < repeat->line_no) repeat = &nodes[k];
+    }
+    if (repeat == nullptr) return std::nullopt;
+    line_no = repeat->line_no;
+    return fail(fmt::format("node {} listed twice", repeat->id));
+  };
+  // An error of the line being read, unless an earlier line repeated a node.
+  auto line_fail = [&](std::string_view what) {
+    std::vector<Seen> sorted = seen;
+    const std::size_t here = line_no;
+    if (auto repeat = first_repeat(sorted)) return *repeat;
+    line_no = here;
+    return fail(what);
+  };
   std::vector<std::string_view> w;
   std::uint64_t greatest_epoch = 0;
   c.nodes_.reserve(receiver ? 8 : static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')));
@@ -726,28 +776,26 @@ Result<ClusterConfig> ClusterConfig::parse_impl(std::string_view text, const Clu
     }
     split_words(line, w);
     if (w[0] == "myself") {
-      if (w.size() != 2 || !is_node_id(w[1])) return fail("expected \"myself <40 hex digit id>\"");
+      if (w.size() != 2 || !is_node_id(w[1])) return line_fail("expected \"myself <40 hex digit id>\"");
       my_id = std::string(w[1]);
     } else if (w[0] == "current_epoch") {
       const auto e = w.size() == 2 ? parse_number<std::uint64_t>(w[1]) : std::nullopt;
-      if (!e) return fail("expected \"current_epoch <n>\"");
+      if (!e) return line_fail("expected \"current_epoch <n>\"");
       c.current_epoch_ = *e;
     } else if (w[0] == "node") {
-      if (w.size() != 7) return fail("expected \"node <id> <host> <port> <epoch> master|slave <primary id>|-\"");
+      if (w.size() != 7) return line_fail("expected \"node <id> <host> <port> <epoch> master|slave <primary id>|-\"");
       const auto port = parse_number<std::uint16_t>(w[3]);
       const auto epoch = parse_number<std::uint64_t>(w[4]);
-      if (!is_node_id(w[1]) || !is_token(w[2]) || !port || !epoch) return fail("bad node id, host, port or epoch");
+      if (!is_node_id(w[1]) || !is_token(w[2]) || !port || !epoch) return line_fail("bad node id, host, port or epoch");
       NodeRole role = NodeRole::primary;
       if (w[5] == "master" && w[6] == "-") {
         role = NodeRole::primary;
       } else if (w[5] == "slave" && is_node_id(w[6])) {
         role = NodeRole::replica;
       } else {
-        return fail("expected \"master -\" or \"slave <primary id>\"");
+        return line_fail("expected \"master -\" or \"slave <primary id>\"");
       }
-      const auto at = std::lower_bound(seen.begin(), seen.end(), w[1]);
-      if (at != seen.end() && at->id == w[1]) return fail(fmt::format("node {} listed twice", w[1]));
-      seen.insert(at, Seen{w[1], role == NodeRole::replica});
+      seen.push_back(Seen{id_prefix(w[1]), w[1], role == NodeRole::replica, line_no});
       greatest_epoch = std::max(greatest_epoch, *epoch);
       if (receiver != nullptr && !my_id.empty() && w[1] != my_id) {
         // For a merge into receiver, an entry it holds at an equal or greater epoch (or its own)
@@ -766,9 +814,10 @@ Result<ClusterConfig> ClusterConfig::parse_impl(std::string_view text, const Clu
     } else if (w[0] == "slots") {
       slot_lines.emplace_back(line_no, line);
     } else {
-      return fail(fmt::format("unknown line kind \"{}\"", w[0]));
+      return line_fail(fmt::format("unknown line kind \"{}\"", w[0]));
     }
   }
+  if (auto repeat = first_repeat(seen)) return *repeat;
   if (!header_seen) return Status(Err::invalid, "cluster config: empty text");
   if (my_id.empty()) return Status(Err::invalid, "cluster config: no \"myself\" line");
   const auto me_it = std::find_if(c.nodes_.begin(), c.nodes_.end(), [&](const ClusterNode& n) { return n.id == my_id; });

@@ -537,11 +537,25 @@ TEST_CASE("parse rejects malformed text with the line and the reason") {
     REQUIRE_FALSE(overlap_first.is_ok());
     CHECK(overlap_first.status().message() == "cluster config line 6: slot 10 assigned twice");
   }
+  // A node listed twice is named on the line that repeats it, before an error on a later line, and
+  // after one on an earlier line.
+  const std::string node_b = "node " + id('b') + " h 2 0 master -\n";
+  const std::string again_a = "node " + id('a') + " h 1 0 master -\n";
+  const std::string bad_port = "node " + id('c') + " h x 0 master -\n";
+  const auto repeat_first = ClusterConfig::parse(good + node_b + again_a + bad_port + "slots " + id('b') + " 5\n");
+  REQUIRE_FALSE(repeat_first.is_ok());
+  CHECK(repeat_first.status().message() == "cluster config line 6: node " + id('a') + " listed twice");
+  const auto repeat_last = ClusterConfig::parse(good + node_b + again_a + node_b);
+  REQUIRE_FALSE(repeat_last.is_ok());
+  CHECK(repeat_last.status().message() == "cluster config line 6: node " + id('a') + " listed twice");
+  const auto port_first = ClusterConfig::parse(good + bad_port + again_a);
+  REQUIRE_FALSE(port_first.is_ok());
+  CHECK(port_first.status().message() == "cluster config line 5: bad node id, host, port or epoch");
   const auto bad_first = ClusterConfig::parse(good + "slots " + id('a') + " 0-10 x\n" + "slots " + id('a') + " 5\n");
   REQUIRE_FALSE(bad_first.is_ok());
   CHECK(bad_first.status().message() == "cluster config line 5: bad slot range");
   // parse_for_merge reads the same text and refuses it with the same error.
-  for (const std::string& text : {three, good + "bogus 1\n", good + "slots " + id('b') + " 1\n"}) {
+  for (const std::string& text : {three, good + "bogus 1\n", good + "slots " + id('b') + " 1\n", good + node_b + again_a + bad_port}) {
     const ClusterConfig receiver = config_of('z', {'a'});
     const auto full = ClusterConfig::parse(text);
     const auto for_merge = ClusterConfig::parse_for_merge(text, receiver);
