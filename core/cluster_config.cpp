@@ -80,10 +80,26 @@ std::string_view node_role_name(NodeRole role) {
   return "unknown";
 }
 
+namespace {
+
+// 1 for the bytes of a node id (0-9, a-f): one table load per byte, summed without a branch, as
+// gossip checks two ids on every node line of every config it parses.
+constexpr std::array<std::uint8_t, 256> make_hex_table() {
+  std::array<std::uint8_t, 256> table{};
+  for (int c = '0'; c <= '9'; ++c) table[static_cast<std::size_t>(c)] = 1;
+  for (int c = 'a'; c <= 'f'; ++c) table[static_cast<std::size_t>(c)] = 1;
+  return table;
+}
+
+constexpr std::array<std::uint8_t, 256> kLowerHex = make_hex_table();
+
+}  // namespace
+
 bool is_node_id(std::string_view text) {
   if (text.size() != kNodeIdHexDigits) return false;
-  return std::all_of(text.begin(), text.end(),
-                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+  unsigned good = 0;
+  for (const char c : text) good += kLowerHex[static_cast<unsigned char>(c)];
+  return good == kNodeIdHexDigits;
 }
 
 // ==== slot table scans ============================================================================
@@ -310,6 +326,21 @@ bool ClusterConfig::same_own_entry(const ClusterConfig& other) const {
   if (std::memcmp(a, b, kClusterSlots * sizeof(std::int16_t)) == 0) return true;  // the common case
   for (int base = 0; base < kClusterSlots; base += kChunkSlots) {
     if (!claims_match(a + base, b + base, 0)) return false;
+  }
+  return true;
+}
+
+bool ClusterConfig::same_ids(const ClusterConfig& other) const {
+  // Equal id lists have equal sorted indexes, and equal indexes name the same id at every index.
+  if (by_id_.size() != other.by_id_.size()) return false;
+  for (std::size_t k = 0; k < by_id_.size(); ++k) {
+    const IdKey& a = by_id_[k];
+    const IdKey& b = other.by_id_[k];
+    if (a.index != b.index || a.prefix != b.prefix || a.whole != b.whole) return false;
+    if (a.whole ? a.bytes != b.bytes
+                : nodes_[static_cast<std::size_t>(a.index)].id != other.nodes_[static_cast<std::size_t>(b.index)].id) {
+      return false;
+    }
   }
   return true;
 }
@@ -602,6 +633,13 @@ void split_words(std::string_view line, std::vector<std::string_view>& out) {
   }
 }
 
+// Whether text is the word: a compare of a size known at compile time, which the compiler inlines
+// (the parse of a gossiped config compares a few words on each of its lines).
+template <std::size_t N>
+bool is_word(std::string_view text, const char (&word)[N]) {
+  return text.size() == N - 1 && std::memcmp(text.data(), word, N - 1) == 0;
+}
+
 template <class T>
 std::optional<T> parse_number(std::string_view text) {
   T value{};
@@ -685,7 +723,14 @@ std::uint64_t ClusterConfig::digest() const { return digest_of_text(serialize())
 std::uint64_t ClusterConfig::digest_of_text(std::string_view text) {
   // The text's lines sorted, without the "myself" line: node lines by id, slots lines by owner id,
   // each owner's runs in slot order. What is left names no local order and no local node.
-  std::vector<std::string_view> lines;
+  // Sorted on their first 16 bytes held as two numbers, so that nearly every comparison decides
+  // without reading the lines ("node " and 11 id digits): a digest is taken at every config change.
+  struct Line {
+    std::uint64_t head = 0;  // bytes 0-7, big-endian, zero-padded
+    std::uint64_t next = 0;  // bytes 8-15
+    std::string_view text;
+  };
+  std::vector<Line> lines;
   lines.reserve(64);
   std::size_t pos = 0;
   while (pos < text.size()) {
@@ -693,13 +738,18 @@ std::uint64_t ClusterConfig::digest_of_text(std::string_view text) {
     if (end == std::string_view::npos) end = text.size();
     const std::string_view line = text.substr(pos, end - pos);
     pos = end + 1;
-    if (!line.empty() && !line.starts_with("myself ")) lines.push_back(line);
+    if (line.empty() || line.starts_with("myself ")) continue;
+    lines.push_back({id_prefix(line), line.size() > 8 ? id_prefix(line.substr(8)) : 0, line});
   }
-  std::sort(lines.begin(), lines.end());
+  std::sort(lines.begin(), lines.end(), [](const Line& a, const Line& b) {
+    if (a.head != b.head) return a.head < b.head;
+    if (a.next != b.next) return a.next < b.next;
+    return a.text < b.text;
+  });
   std::string canonical;
   canonical.reserve(text.size());
-  for (const std::string_view line : lines) {
-    canonical += line;
+  for (const Line& line : lines) {
+    canonical += line.text;
     canonical += '\n';
   }
   return XXH3_64bits(canonical.data(), canonical.size());
@@ -775,22 +825,24 @@ Result<ClusterConfig> ClusterConfig::parse_impl(std::string_view text, const Clu
       continue;
     }
     split_words(line, w);
-    if (w[0] == "myself") {
+    if (w.empty()) return line_fail("unknown line kind \"\"");  // a line of spaces
+    const auto kind_is = [&](const auto& kind) { return is_word(w[0], kind); };
+    if (kind_is("myself")) {
       if (w.size() != 2 || !is_node_id(w[1])) return line_fail("expected \"myself <40 hex digit id>\"");
       my_id = std::string(w[1]);
-    } else if (w[0] == "current_epoch") {
+    } else if (kind_is("current_epoch")) {
       const auto e = w.size() == 2 ? parse_number<std::uint64_t>(w[1]) : std::nullopt;
       if (!e) return line_fail("expected \"current_epoch <n>\"");
       c.current_epoch_ = *e;
-    } else if (w[0] == "node") {
+    } else if (kind_is("node")) {
       if (w.size() != 7) return line_fail("expected \"node <id> <host> <port> <epoch> master|slave <primary id>|-\"");
       const auto port = parse_number<std::uint16_t>(w[3]);
       const auto epoch = parse_number<std::uint64_t>(w[4]);
       if (!is_node_id(w[1]) || !is_token(w[2]) || !port || !epoch) return line_fail("bad node id, host, port or epoch");
       NodeRole role = NodeRole::primary;
-      if (w[5] == "master" && w[6] == "-") {
+      if (is_word(w[5], "master") && is_word(w[6], "-")) {
         role = NodeRole::primary;
-      } else if (w[5] == "slave" && is_node_id(w[6])) {
+      } else if (is_word(w[5], "slave") && is_node_id(w[6])) {
         role = NodeRole::replica;
       } else {
         return line_fail("expected \"master -\" or \"slave <primary id>\"");
@@ -801,7 +853,7 @@ Result<ClusterConfig> ClusterConfig::parse_impl(std::string_view text, const Clu
         // For a merge into receiver, an entry it holds at an equal or greater epoch (or its own)
         // changes nothing there: only its epoch counts (current_epoch below).
         const ClusterNode* known = receiver->find(w[1]);
-        if (w[1] == receiver->my_id() || (known != nullptr && known->config_epoch >= *epoch)) continue;
+        if (known == &receiver->myself() || (known != nullptr && known->config_epoch >= *epoch)) continue;
       }
       ClusterNode n;
       n.id = std::string(w[1]);
@@ -811,7 +863,7 @@ Result<ClusterConfig> ClusterConfig::parse_impl(std::string_view text, const Clu
       n.role = role;
       if (role == NodeRole::replica) n.primary_id = std::string(w[6]);
       c.nodes_.push_back(std::move(n));
-    } else if (w[0] == "slots") {
+    } else if (kind_is("slots")) {
       slot_lines.emplace_back(line_no, line);
     } else {
       return line_fail(fmt::format("unknown line kind \"{}\"", w[0]));

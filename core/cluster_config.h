@@ -118,6 +118,9 @@ class ClusterConfig {
   // Whether this node's own entry and the slots it owns are the same in both configs (what other
   // nodes learn from this node itself).
   bool same_own_entry(const ClusterConfig& other) const;
+  // Whether both configs list the same ids in the same order (from the id indexes: no id string is
+  // read, as the store asks at every config change whether the bus's peers changed).
+  bool same_ids(const ClusterConfig& other) const;
   // Replicas of a node, in the order they became known.
   std::vector<const ClusterNode*> replicas_of(std::string_view id) const;
 

@@ -382,6 +382,25 @@ TEST_CASE("a config of hundreds of nodes finds each by id, after merges, parses 
   CHECK(other.find(hex_id(3)) == nullptr);
 }
 
+TEST_CASE("same_ids: the same ids in the same order, whatever else differs") {
+  const ClusterConfig a = config_of('a', {'b', 'c'});
+  ClusterConfig epochs = a;
+  epochs.bump_my_epoch();
+  CHECK(epochs.same_ids(a));
+  CHECK(a.same_ids(a));
+  CHECK_FALSE(config_of('a', {'c', 'b'}).same_ids(a));  // same set, another order
+  CHECK_FALSE(config_of('a', {'b'}).same_ids(a));
+  CHECK_FALSE(config_of('a', {'b', 'd'}).same_ids(a));
+  // Ids that share their first 8 bytes, and ids that are not 40 bytes long, compare whole.
+  ClusterConfig x = ClusterConfig::fresh(std::string(39, '0') + "1", "h", 1);
+  ClusterConfig y = ClusterConfig::fresh(std::string(39, '0') + "2", "h", 1);
+  CHECK_FALSE(x.same_ids(y));
+  CHECK(ClusterConfig::fresh("short", "h", 1).same_ids(ClusterConfig::fresh("short", "h", 2)));
+  CHECK_FALSE(ClusterConfig::fresh("short", "h", 1).same_ids(ClusterConfig::fresh("shorter", "h", 1)));
+  CHECK(ClusterConfig::fresh("short", "h", 1).find("short") != nullptr);
+  CHECK(ClusterConfig::fresh("short", "h", 1).find("shor") == nullptr);
+}
+
 TEST_CASE("same_own_entry: this node's entry and slots, not what it knows of others") {
   ClusterConfig a = config_of('a', {'b'});
   ClusterConfig copy = a;

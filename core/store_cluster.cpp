@@ -45,9 +45,9 @@ bool same_bus_peers(const ClusterConfig& a, const ClusterConfig& b) {
   const auto& y = b.nodes();
   if (x.size() != y.size()) return false;
   for (std::size_t i = 0; i < x.size(); ++i) {
-    if (x[i].port != y[i].port || x[i].id != y[i].id || x[i].host != y[i].host) return false;
+    if (x[i].port != y[i].port || x[i].host != y[i].host) return false;
   }
-  return true;
+  return a.same_ids(b);
 }
 
 }  // namespace
