@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <charconv>
 #include <exception>
 #include <optional>
@@ -28,7 +29,41 @@ constexpr std::size_t kRecvChunkBytes = 64 * 1024;
 constexpr Nanos kRandomPingEvery = std::chrono::seconds(1);
 constexpr int kRandomPingSample = 5;
 
-std::string digest_hex(std::uint64_t digest) { return fmt::format("{:016x}", digest); }
+// The 16 lowercase hex digits of a digest, as "{:016x}" writes them.
+std::array<char, 16> digest_hex(std::uint64_t digest) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::array<char, 16> out{};
+  for (int k = 15; k >= 0; --k) {
+    out[static_cast<std::size_t>(k)] = kDigits[digest & 0xfU];
+    digest >>= 4U;
+  }
+  return out;
+}
+
+std::string_view view_of(const std::array<char, 16>& hex) { return {hex.data(), hex.size()}; }
+
+// A link's message, ["PINGD" or "PING", <id or config text>, <digest>], encoded as encode_command
+// would encode it, without first copying the text into an argument vector.
+std::string encode_link_message(std::string_view kind, std::string_view body, std::uint64_t digest) {
+  std::string out;
+  out.reserve(body.size() + 64);
+  out += "*3\r\n";
+  append_bulk(out, kind);
+  append_bulk(out, body);
+  append_bulk(out, view_of(digest_hex(digest)));
+  return out;
+}
+
+// Whether text, in any case, is word (lowercase): the command names of the bus, without a copy.
+bool is_word_nocase(std::string_view text, std::string_view word) {
+  if (text.size() != word.size()) return false;
+  for (std::size_t k = 0; k < text.size(); ++k) {
+    char c = text[k];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != word[k]) return false;
+  }
+  return true;
+}
 
 std::optional<std::uint64_t> parse_digest_hex(std::string_view text) {
   std::uint64_t value = 0;
@@ -120,10 +155,10 @@ void ClusterBus::serve(Connection& conn) {
     while (auto argv = parser.next()) {
       ++messages_received_;
       std::string reply;
-      const std::string cmd = lowercase_ascii((*argv)[0]);
-      if (cmd == "pingd" && argv->size() == 3) {
+      const std::string_view cmd = (*argv)[0];
+      if (is_word_nocase(cmd, "pingd") && argv->size() == 3) {
         serve_digest(*argv, reply);
-      } else if (cmd == "ping" && (argv->size() == 2 || argv->size() == 3)) {
+      } else if (is_word_nocase(cmd, "ping") && (argv->size() == 2 || argv->size() == 3)) {
         handler_.bus_on_gossip((*argv)[1]);
         // A link's ping names the digest of the config it carries: when the merge made this node's
         // config equal to it, the answer is +SAME instead of a whole config the sender would parse
@@ -279,7 +314,7 @@ void ClusterBus::link_loop(const std::string& peer_id) {
 
 Status ClusterBus::gossip_exchange(const std::string& peer_id, Connection& conn, RespReplyParser& parser) {
   const std::uint64_t digest = handler_.bus_gossip_digest();
-  auto answer = exchange(conn, parser, {"PINGD", handler_.bus_my_id(), digest_hex(digest)}, options_.node_timeout);
+  auto answer = exchange(conn, parser, encode_link_message("PINGD", handler_.bus_my_id(), digest), options_.node_timeout);
   if (!answer) return answer.status();
   if (answer->type == RespValue::Type::simple && answer->text == "SAME") {
     handler_.bus_on_digest(peer_id, digest);
@@ -291,7 +326,7 @@ Status ClusterBus::gossip_exchange(const std::string& peer_id, Connection& conn,
   // The configs differ: the peer merges this node's whole config and answers with its own, which
   // this node merges, as in MEET's handshake, unless the merge made the peer's equal to this one.
   const std::uint64_t sent_digest = handler_.bus_gossip_digest();
-  auto pong = exchange(conn, parser, {"PING", handler_.bus_gossip_payload(), digest_hex(sent_digest)},
+  auto pong = exchange(conn, parser, encode_link_message("PING", handler_.bus_gossip_payload(), sent_digest),
                        options_.node_timeout);
   if (!pong) return pong.status();
   if (pong->type == RespValue::Type::simple && pong->text == "SAME") {
@@ -331,15 +366,15 @@ Result<RespValue> ClusterBus::request(const std::string& host, std::uint16_t bus
   std::unique_ptr<Connection> conn = std::move(opened.value());
   ConnectionRegistration registration(connections_, next_connection_id_++, conn.get());
   RespReplyParser parser;
-  auto reply = exchange(*conn, parser, argv, timeout);
+  auto reply = exchange(*conn, parser, encode_command(argv), timeout);
   conn->close();
   return reply;
 }
 
-Result<RespValue> ClusterBus::exchange(Connection& conn, RespReplyParser& parser,
-                                       const std::vector<std::string>& argv, Nanos timeout) {
+Result<RespValue> ClusterBus::exchange(Connection& conn, RespReplyParser& parser, std::string_view message,
+                                       Nanos timeout) {
   if (stopping_) return Status(Err::closed, "cluster bus is stopping");
-  if (Status st = conn.send(encode_command(argv)); !st) return st;
+  if (Status st = conn.send(message); !st) return st;
   ++messages_sent_;
   const LocalTime deadline = env_.now() + timeout;
   for (;;) {

@@ -38,10 +38,13 @@ struct BusPeer {
 class ClusterBusHandler {
  public:
   virtual ~ClusterBusHandler() = default;
-  // This node's id, which names the sender of a digest ping.
-  virtual std::string bus_my_id() = 0;
-  // The config text to send when the digests differ (and in MEET's handshake).
-  virtual std::string bus_gossip_payload() = 0;
+  // This node's id, which names the sender of a digest ping. Valid until the config changes: the bus
+  // uses it before it blocks.
+  virtual const std::string& bus_my_id() = 0;
+  // The config text to send when the digests differ (and in MEET's handshake). Valid until the config
+  // changes, like bus_my_id(): the bus encodes it into a message before it blocks, not a copy of it
+  // first (a config of n nodes is O(n) bytes, sent at every exchange of differing configs).
+  virtual const std::string& bus_gossip_payload() = 0;
   // The digest of that config (ClusterConfig::digest): equal digests mean equal configs.
   virtual std::uint64_t bus_gossip_digest() = 0;
   // A config another node sent (in a PING or a PONG).
@@ -121,9 +124,8 @@ class ClusterBus {
   void random_ping();
   void meet_task(const std::string& host, std::uint16_t bus_port);
   void serve_digest(const std::vector<std::string>& argv, std::string& reply);
-  // Sends argv and reads one reply on conn.
-  Result<RespValue> exchange(Connection& conn, RespReplyParser& parser,
-                             const std::vector<std::string>& argv, Nanos timeout);
+  // Sends one encoded request and reads one reply on conn.
+  Result<RespValue> exchange(Connection& conn, RespReplyParser& parser, std::string_view message, Nanos timeout);
 
   Env& env_;
   ClusterBusHandler& handler_;

@@ -80,10 +80,26 @@ std::string_view node_role_name(NodeRole role) {
   return "unknown";
 }
 
+namespace {
+
+// 1 for the bytes of a node id (0-9, a-f): one table load per byte, summed without a branch, as
+// gossip checks two ids on every node line of every config it parses.
+constexpr std::array<std::uint8_t, 256> make_hex_table() {
+  std::array<std::uint8_t, 256> table{};
+  for (int c = '0'; c <= '9'; ++c) table[static_cast<std::size_t>(c)] = 1;
+  for (int c = 'a'; c <= 'f'; ++c) table[static_cast<std::size_t>(c)] = 1;
+  return table;
+}
+
+constexpr std::array<std::uint8_t, 256> kLowerHex = make_hex_table();
+
+}  // namespace
+
 bool is_node_id(std::string_view text) {
   if (text.size() != kNodeIdHexDigits) return false;
-  return std::all_of(text.begin(), text.end(),
-                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+  unsigned good = 0;
+  for (const char c : text) good += kLowerHex[static_cast<unsigned char>(c)];
+  return good == kNodeIdHexDigits;
 }
 
 // ==== slot table scans ============================================================================
@@ -151,18 +167,22 @@ int run_end(const std::int16_t* o, int first, int limit = kClusterSlots) {
   return s;
 }
 
-// a < b as strings, deciding on the first 8 bytes read as one big-endian number when they differ:
-// ids are random hex, so that is nearly always, and it spares a memcmp call per comparison (a config
-// of n nodes is searched by id O(n log n) times per merge).
-bool id_less(std::string_view a, std::string_view b) {
+// The first 8 bytes of an id as one big-endian number (zero-padded when shorter): ids are random
+// hex, so two ids nearly always differ there, and comparing these numbers orders ids as strings do
+// wherever they differ.
+std::uint64_t id_prefix(std::string_view id) {
   static_assert(std::endian::native == std::endian::little, "bytes are read as a little-endian word");
-  if (a.size() >= 8 && b.size() >= 8) {
-    std::uint64_t x = 0;
-    std::uint64_t y = 0;
-    std::memcpy(&x, a.data(), 8);
-    std::memcpy(&y, b.data(), 8);
-    if (x != y) return __builtin_bswap64(x) < __builtin_bswap64(y);
-  }
+  std::uint64_t x = 0;
+  std::memcpy(&x, id.data(), std::min<std::size_t>(id.size(), 8));
+  return __builtin_bswap64(x);
+}
+
+// a < b as strings, deciding on the first 8 bytes read as one number when they differ: that is nearly
+// always, and it spares a memcmp call per comparison.
+bool id_less(std::string_view a, std::string_view b) {
+  const std::uint64_t x = id_prefix(a);
+  const std::uint64_t y = id_prefix(b);
+  if (x != y) return x < y;
   return a < b;
 }
 
@@ -196,19 +216,36 @@ ClusterConfig ClusterConfig::fresh(std::string my_id, std::string host, std::uin
   return c;
 }
 
+ClusterConfig::IdKey ClusterConfig::id_key(std::string_view id, int index) {
+  IdKey k;
+  k.prefix = id_prefix(id);
+  k.index = index;
+  k.whole = id.size() == kNodeIdHexDigits;
+  if (k.whole) std::memcpy(k.bytes.data(), id.data(), kNodeIdHexDigits);
+  return k;
+}
+
 int ClusterConfig::index_of(std::string_view id) const {
-  const auto it = std::lower_bound(by_id_.begin(), by_id_.end(), id, [&](int k, std::string_view wanted) {
-    return id_less(nodes_[static_cast<std::size_t>(k)].id, wanted);
-  });
-  if (it == by_id_.end() || nodes_[static_cast<std::size_t>(*it)].id != id) return -1;
-  return *it;
+  // Searched and matched on the index alone: no id string is read (gossip looks ids up at every
+  // ping and at every node line of a config it merges, and each string lives in its own allocation,
+  // a cache miss each once the node's fiber has been switched out).
+  const IdKey wanted = id_key(id, -1);
+  auto it = std::lower_bound(by_id_.begin(), by_id_.end(), wanted.prefix,
+                             [](const IdKey& k, std::uint64_t prefix) { return k.prefix < prefix; });
+  for (; it != by_id_.end() && it->prefix == wanted.prefix; ++it) {
+    if (wanted.whole ? it->whole && it->bytes == wanted.bytes : nodes_[static_cast<std::size_t>(it->index)].id == id) {
+      return it->index;
+    }
+  }
+  return -1;
 }
 
 void ClusterConfig::reindex() {
   by_id_.resize(nodes_.size());
-  std::iota(by_id_.begin(), by_id_.end(), 0);
-  std::sort(by_id_.begin(), by_id_.end(), [&](int a, int b) {
-    return id_less(nodes_[static_cast<std::size_t>(a)].id, nodes_[static_cast<std::size_t>(b)].id);
+  for (std::size_t i = 0; i < nodes_.size(); ++i) by_id_[i] = id_key(nodes_[i].id, static_cast<int>(i));
+  std::sort(by_id_.begin(), by_id_.end(), [&](const IdKey& a, const IdKey& b) {
+    if (a.prefix != b.prefix) return a.prefix < b.prefix;
+    return nodes_[static_cast<std::size_t>(a.index)].id < nodes_[static_cast<std::size_t>(b.index)].id;
   });
 }
 
@@ -289,6 +326,21 @@ bool ClusterConfig::same_own_entry(const ClusterConfig& other) const {
   if (std::memcmp(a, b, kClusterSlots * sizeof(std::int16_t)) == 0) return true;  // the common case
   for (int base = 0; base < kClusterSlots; base += kChunkSlots) {
     if (!claims_match(a + base, b + base, 0)) return false;
+  }
+  return true;
+}
+
+bool ClusterConfig::same_ids(const ClusterConfig& other) const {
+  // Equal id lists have equal sorted indexes, and equal indexes name the same id at every index.
+  if (by_id_.size() != other.by_id_.size()) return false;
+  for (std::size_t k = 0; k < by_id_.size(); ++k) {
+    const IdKey& a = by_id_[k];
+    const IdKey& b = other.by_id_[k];
+    if (a.index != b.index || a.prefix != b.prefix || a.whole != b.whole) return false;
+    if (a.whole ? a.bytes != b.bytes
+                : nodes_[static_cast<std::size_t>(a.index)].id != other.nodes_[static_cast<std::size_t>(b.index)].id) {
+      return false;
+    }
   }
   return true;
 }
@@ -581,6 +633,13 @@ void split_words(std::string_view line, std::vector<std::string_view>& out) {
   }
 }
 
+// Whether text is the word: a compare of a size known at compile time, which the compiler inlines
+// (the parse of a gossiped config compares a few words on each of its lines).
+template <std::size_t N>
+bool is_word(std::string_view text, const char (&word)[N]) {
+  return text.size() == N - 1 && std::memcmp(text.data(), word, N - 1) == 0;
+}
+
 template <class T>
 std::optional<T> parse_number(std::string_view text) {
   T value{};
@@ -664,7 +723,14 @@ std::uint64_t ClusterConfig::digest() const { return digest_of_text(serialize())
 std::uint64_t ClusterConfig::digest_of_text(std::string_view text) {
   // The text's lines sorted, without the "myself" line: node lines by id, slots lines by owner id,
   // each owner's runs in slot order. What is left names no local order and no local node.
-  std::vector<std::string_view> lines;
+  // Sorted on their first 16 bytes held as two numbers, so that nearly every comparison decides
+  // without reading the lines ("node " and 11 id digits): a digest is taken at every config change.
+  struct Line {
+    std::uint64_t head = 0;  // bytes 0-7, big-endian, zero-padded
+    std::uint64_t next = 0;  // bytes 8-15
+    std::string_view text;
+  };
+  std::vector<Line> lines;
   lines.reserve(64);
   std::size_t pos = 0;
   while (pos < text.size()) {
@@ -672,13 +738,18 @@ std::uint64_t ClusterConfig::digest_of_text(std::string_view text) {
     if (end == std::string_view::npos) end = text.size();
     const std::string_view line = text.substr(pos, end - pos);
     pos = end + 1;
-    if (!line.empty() && !line.starts_with("myself ")) lines.push_back(line);
+    if (line.empty() || line.starts_with("myself ")) continue;
+    lines.push_back({id_prefix(line), line.size() > 8 ? id_prefix(line.substr(8)) : 0, line});
   }
-  std::sort(lines.begin(), lines.end());
+  std::sort(lines.begin(), lines.end(), [](const Line& a, const Line& b) {
+    if (a.head != b.head) return a.head < b.head;
+    if (a.next != b.next) return a.next < b.next;
+    return a.text < b.text;
+  });
   std::string canonical;
   canonical.reserve(text.size());
-  for (const std::string_view line : lines) {
-    canonical += line;
+  for (const Line& line : lines) {
+    canonical += line.text;
     canonical += '\n';
   }
   return XXH3_64bits(canonical.data(), canonical.size());
@@ -701,14 +772,43 @@ Result<ClusterConfig> ClusterConfig::parse_impl(std::string_view text, const Clu
   };
   // (line number, text) of the slots lines, read after the nodes; views into text.
   std::vector<std::pair<std::size_t, std::string_view>> slot_lines;
-  // Every node line's id (a view into text) and whether it is a replica, sorted by id: a config lists
-  // each node once, and a slots line must name a listed primary.
+  // Every node line's id (a view into text), whether it is a replica and its line: a config lists
+  // each node once, and a slots line must name a listed primary. Appended as read and sorted by id
+  // after the node lines (a sorted insert per line moved O(nodes²) bytes per parse).
   struct Seen {
+    std::uint64_t prefix = 0;  // id_prefix(id)
     std::string_view id;
     bool replica = false;
+    std::size_t line_no = 0;
     bool operator<(std::string_view other) const { return id_less(id, other); }
   };
+  auto seen_less = [](const Seen& a, const Seen& b) {
+    if (a.prefix != b.prefix) return a.prefix < b.prefix;
+    if (a.id != b.id) return a.id < b.id;
+    return a.line_no < b.line_no;
+  };
   std::vector<Seen> seen;
+  // Sorts `nodes` and returns the error of a node listed twice, at the line it is first repeated on:
+  // the error the node lines read so far make, before any error of a later line.
+  auto first_repeat = [&](std::vector<Seen>& nodes) -> std::optional<Status> {
+    std::sort(nodes.begin(), nodes.end(), seen_less);
+    const Seen* repeat = nullptr;
+    for (std::size_t k = 1; k < nodes.size(); ++k) {
+      if (nodes[k].prefix != nodes[k - 1].prefix || nodes[k].id != nodes[k - 1].id) continue;
+      if (repeat == nullptr || nodes[k].line_no < repeat->line_no) repeat = &nodes[k];
+    }
+    if (repeat == nullptr) return std::nullopt;
+    line_no = repeat->line_no;
+    return fail(fmt::format("node {} listed twice", repeat->id));
+  };
+  // An error of the line being read, unless an earlier line repeated a node.
+  auto line_fail = [&](std::string_view what) {
+    std::vector<Seen> sorted = seen;
+    const std::size_t here = line_no;
+    if (auto repeat = first_repeat(sorted)) return *repeat;
+    line_no = here;
+    return fail(what);
+  };
   std::vector<std::string_view> w;
   std::uint64_t greatest_epoch = 0;
   c.nodes_.reserve(receiver ? 8 : static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')));
@@ -725,35 +825,35 @@ Result<ClusterConfig> ClusterConfig::parse_impl(std::string_view text, const Clu
       continue;
     }
     split_words(line, w);
-    if (w[0] == "myself") {
-      if (w.size() != 2 || !is_node_id(w[1])) return fail("expected \"myself <40 hex digit id>\"");
+    if (w.empty()) return line_fail("unknown line kind \"\"");  // a line of spaces
+    const auto kind_is = [&](const auto& kind) { return is_word(w[0], kind); };
+    if (kind_is("myself")) {
+      if (w.size() != 2 || !is_node_id(w[1])) return line_fail("expected \"myself <40 hex digit id>\"");
       my_id = std::string(w[1]);
-    } else if (w[0] == "current_epoch") {
+    } else if (kind_is("current_epoch")) {
       const auto e = w.size() == 2 ? parse_number<std::uint64_t>(w[1]) : std::nullopt;
-      if (!e) return fail("expected \"current_epoch <n>\"");
+      if (!e) return line_fail("expected \"current_epoch <n>\"");
       c.current_epoch_ = *e;
-    } else if (w[0] == "node") {
-      if (w.size() != 7) return fail("expected \"node <id> <host> <port> <epoch> master|slave <primary id>|-\"");
+    } else if (kind_is("node")) {
+      if (w.size() != 7) return line_fail("expected \"node <id> <host> <port> <epoch> master|slave <primary id>|-\"");
       const auto port = parse_number<std::uint16_t>(w[3]);
       const auto epoch = parse_number<std::uint64_t>(w[4]);
-      if (!is_node_id(w[1]) || !is_token(w[2]) || !port || !epoch) return fail("bad node id, host, port or epoch");
+      if (!is_node_id(w[1]) || !is_token(w[2]) || !port || !epoch) return line_fail("bad node id, host, port or epoch");
       NodeRole role = NodeRole::primary;
-      if (w[5] == "master" && w[6] == "-") {
+      if (is_word(w[5], "master") && is_word(w[6], "-")) {
         role = NodeRole::primary;
-      } else if (w[5] == "slave" && is_node_id(w[6])) {
+      } else if (is_word(w[5], "slave") && is_node_id(w[6])) {
         role = NodeRole::replica;
       } else {
-        return fail("expected \"master -\" or \"slave <primary id>\"");
+        return line_fail("expected \"master -\" or \"slave <primary id>\"");
       }
-      const auto at = std::lower_bound(seen.begin(), seen.end(), w[1]);
-      if (at != seen.end() && at->id == w[1]) return fail(fmt::format("node {} listed twice", w[1]));
-      seen.insert(at, Seen{w[1], role == NodeRole::replica});
+      seen.push_back(Seen{id_prefix(w[1]), w[1], role == NodeRole::replica, line_no});
       greatest_epoch = std::max(greatest_epoch, *epoch);
       if (receiver != nullptr && !my_id.empty() && w[1] != my_id) {
         // For a merge into receiver, an entry it holds at an equal or greater epoch (or its own)
         // changes nothing there: only its epoch counts (current_epoch below).
         const ClusterNode* known = receiver->find(w[1]);
-        if (w[1] == receiver->my_id() || (known != nullptr && known->config_epoch >= *epoch)) continue;
+        if (known == &receiver->myself() || (known != nullptr && known->config_epoch >= *epoch)) continue;
       }
       ClusterNode n;
       n.id = std::string(w[1]);
@@ -763,12 +863,13 @@ Result<ClusterConfig> ClusterConfig::parse_impl(std::string_view text, const Clu
       n.role = role;
       if (role == NodeRole::replica) n.primary_id = std::string(w[6]);
       c.nodes_.push_back(std::move(n));
-    } else if (w[0] == "slots") {
+    } else if (kind_is("slots")) {
       slot_lines.emplace_back(line_no, line);
     } else {
-      return fail(fmt::format("unknown line kind \"{}\"", w[0]));
+      return line_fail(fmt::format("unknown line kind \"{}\"", w[0]));
     }
   }
+  if (auto repeat = first_repeat(seen)) return *repeat;
   if (!header_seen) return Status(Err::invalid, "cluster config: empty text");
   if (my_id.empty()) return Status(Err::invalid, "cluster config: no \"myself\" line");
   const auto me_it = std::find_if(c.nodes_.begin(), c.nodes_.end(), [&](const ClusterNode& n) { return n.id == my_id; });

@@ -118,6 +118,9 @@ class ClusterConfig {
   // Whether this node's own entry and the slots it owns are the same in both configs (what other
   // nodes learn from this node itself).
   bool same_own_entry(const ClusterConfig& other) const;
+  // Whether both configs list the same ids in the same order (from the id indexes: no id string is
+  // read, as the store asks at every config change whether the bus's peers changed).
+  bool same_ids(const ClusterConfig& other) const;
   // Replicas of a node, in the order they became known.
   std::vector<const ClusterNode*> replicas_of(std::string_view id) const;
 
@@ -180,9 +183,18 @@ class ClusterConfig {
   std::size_t count_slots_of_index(int index) const;
 
   std::vector<ClusterNode> nodes_;  // nodes_[0] is this node
-  // Indices into nodes_ sorted by id, for index_of: every gossip ping looks its sender up. Derived
-  // from nodes_ alone, so equal node lists have equal indexes (operator== may compare it).
-  std::vector<int> by_id_;
+  // Indices into nodes_ sorted by id, each with a copy of its id's bytes (the first 8 also as a
+  // number), for index_of: every gossip ping looks its sender up. Derived from nodes_ alone, so
+  // equal node lists have equal indexes (operator== may compare it).
+  struct IdKey {
+    std::uint64_t prefix = 0;                       // the first 8 bytes, big-endian
+    int index = 0;                                  // into nodes_
+    bool whole = false;                             // bytes holds the id: it has 40 bytes (every valid id)
+    std::array<char, kNodeIdHexDigits> bytes{};
+    bool operator==(const IdKey&) const = default;
+  };
+  static IdKey id_key(std::string_view id, int index);
+  std::vector<IdKey> by_id_;
   // Slot -> index into nodes_, or -1 for unassigned.
   std::vector<std::int16_t> slot_owner_;
   std::uint64_t current_epoch_ = 0;

@@ -382,6 +382,25 @@ TEST_CASE("a config of hundreds of nodes finds each by id, after merges, parses 
   CHECK(other.find(hex_id(3)) == nullptr);
 }
 
+TEST_CASE("same_ids: the same ids in the same order, whatever else differs") {
+  const ClusterConfig a = config_of('a', {'b', 'c'});
+  ClusterConfig epochs = a;
+  epochs.bump_my_epoch();
+  CHECK(epochs.same_ids(a));
+  CHECK(a.same_ids(a));
+  CHECK_FALSE(config_of('a', {'c', 'b'}).same_ids(a));  // same set, another order
+  CHECK_FALSE(config_of('a', {'b'}).same_ids(a));
+  CHECK_FALSE(config_of('a', {'b', 'd'}).same_ids(a));
+  // Ids that share their first 8 bytes, and ids that are not 40 bytes long, compare whole.
+  ClusterConfig x = ClusterConfig::fresh(std::string(39, '0') + "1", "h", 1);
+  ClusterConfig y = ClusterConfig::fresh(std::string(39, '0') + "2", "h", 1);
+  CHECK_FALSE(x.same_ids(y));
+  CHECK(ClusterConfig::fresh("short", "h", 1).same_ids(ClusterConfig::fresh("short", "h", 2)));
+  CHECK_FALSE(ClusterConfig::fresh("short", "h", 1).same_ids(ClusterConfig::fresh("shorter", "h", 1)));
+  CHECK(ClusterConfig::fresh("short", "h", 1).find("short") != nullptr);
+  CHECK(ClusterConfig::fresh("short", "h", 1).find("shor") == nullptr);
+}
+
 TEST_CASE("same_own_entry: this node's entry and slots, not what it knows of others") {
   ClusterConfig a = config_of('a', {'b'});
   ClusterConfig copy = a;
@@ -537,11 +556,25 @@ TEST_CASE("parse rejects malformed text with the line and the reason") {
     REQUIRE_FALSE(overlap_first.is_ok());
     CHECK(overlap_first.status().message() == "cluster config line 6: slot 10 assigned twice");
   }
+  // A node listed twice is named on the line that repeats it, before an error on a later line, and
+  // after one on an earlier line.
+  const std::string node_b = "node " + id('b') + " h 2 0 master -\n";
+  const std::string again_a = "node " + id('a') + " h 1 0 master -\n";
+  const std::string bad_port = "node " + id('c') + " h x 0 master -\n";
+  const auto repeat_first = ClusterConfig::parse(good + node_b + again_a + bad_port + "slots " + id('b') + " 5\n");
+  REQUIRE_FALSE(repeat_first.is_ok());
+  CHECK(repeat_first.status().message() == "cluster config line 6: node " + id('a') + " listed twice");
+  const auto repeat_last = ClusterConfig::parse(good + node_b + again_a + node_b);
+  REQUIRE_FALSE(repeat_last.is_ok());
+  CHECK(repeat_last.status().message() == "cluster config line 6: node " + id('a') + " listed twice");
+  const auto port_first = ClusterConfig::parse(good + bad_port + again_a);
+  REQUIRE_FALSE(port_first.is_ok());
+  CHECK(port_first.status().message() == "cluster config line 5: bad node id, host, port or epoch");
   const auto bad_first = ClusterConfig::parse(good + "slots " + id('a') + " 0-10 x\n" + "slots " + id('a') + " 5\n");
   REQUIRE_FALSE(bad_first.is_ok());
   CHECK(bad_first.status().message() == "cluster config line 5: bad slot range");
   // parse_for_merge reads the same text and refuses it with the same error.
-  for (const std::string& text : {three, good + "bogus 1\n", good + "slots " + id('b') + " 1\n"}) {
+  for (const std::string& text : {three, good + "bogus 1\n", good + "slots " + id('b') + " 1\n", good + node_b + again_a + bad_port}) {
     const ClusterConfig receiver = config_of('z', {'a'});
     const auto full = ClusterConfig::parse(text);
     const auto for_merge = ClusterConfig::parse_for_merge(text, receiver);

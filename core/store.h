@@ -157,8 +157,8 @@ class Store {
   class BusAdapter final : public ClusterBusHandler {
    public:
     explicit BusAdapter(Store& store) : store_(store) {}
-    std::string bus_my_id() override;
-    std::string bus_gossip_payload() override;
+    const std::string& bus_my_id() override;
+    const std::string& bus_gossip_payload() override;
     std::uint64_t bus_gossip_digest() override;
     void bus_on_gossip(std::string_view payload) override;
     bool bus_on_digest(std::string_view sender_id, std::uint64_t digest) override;

@@ -45,15 +45,15 @@ bool same_bus_peers(const ClusterConfig& a, const ClusterConfig& b) {
   const auto& y = b.nodes();
   if (x.size() != y.size()) return false;
   for (std::size_t i = 0; i < x.size(); ++i) {
-    if (x[i].port != y[i].port || x[i].id != y[i].id || x[i].host != y[i].host) return false;
+    if (x[i].port != y[i].port || x[i].host != y[i].host) return false;
   }
-  return true;
+  return a.same_ids(b);
 }
 
 }  // namespace
 
-std::string Store::BusAdapter::bus_my_id() { return store_.cluster_.my_id(); }
-std::string Store::BusAdapter::bus_gossip_payload() { return store_.cluster_text_; }
+const std::string& Store::BusAdapter::bus_my_id() { return store_.cluster_.my_id(); }
+const std::string& Store::BusAdapter::bus_gossip_payload() { return store_.cluster_text_; }
 std::uint64_t Store::BusAdapter::bus_gossip_digest() { return store_.cluster_digest_; }
 void Store::BusAdapter::bus_on_gossip(std::string_view payload) { store_.on_gossip(payload); }
 bool Store::BusAdapter::bus_on_digest(std::string_view sender_id, std::uint64_t digest) {

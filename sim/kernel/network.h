@@ -341,6 +341,9 @@ class Network : private TimerTarget {
   // conns_'s connections by id (ids are handed out in order): find_conn runs at every send, receive
   // and delivery, and a cluster of n nodes holds n² bus connections.
   std::vector<Conn*> conn_by_id_;
+  // (host, id) for both ends of every connection in conns_: a host's connections in id order without
+  // a walk over every connection (a node going down, a fault on one host).
+  std::set<std::pair<Host, ConnId>> conns_of_host_;
   ConnId next_conn_id_ = 1;
   std::map<std::uint64_t, ListenerState> listeners_;
   std::map<std::pair<Host, Port>, std::uint64_t> bound_;  // (host, port) -> listener id
