@@ -712,8 +712,50 @@ void RespReplyParser::fail(std::string message) {
 void RespReplyParser::parse_available() {
   bool progressed = true;
   while (progressed && !failed()) {
-    progressed = in_bulk_ ? parse_bulk_body() : parse_line();
+    if (in_bulk_) {
+      progressed = parse_bulk_body();
+      continue;
+    }
+    if (!stack_.empty()) parse_bulk_run();
+    progressed = parse_line();
   }
+}
+
+void RespReplyParser::parse_bulk_run() {
+  // The elements of a long array reply are nearly all "$<len>\r\n<bytes>\r\n" with every byte at
+  // hand. Each is put in place here as parse_line would put it, without its per-value dispatch,
+  // line search and number parsing. Anything else stops the run and is left to parse_line: another
+  // type, a null, "$0", a malformed or incomplete element, a limit hit, and the array's last element
+  // (whose completion closes the array), so errors and completions are handled in one place only.
+  Frame& top = stack_.back();
+  const std::string_view in = input_;
+  std::size_t pos = read_pos_;
+  while (top.remaining > 1) {
+    if (in.size() - pos < 4 || in[pos] != '$' || in[pos + 1] < '1' || in[pos + 1] > '9') break;
+    // Up to 18 digits cannot overflow, as in parse_int64_strict; a 19th is left to parse_line.
+    std::size_t p = pos + 1;
+    const std::size_t digits_end = std::min(in.size(), p + 18);
+    std::uint64_t length = 0;
+    while (p < digits_end && in[p] >= '0' && in[p] <= '9') {
+      length = length * 10 + static_cast<std::uint64_t>(in[p] - '0');
+      ++p;
+    }
+    // p is at the line's CR: the header line runs from pos to its LF at p + 1.
+    if (in.size() - p < 2 || in[p] != '\r' || in[p + 1] != '\n' || p + 1 - pos > limits_.max_inline_bytes ||
+        length > limits_.max_bulk_bytes) {
+      break;
+    }
+    const std::size_t body = p + 2;
+    if (in.size() - body < length + 2 || in[body + length] != '\r' || in[body + length + 1] != '\n') break;
+    RespValue& slot = open_slot();
+    slot.type = RespValue::Type::bulk;
+    const std::string_view text = in.substr(body, length);
+    if (pool_ != nullptr && text.size() > slot.text.capacity()) pool_->take_text(slot.text);
+    slot.text.assign(text);
+    --top.remaining;  // never the last one: the array stays open
+    pos = body + length + 2;
+  }
+  read_pos_ = pos;
 }
 
 void RespStringPool::keep_texts(std::vector<RespValue>& elements) {

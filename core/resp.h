@@ -195,6 +195,9 @@ class RespReplyParser {
   void parse_available();
   bool parse_line();
   bool parse_bulk_body();
+  // Inside an array: parses the complete bulk strings that come next (an LRANGE reply's elements)
+  // in one loop, and stops before anything else, which parse_line takes (see the definition).
+  void parse_bulk_run();
   // Where the next complete value goes, and what to do once it is filled in.
   RespValue& open_slot();
   void slot_filled();

@@ -587,6 +587,37 @@ TEST_CASE("reply parser rejects malformed replies") {
   CHECK(parser.error() == "Protocol error: reply of more than 50 bytes exceeds the buffer limit");
 }
 
+TEST_CASE("reply parser reads an array's bulk elements the same whole as byte by byte") {
+  // Fed whole, the bulk elements before an array's last take the parser's run-of-elements path;
+  // fed byte by byte, none do. Values and errors must not tell the two apart.
+  std::string error;
+  const std::string wire = "*5\r\n$3\r\nabc\r\n$10\r\n0123456789\r\n:5\r\n$0\r\n\r\n$2\r\nxy\r\n+OK\r\n";
+  const std::vector<RespValue> expected = {
+      RespValue::array({RespValue::bulk("abc"), RespValue::bulk("0123456789"), RespValue::from_integer(5),
+                        RespValue::bulk(""), RespValue::bulk("xy")}),
+      RespValue::simple("OK")};
+  CHECK(parse_replies(wire, wire.size(), &error) == expected);
+  CHECK(error.empty());
+  CHECK(parse_replies(wire, 1, &error) == expected);
+  CHECK(error.empty());
+  CHECK(reply_error_of("*3\r\n$1\r\na\r\n$03\r\nabc\r\n$1\r\nb\r\n") == "Protocol error: invalid bulk length");
+  CHECK(reply_error_of("*3\r\n$1\r\na\r\n$1234567890123456789\r\nx\r\n$1\r\nb\r\n") ==
+        "Protocol error: invalid bulk length");
+  CHECK(reply_error_of("*3\r\n$1\r\na\r\n$2\r\nabc\r\n$1\r\nb\r\n") ==
+        "Protocol error: expected '\\r\\n' after bulk string data");
+  CHECK(reply_error_of("*3\r\n$1\r\na\r\n$2\nab\r\n$1\r\nb\r\n") ==
+        "Protocol error: reply line not terminated by '\\r\\n'");
+  RespLimits limits;
+  limits.max_bulk_bytes = 4;
+  CHECK(reply_error_of("*3\r\n$1\r\na\r\n$5\r\nabcde\r\n$1\r\nb\r\n", limits) ==
+        "Protocol error: invalid bulk length");
+  limits = {};
+  limits.max_inline_bytes = 3;
+  CHECK(reply_error_of("*3\r\n$1\r\na\r\n$10\r\n0123456789\r\n$1\r\nb\r\n", limits) ==
+        "Protocol error: too big reply line");
+  CHECK(reply_error_of("*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n", limits).empty());
+}
+
 TEST_CASE("reply parser fuzz: mutated replies never crash") {
   TestRng rng(7);
   RespLimits limits;
