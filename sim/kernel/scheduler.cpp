@@ -196,17 +196,6 @@ Scheduler::QueuedEvent Scheduler::pop_later() {
   return ev;
 }
 
-bool Scheduler::next_is_due_now() const {
-  if (due_now_head_ == due_now_.size()) return false;
-  const QueuedEvent& head = due_now_[due_now_head_];
-  return heap_.empty() || Later{}(heap_.front(), HeapKey{head.time_ns, head.seq, 0, kNoLane});
-}
-
-const std::int64_t* Scheduler::next_time_ns() const {
-  if (next_is_due_now()) return &due_now_[due_now_head_].time_ns;
-  return heap_.empty() ? nullptr : &heap_.front().time_ns;
-}
-
 void Scheduler::push_task_event(EventKind kind, std::int64_t time_ns, TaskId task, std::uint64_t generation) {
   push({time_ns, 0, task, generation, kNoNode, kind});
 }
@@ -248,9 +237,11 @@ void Scheduler::call_at(SimTime when, std::uint32_t target, std::uint64_t a, std
   push({when.time_since_epoch().count(), 0, a, b, target, EventKind::call});
 }
 
-bool Scheduler::step() {
+bool Scheduler::step() { return step_known(next_is_due_now()); }
+
+bool Scheduler::step_known(bool due_now) {
   QueuedEvent ev;
-  if (next_is_due_now()) {
+  if (due_now) {
     ev = due_now_[due_now_head_++];
     if (due_now_head_ == due_now_.size()) {
       due_now_.clear();
@@ -311,14 +302,15 @@ Scheduler::StopReason Scheduler::run(SimTime until, std::uint64_t max_events,
   std::uint64_t window_events = 0;
   std::int64_t window_start_ns = now_ns();
   for (;;) {
-    const std::int64_t* next_ns = next_time_ns();
+    const bool due_now = next_is_due_now();
+    const std::int64_t* next_ns = next_time_ns(due_now);
     if (next_ns == nullptr) return StopReason::idle;
     if (*next_ns > until.time_since_epoch().count()) {
       if (until > now_) now_ = until;
       return StopReason::time_limit;
     }
     if (ran >= max_events) return StopReason::event_limit;
-    step();
+    step_known(due_now);
     ++ran;
     if (stall_events_ != 0 && ++window_events >= stall_events_) {
       if (now_ns() - window_start_ns < stall_min_advance_ns_) {
@@ -345,10 +337,6 @@ std::string Scheduler::describe_task(TaskId id) const {
 }
 
 // ---- tasks -------------------------------------------------------------------------------------
-
-Scheduler::Task* Scheduler::find_task(TaskId id) const {
-  return id < task_by_id_.size() ? task_by_id_[id] : nullptr;
-}
 
 TaskId Scheduler::spawn(NodeId node_id, std::string name, std::function<void()> fn) {
   if (node_id != kNoNode) KERNEL_ASSERT(node(node_id).state != NodeState::down);
@@ -514,13 +502,9 @@ void Scheduler::destroy_task(TaskId id) {
 
 // ---- nodes -------------------------------------------------------------------------------------
 
-Scheduler::Node& Scheduler::node(NodeId id) {
-  KERNEL_ASSERT(id < nodes_.size());
-  return nodes_[id];
-}
-const Scheduler::Node& Scheduler::node(NodeId id) const {
-  KERNEL_ASSERT(id < nodes_.size());
-  return nodes_[id];
+void Scheduler::no_such_node(NodeId id) {
+  std::fprintf(stderr, "replsim kernel assertion failed: no node %u\n", id);
+  std::abort();
 }
 
 NodeId Scheduler::add_node(std::string name, NodeClockSpec clock) {
@@ -598,6 +582,8 @@ void Scheduler::set_node_clock(NodeId id, NodeClockSpec clock) { node(id).clock 
 
 Nanos Scheduler::local_now(NodeId id) const {
   const Node& n = node(id);
+  // Most nodes keep true time: no 128-bit division for them.
+  if (n.clock.drift_ppm == 0) return Nanos(now_ns() + n.clock.offset.count());
   __extension__ using i128 = __int128;
   const i128 global = now_ns();
   const i128 drift = global * n.clock.drift_ppm / 1'000'000;
