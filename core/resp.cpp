@@ -234,6 +234,15 @@ std::optional<std::vector<std::string>> RespRequestParser::next() {
   return argv;
 }
 
+bool RespRequestParser::next_into(std::vector<std::string>& argv) {
+  if (argv.size() > spare_.size()) spare_ = std::move(argv);
+  argv.clear();
+  if (ready_.empty()) return false;
+  argv = std::move(ready_.front());
+  ready_.pop_front();
+  return true;
+}
+
 std::string RespRequestParser::error_reply() const { return encode_error("ERR " + error_); }
 
 
@@ -255,6 +264,7 @@ void RespRequestParser::fail(std::string message) {
   buffer_.shrink_to_fit();
   read_pos_ = 0;
   argv_.clear();
+  argc_ = 0;
   pending_bytes_ = 0;
 }
 
@@ -312,6 +322,7 @@ bool RespRequestParser::parse_inline() {
     return true;
   }
   argv_ = std::move(*args);
+  argc_ = argv_.size();
   finish_request();
   return true;
 }
@@ -334,10 +345,22 @@ bool RespRequestParser::parse_multibulk_header() {
     return true;
   }
   args_remaining_ = *count;
-  argv_.clear();
+  // A request given back by the caller is parsed over, its strings keeping their buffers.
+  if (spare_.size() > argv_.size()) std::swap(argv_, spare_);
+  argc_ = 0;
   argv_.reserve(std::min(static_cast<std::size_t>(*count), kReserveArgsMax));
   state_ = State::bulk_header;
   return true;
+}
+
+std::string& RespRequestParser::next_argument() {
+  if (argc_ < argv_.size()) {
+    std::string& arg = argv_[argc_++];
+    arg.clear();
+    return arg;
+  }
+  ++argc_;
+  return argv_.emplace_back();
 }
 
 bool RespRequestParser::parse_bulk_header() {
@@ -347,26 +370,43 @@ bool RespRequestParser::parse_bulk_header() {
     fail(fmt::format("Protocol error: expected '$', got '{}'", printable_byte(rest.front())));
     return false;
   }
-  std::optional<std::string_view> line = take_line("Protocol error: too big bulk count string");
-  if (!line) return false;
-  std::optional<std::int64_t> length;
-  if (line->back() == '\r') length = parse_int64_strict(line->substr(1, line->size() - 2));
-  if (!length || *length < 0 || static_cast<std::uint64_t>(*length) > limits_.max_bulk_bytes) {
-    fail("Protocol error: invalid bulk length");
-    return false;
+  // The usual header, "$<1 to 18 digits, no leading zero>\r\n" within the limits, is read in place;
+  // anything else (incomplete, "$0", malformed, too long) goes through take_line and
+  // parse_int64_strict, which judge it as they always have.
+  std::size_t length = 0;
+  std::size_t p = 1;
+  if (rest.size() >= 4 && rest[1] >= '1' && rest[1] <= '9') {
+    const std::size_t digits_end = std::min<std::size_t>(rest.size(), 19);
+    while (p < digits_end && rest[p] >= '0' && rest[p] <= '9') {
+      length = length * 10 + static_cast<std::size_t>(rest[p] - '0');
+      ++p;
+    }
   }
-  bulk_remaining_ = static_cast<std::size_t>(*length);
+  if (p > 1 && rest.size() - p >= 2 && rest[p] == '\r' && rest[p + 1] == '\n' &&
+      p + 1 <= limits_.max_inline_bytes && length <= limits_.max_bulk_bytes) {
+    read_pos_ += p + 2;
+  } else {
+    std::optional<std::string_view> line = take_line("Protocol error: too big bulk count string");
+    if (!line) return false;
+    std::optional<std::int64_t> parsed;
+    if (line->back() == '\r') parsed = parse_int64_strict(line->substr(1, line->size() - 2));
+    if (!parsed || *parsed < 0 || static_cast<std::uint64_t>(*parsed) > limits_.max_bulk_bytes) {
+      fail("Protocol error: invalid bulk length");
+      return false;
+    }
+    length = static_cast<std::size_t>(*parsed);
+  }
+  bulk_remaining_ = length;
   const std::string_view body = unread();
   if (body.size() >= bulk_remaining_ + 2 && body[bulk_remaining_] == '\r' && body[bulk_remaining_ + 1] == '\n') {
     // The whole argument is here (the usual case): one copy, and the body and CRLF states are skipped.
-    argv_.emplace_back(body.substr(0, bulk_remaining_));
+    next_argument().assign(body.substr(0, bulk_remaining_));
     read_pos_ += bulk_remaining_ + 2;
     bulk_remaining_ = 0;
     end_argument();
     return true;
   }
-  argv_.emplace_back();
-  argv_.back().reserve(std::min(bulk_remaining_, kReserveBytesMax));
+  next_argument().reserve(std::min(bulk_remaining_, kReserveBytesMax));
   state_ = State::bulk_body;
   return true;
 }
@@ -379,7 +419,7 @@ bool RespRequestParser::parse_bulk_body() {
   const std::string_view rest = unread();
   if (rest.empty()) return false;
   const std::size_t take = std::min(rest.size(), bulk_remaining_);
-  argv_.back().append(rest.substr(0, take));
+  argv_[argc_ - 1].append(rest.substr(0, take));
   read_pos_ += take;
   bulk_remaining_ -= take;
   return true;
@@ -413,8 +453,10 @@ void RespRequestParser::end_argument() {
 }
 
 void RespRequestParser::finish_request() {
+  argv_.resize(argc_);  // recycled strings past the request go
   ready_.push_back(std::move(argv_));
   argv_ = {};
+  argc_ = 0;
   state_ = State::idle;
   args_remaining_ = 0;
   bulk_remaining_ = 0;

@@ -414,6 +414,38 @@ TEST_CASE("fuzz: mutated request streams never crash and never depend on chunkin
   CHECK(clean_cases > kCases / 20);
 }
 
+TEST_CASE("next_into gives the requests next gives, parsing later ones over the strings handed back") {
+  TestRng rng(0xa11ce);
+  for (int c = 0; c < 2000; ++c) {
+    std::vector<Argv> sent;
+    std::string wire;
+    const std::size_t requests = 1 + rng.below(6);
+    for (std::size_t r = 0; r < requests; ++r) wire += random_request_wire(rng, sent);
+    if (rng.chance(3)) mutate(rng, wire);
+    RespLimits limits;
+    if (rng.chance(3)) {
+      limits.max_bulk_bytes = rng.below(16);
+      limits.max_inline_bytes = 1 + rng.below(40);
+    }
+    const ParseOutcome whole = parse_whole(wire, limits);
+    // Drained after every chunk into one argv, as a server loop does: each request is parsed into
+    // the strings of the one before it.
+    RespRequestParser parser(limits);
+    ParseOutcome recycled;
+    Argv argv = {"left", "over", "from an earlier connection and long enough to be on the heap"};
+    for (std::size_t at = 0; at < wire.size();) {
+      const std::size_t n = 1 + rng.below(9);
+      parser.feed(std::string_view(wire).substr(at, n));
+      at += n;
+      while (parser.next_into(argv)) recycled.requests.push_back(argv);
+      CHECK(argv.empty());
+    }
+    recycled.error = parser.error();
+    CAPTURE(c);
+    CHECK(recycled == whole);
+  }
+}
+
 // ---- encoders -----------------------------------------------------------------------------------
 
 TEST_CASE("reply encoders produce exact RESP2 bytes") {
