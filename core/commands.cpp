@@ -456,31 +456,34 @@ void cmd_lrange(Exec& x) {
   if (start > stop || start >= length) return x.reply(encode_array_header(0));
   if (stop >= length) stop = length - 1;
   // Ranges of long lists are the largest replies the store sends, an element at a time: the reply
-  // is sized first, then written straight into its buffer ("$<len>\r\n<bytes>\r\n" per element, as
-  // append_bulk writes it), walking the deque with an iterator rather than indexing it.
+  // is sized first, and a short element ("$<len>\r\n<bytes>\r\n", as append_bulk writes it) goes
+  // in with one append from the stack. The list is walked with an iterator rather than indexed.
   const auto first = list.begin() + start;
   const auto last = list.begin() + stop + 1;
   // Room for a header line: a type byte, up to 20 digits and CRLF.
   constexpr std::size_t kHeaderBytesMax = 24;
   std::size_t bytes = kHeaderBytesMax;
   for (auto it = first; it != last; ++it) bytes += it->size() + kHeaderBytesMax + 2;
-  std::string out(bytes, '\0');
-  char* p = out.data();
-  auto put_header = [&p](char type, std::size_t n) {
-    *p++ = type;
-    p = std::to_chars(p, p + 20, n).ptr;
+  std::string out;
+  out.reserve(bytes);
+  out += encode_array_header(static_cast<std::size_t>(stop - start + 1));
+  std::array<char, 128> element{};
+  for (auto it = first; it != last; ++it) {
+    if (it->size() + kHeaderBytesMax + 2 > element.size()) {
+      append_bulk(out, *it);
+      continue;
+    }
+    char* p = element.data();
+    *p++ = '$';
+    p = std::to_chars(p, p + 20, it->size()).ptr;
     *p++ = '\r';
     *p++ = '\n';
-  };
-  put_header('*', static_cast<std::size_t>(stop - start + 1));
-  for (auto it = first; it != last; ++it) {
-    put_header('$', it->size());
     if (!it->empty()) std::memcpy(p, it->data(), it->size());
     p += it->size();
     *p++ = '\r';
     *p++ = '\n';
+    out.append(element.data(), static_cast<std::size_t>(p - element.data()));
   }
-  out.resize(static_cast<std::size_t>(p - out.data()));
   x.reply(std::move(out));
 }
 
