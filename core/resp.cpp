@@ -751,6 +751,20 @@ void RespReplyParser::fail(std::string message) {
   pending_bytes_ = 0;
 }
 
+RespValue& RespReplyParser::Frame::open_element() {
+  if (filled < array.elements.size()) {
+    // A recycled element, cleared to what a new one holds; its string keeps its buffer.
+    RespValue& slot = array.elements[filled++];
+    slot.type = RespValue::Type::null;
+    slot.text.clear();
+    slot.integer = 0;
+    slot.elements.clear();
+    return slot;
+  }
+  ++filled;
+  return array.elements.emplace_back();
+}
+
 void RespReplyParser::parse_available() {
   bool progressed = true;
   while (progressed && !failed()) {
@@ -789,7 +803,7 @@ void RespReplyParser::parse_bulk_run() {
     }
     const std::size_t body = p + 2;
     if (in.size() - body < length + 2 || in[body + length] != '\r' || in[body + length + 1] != '\n') break;
-    RespValue& slot = open_slot();
+    RespValue& slot = top.open_element();
     slot.type = RespValue::Type::bulk;
     const std::string_view text = in.substr(body, length);
     if (pool_ != nullptr && text.size() > slot.text.capacity()) pool_->take_text(slot.text);
@@ -824,18 +838,7 @@ bool RespStringPool::take_text(std::string& into) {
 RespValue& RespReplyParser::open_slot() {
   // A value is built where it ends up: in the innermost open array, or in the queue of values.
   if (stack_.empty()) return ready_.emplace_back();
-  Frame& top = stack_.back();
-  if (top.filled < top.array.elements.size()) {
-    // A recycled element, cleared to what a new one holds; its string keeps its buffer.
-    RespValue& slot = top.array.elements[top.filled++];
-    slot.type = RespValue::Type::null;
-    slot.text.clear();
-    slot.integer = 0;
-    slot.elements.clear();
-    return slot;
-  }
-  ++top.filled;
-  return top.array.elements.emplace_back();
+  return stack_.back().open_element();
 }
 
 void RespReplyParser::slot_filled() {

@@ -200,6 +200,8 @@ class RespReplyParser {
     // Elements in place so far. array.elements may hold more, left from a recycled value, to be
     // parsed over and cut off when the array completes.
     std::size_t filled = 0;
+    // The slot for the array's next element (see open_slot).
+    RespValue& open_element();
   };
 
   void parse_available();
