@@ -480,13 +480,21 @@ void append_header(std::string& out, char prefix, Int value) {
   out += "\r\n";
 }
 
+// A header line alone, as one string built once from the stack (it fits the string's inline
+// buffer: integer replies and array headers are sent per command).
+template <class Int>
+std::string header_line(char prefix, Int value) {
+  char line[24];
+  line[0] = prefix;
+  char* end = std::to_chars(line + 1, line + sizeof line - 2, value).ptr;
+  *end++ = '\r';
+  *end++ = '\n';
+  return std::string(line, static_cast<std::size_t>(end - line));
+}
+
 }  // namespace
 
-std::string encode_integer(std::int64_t value) {
-  std::string out;
-  append_header(out, ':', value);
-  return out;
-}
+std::string encode_integer(std::int64_t value) { return header_line(':', value); }
 
 void append_bulk(std::string& out, std::string_view bytes) {
   out.reserve(out.size() + bytes.size() + 24);
@@ -510,11 +518,7 @@ std::string encode_bulk(std::string_view bytes) {
 
 std::string encode_null_bulk() { return "$-1\r\n"; }
 
-std::string encode_array_header(std::size_t count) {
-  std::string out;
-  append_header(out, '*', count);
-  return out;
-}
+std::string encode_array_header(std::size_t count) { return header_line('*', count); }
 
 std::string encode_null_array() { return "*-1\r\n"; }
 
