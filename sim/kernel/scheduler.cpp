@@ -174,26 +174,45 @@ void Scheduler::queue_later(const QueuedEvent& ev) {
 }
 
 Scheduler::QueuedEvent Scheduler::pop_later() {
-  std::pop_heap(heap_.begin(), heap_.end(), Later{});
-  const HeapKey key = heap_.back();
-  heap_.pop_back();
-  if (key.lane == kNoLane) {
-    free_heap_slots_.push_back(key.slot);
-    return heap_events_[key.slot];
-  }
-  Lane& lane = lanes_[key.lane];
-  const QueuedEvent ev = lane.events[lane.head++];
-  if (!lane.empty()) {
+  const HeapKey top = heap_.front();
+  if (top.lane != kNoLane) {
+    Lane& lane = lanes_[top.lane];
+    const QueuedEvent ev = lane.events[lane.head++];
+    if (lane.empty()) {
+      std::pop_heap(heap_.begin(), heap_.end(), Later{});
+      heap_.pop_back();
+      return ev;
+    }
+    // The lane's next event takes its front's place in the heap: one sift down instead of a pop
+    // and a push.
     const QueuedEvent& next = lane.events[lane.head];
-    heap_.push_back({next.time_ns, next.seq, 0, key.lane});
-    std::push_heap(heap_.begin(), heap_.end(), Later{});
+    replace_top({next.time_ns, next.seq, 0, top.lane});
     // Drop the consumed front once it is the larger part (a busy lane may never drain).
     if (lane.head >= 256 && 2 * lane.head >= lane.events.size()) {
       lane.events.erase(lane.events.begin(), lane.events.begin() + static_cast<std::ptrdiff_t>(lane.head));
       lane.head = 0;
     }
+    return ev;
   }
-  return ev;
+  std::pop_heap(heap_.begin(), heap_.end(), Later{});
+  heap_.pop_back();
+  free_heap_slots_.push_back(top.slot);
+  return heap_events_[top.slot];
+}
+
+void Scheduler::replace_top(const HeapKey& key) {
+  // The heap's order is std::push_heap's with Later: each entry no later than its children.
+  const std::size_t n = heap_.size();
+  std::size_t hole = 0;
+  for (;;) {
+    std::size_t child = 2 * hole + 1;
+    if (child >= n) break;
+    if (child + 1 < n && Later{}(heap_[child], heap_[child + 1])) ++child;  // the earlier child
+    if (!Later{}(key, heap_[child])) break;
+    heap_[hole] = heap_[child];
+    hole = child;
+  }
+  heap_[hole] = key;
 }
 
 void Scheduler::push_task_event(EventKind kind, std::int64_t time_ns, TaskId task, std::uint64_t generation) {

@@ -216,6 +216,7 @@ class Scheduler {
   void push(QueuedEvent ev);
   void queue_later(const QueuedEvent& ev);  // an event due after now, into a lane or the heap
   QueuedEvent pop_later();                  // the heap's earliest event
+  void replace_top(const HeapKey& key);     // the heap's earliest entry becomes key
   // The earliest event is due_now_'s head. Inline, with find_task and node below: the loop asks
   // these for every event.
   bool next_is_due_now() const {
