@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
+#include <cstring>
 #include <utility>
 
 #include "core/duplication_format.h"
@@ -453,13 +455,35 @@ void cmd_lrange(Exec& x) {
   if (start < 0) start = 0;
   if (start > stop || start >= length) return x.reply(encode_array_header(0));
   if (stop >= length) stop = length - 1;
-  // The reply is sized first: ranges of long lists are the largest replies the store sends.
-  std::size_t bytes = 24;
-  for (std::int64_t i = start; i <= stop; ++i) bytes += list[static_cast<std::size_t>(i)].size() + 24;
+  // Ranges of long lists are the largest replies the store sends, an element at a time: the reply
+  // is sized first, and a short element ("$<len>\r\n<bytes>\r\n", as append_bulk writes it) goes
+  // in with one append from the stack. The list is walked with an iterator rather than indexed.
+  const auto first = list.begin() + start;
+  const auto last = list.begin() + stop + 1;
+  // Room for a header line: a type byte, up to 20 digits and CRLF.
+  constexpr std::size_t kHeaderBytesMax = 24;
+  std::size_t bytes = kHeaderBytesMax;
+  for (auto it = first; it != last; ++it) bytes += it->size() + kHeaderBytesMax + 2;
   std::string out;
   out.reserve(bytes);
   out += encode_array_header(static_cast<std::size_t>(stop - start + 1));
-  for (std::int64_t i = start; i <= stop; ++i) append_bulk(out, list[static_cast<std::size_t>(i)]);
+  std::array<char, 128> element{};
+  for (auto it = first; it != last; ++it) {
+    if (it->size() + kHeaderBytesMax + 2 > element.size()) {
+      append_bulk(out, *it);
+      continue;
+    }
+    char* p = element.data();
+    *p++ = '$';
+    p = std::to_chars(p, p + 20, it->size()).ptr;
+    *p++ = '\r';
+    *p++ = '\n';
+    if (!it->empty()) std::memcpy(p, it->data(), it->size());
+    p += it->size();
+    *p++ = '\r';
+    *p++ = '\n';
+    out.append(element.data(), static_cast<std::size_t>(p - element.data()));
+  }
   x.reply(std::move(out));
 }
 

@@ -444,6 +444,11 @@ TEST_CASE("LPUSH, RPUSH, LRANGE, LLEN") {
   CHECK(n.run({"LRANGE", "l", "a", "1"}) == err(kErrNotInteger));
   CHECK(n.run({"LRANGE", "l", "0", "1.0"}) == err(kErrNotInteger));
   CHECK(n.run({"LRANGE", "nope", "0", "-1"}) == kEmptyArray);
+  // Empty and long elements, written into a reply sized up front.
+  const std::string long_element(300, 'z');
+  n.run({"RPUSH", "e", "", long_element, "", "q"});
+  CHECK(n.run({"LRANGE", "e", "0", "-1"}) == encode_bulk_array({"", long_element, "", "q"}));
+  CHECK(n.run({"LRANGE", "e", "1", "1"}) == encode_bulk_array({long_element}));
   CHECK(n.run({"LLEN", "l"}) == integer(5));
   CHECK(n.run({"LLEN", "nope"}) == integer(0));
   n.run({"SET", "s", "v"});

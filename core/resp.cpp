@@ -234,6 +234,15 @@ std::optional<std::vector<std::string>> RespRequestParser::next() {
   return argv;
 }
 
+bool RespRequestParser::next_into(std::vector<std::string>& argv) {
+  if (argv.size() > spare_.size()) spare_ = std::move(argv);
+  argv.clear();
+  if (ready_.empty()) return false;
+  argv = std::move(ready_.front());
+  ready_.pop_front();
+  return true;
+}
+
 std::string RespRequestParser::error_reply() const { return encode_error("ERR " + error_); }
 
 
@@ -255,6 +264,7 @@ void RespRequestParser::fail(std::string message) {
   buffer_.shrink_to_fit();
   read_pos_ = 0;
   argv_.clear();
+  argc_ = 0;
   pending_bytes_ = 0;
 }
 
@@ -312,6 +322,7 @@ bool RespRequestParser::parse_inline() {
     return true;
   }
   argv_ = std::move(*args);
+  argc_ = argv_.size();
   finish_request();
   return true;
 }
@@ -334,10 +345,22 @@ bool RespRequestParser::parse_multibulk_header() {
     return true;
   }
   args_remaining_ = *count;
-  argv_.clear();
+  // A request given back by the caller is parsed over, its strings keeping their buffers.
+  if (spare_.size() > argv_.size()) std::swap(argv_, spare_);
+  argc_ = 0;
   argv_.reserve(std::min(static_cast<std::size_t>(*count), kReserveArgsMax));
   state_ = State::bulk_header;
   return true;
+}
+
+std::string& RespRequestParser::next_argument() {
+  if (argc_ < argv_.size()) {
+    std::string& arg = argv_[argc_++];
+    arg.clear();
+    return arg;
+  }
+  ++argc_;
+  return argv_.emplace_back();
 }
 
 bool RespRequestParser::parse_bulk_header() {
@@ -347,26 +370,43 @@ bool RespRequestParser::parse_bulk_header() {
     fail(fmt::format("Protocol error: expected '$', got '{}'", printable_byte(rest.front())));
     return false;
   }
-  std::optional<std::string_view> line = take_line("Protocol error: too big bulk count string");
-  if (!line) return false;
-  std::optional<std::int64_t> length;
-  if (line->back() == '\r') length = parse_int64_strict(line->substr(1, line->size() - 2));
-  if (!length || *length < 0 || static_cast<std::uint64_t>(*length) > limits_.max_bulk_bytes) {
-    fail("Protocol error: invalid bulk length");
-    return false;
+  // The usual header, "$<1 to 18 digits, no leading zero>\r\n" within the limits, is read in place;
+  // anything else (incomplete, "$0", malformed, too long) goes through take_line and
+  // parse_int64_strict, which judge it as they always have.
+  std::size_t length = 0;
+  std::size_t p = 1;
+  if (rest.size() >= 4 && rest[1] >= '1' && rest[1] <= '9') {
+    const std::size_t digits_end = std::min<std::size_t>(rest.size(), 19);
+    while (p < digits_end && rest[p] >= '0' && rest[p] <= '9') {
+      length = length * 10 + static_cast<std::size_t>(rest[p] - '0');
+      ++p;
+    }
   }
-  bulk_remaining_ = static_cast<std::size_t>(*length);
+  if (p > 1 && rest.size() - p >= 2 && rest[p] == '\r' && rest[p + 1] == '\n' &&
+      p + 1 <= limits_.max_inline_bytes && length <= limits_.max_bulk_bytes) {
+    read_pos_ += p + 2;
+  } else {
+    std::optional<std::string_view> line = take_line("Protocol error: too big bulk count string");
+    if (!line) return false;
+    std::optional<std::int64_t> parsed;
+    if (line->back() == '\r') parsed = parse_int64_strict(line->substr(1, line->size() - 2));
+    if (!parsed || *parsed < 0 || static_cast<std::uint64_t>(*parsed) > limits_.max_bulk_bytes) {
+      fail("Protocol error: invalid bulk length");
+      return false;
+    }
+    length = static_cast<std::size_t>(*parsed);
+  }
+  bulk_remaining_ = length;
   const std::string_view body = unread();
   if (body.size() >= bulk_remaining_ + 2 && body[bulk_remaining_] == '\r' && body[bulk_remaining_ + 1] == '\n') {
     // The whole argument is here (the usual case): one copy, and the body and CRLF states are skipped.
-    argv_.emplace_back(body.substr(0, bulk_remaining_));
+    next_argument().assign(body.substr(0, bulk_remaining_));
     read_pos_ += bulk_remaining_ + 2;
     bulk_remaining_ = 0;
     end_argument();
     return true;
   }
-  argv_.emplace_back();
-  argv_.back().reserve(std::min(bulk_remaining_, kReserveBytesMax));
+  next_argument().reserve(std::min(bulk_remaining_, kReserveBytesMax));
   state_ = State::bulk_body;
   return true;
 }
@@ -379,7 +419,7 @@ bool RespRequestParser::parse_bulk_body() {
   const std::string_view rest = unread();
   if (rest.empty()) return false;
   const std::size_t take = std::min(rest.size(), bulk_remaining_);
-  argv_.back().append(rest.substr(0, take));
+  argv_[argc_ - 1].append(rest.substr(0, take));
   read_pos_ += take;
   bulk_remaining_ -= take;
   return true;
@@ -413,8 +453,10 @@ void RespRequestParser::end_argument() {
 }
 
 void RespRequestParser::finish_request() {
+  argv_.resize(argc_);  // recycled strings past the request go
   ready_.push_back(std::move(argv_));
   argv_ = {};
+  argc_ = 0;
   state_ = State::idle;
   args_remaining_ = 0;
   bulk_remaining_ = 0;
@@ -438,13 +480,21 @@ void append_header(std::string& out, char prefix, Int value) {
   out += "\r\n";
 }
 
+// A header line alone, as one string built once from the stack (it fits the string's inline
+// buffer: integer replies and array headers are sent per command).
+template <class Int>
+std::string header_line(char prefix, Int value) {
+  char line[24];
+  line[0] = prefix;
+  char* end = std::to_chars(line + 1, line + sizeof line - 2, value).ptr;
+  *end++ = '\r';
+  *end++ = '\n';
+  return std::string(line, static_cast<std::size_t>(end - line));
+}
+
 }  // namespace
 
-std::string encode_integer(std::int64_t value) {
-  std::string out;
-  append_header(out, ':', value);
-  return out;
-}
+std::string encode_integer(std::int64_t value) { return header_line(':', value); }
 
 void append_bulk(std::string& out, std::string_view bytes) {
   out.reserve(out.size() + bytes.size() + 24);
@@ -468,11 +518,7 @@ std::string encode_bulk(std::string_view bytes) {
 
 std::string encode_null_bulk() { return "$-1\r\n"; }
 
-std::string encode_array_header(std::size_t count) {
-  std::string out;
-  append_header(out, '*', count);
-  return out;
-}
+std::string encode_array_header(std::size_t count) { return header_line('*', count); }
 
 std::string encode_null_array() { return "*-1\r\n"; }
 
@@ -709,11 +755,67 @@ void RespReplyParser::fail(std::string message) {
   pending_bytes_ = 0;
 }
 
+RespValue& RespReplyParser::Frame::open_element() {
+  if (filled < array.elements.size()) {
+    // A recycled element, cleared to what a new one holds; its string keeps its buffer.
+    RespValue& slot = array.elements[filled++];
+    slot.type = RespValue::Type::null;
+    slot.text.clear();
+    slot.integer = 0;
+    slot.elements.clear();
+    return slot;
+  }
+  ++filled;
+  return array.elements.emplace_back();
+}
+
 void RespReplyParser::parse_available() {
   bool progressed = true;
   while (progressed && !failed()) {
-    progressed = in_bulk_ ? parse_bulk_body() : parse_line();
+    if (in_bulk_) {
+      progressed = parse_bulk_body();
+      continue;
+    }
+    if (!stack_.empty()) parse_bulk_run();
+    progressed = parse_line();
   }
+}
+
+void RespReplyParser::parse_bulk_run() {
+  // The elements of a long array reply are nearly all "$<len>\r\n<bytes>\r\n" with every byte at
+  // hand. Each is put in place here as parse_line would put it, without its per-value dispatch,
+  // line search and number parsing. Anything else stops the run and is left to parse_line: another
+  // type, a null, "$0", a malformed or incomplete element, a limit hit, and the array's last element
+  // (whose completion closes the array), so errors and completions are handled in one place only.
+  Frame& top = stack_.back();
+  const std::string_view in = input_;
+  std::size_t pos = read_pos_;
+  while (top.remaining > 1) {
+    if (in.size() - pos < 4 || in[pos] != '$' || in[pos + 1] < '1' || in[pos + 1] > '9') break;
+    // Up to 18 digits cannot overflow, as in parse_int64_strict; a 19th is left to parse_line.
+    std::size_t p = pos + 1;
+    const std::size_t digits_end = std::min(in.size(), p + 18);
+    std::uint64_t length = 0;
+    while (p < digits_end && in[p] >= '0' && in[p] <= '9') {
+      length = length * 10 + static_cast<std::uint64_t>(in[p] - '0');
+      ++p;
+    }
+    // p is at the line's CR: the header line runs from pos to its LF at p + 1.
+    if (in.size() - p < 2 || in[p] != '\r' || in[p + 1] != '\n' || p + 1 - pos > limits_.max_inline_bytes ||
+        length > limits_.max_bulk_bytes) {
+      break;
+    }
+    const std::size_t body = p + 2;
+    if (in.size() - body < length + 2 || in[body + length] != '\r' || in[body + length + 1] != '\n') break;
+    RespValue& slot = top.open_element();
+    slot.type = RespValue::Type::bulk;
+    const std::string_view text = in.substr(body, length);
+    if (pool_ != nullptr && text.size() > slot.text.capacity()) pool_->take_text(slot.text);
+    slot.text.assign(text);
+    --top.remaining;  // never the last one: the array stays open
+    pos = body + length + 2;
+  }
+  read_pos_ = pos;
 }
 
 void RespStringPool::keep_texts(std::vector<RespValue>& elements) {
@@ -740,18 +842,7 @@ bool RespStringPool::take_text(std::string& into) {
 RespValue& RespReplyParser::open_slot() {
   // A value is built where it ends up: in the innermost open array, or in the queue of values.
   if (stack_.empty()) return ready_.emplace_back();
-  Frame& top = stack_.back();
-  if (top.filled < top.array.elements.size()) {
-    // A recycled element, cleared to what a new one holds; its string keeps its buffer.
-    RespValue& slot = top.array.elements[top.filled++];
-    slot.type = RespValue::Type::null;
-    slot.text.clear();
-    slot.integer = 0;
-    slot.elements.clear();
-    return slot;
-  }
-  ++top.filled;
-  return top.array.elements.emplace_back();
+  return stack_.back().open_element();
 }
 
 void RespReplyParser::slot_filled() {

@@ -50,6 +50,10 @@ class RespRequestParser {
   void feed(std::string_view bytes);
   // The next complete request in arrival order; never an empty argv.
   std::optional<std::vector<std::string>> next();
+  // The same into `argv`, whose old strings the parser keeps to parse later requests into (their
+  // buffers are reused: a server loop then allocates nothing per argument). Returns false, and
+  // leaves `argv` empty, when no request is complete.
+  bool next_into(std::vector<std::string>& argv);
   // True once a protocol error has been seen (even if requests before it are still queued).
   bool failed() const { return !error_.empty(); }
   // "Protocol error: ..." — the message Redis would put after "-ERR ". Empty unless failed().
@@ -79,6 +83,8 @@ class RespRequestParser {
   // One argument is complete: the next one's header, or the request is complete.
   void end_argument();
   void finish_request();
+  // The string the next argument goes into: a recycled one (cleared) while argv_ has one.
+  std::string& next_argument();
   void fail(std::string message);
   // The next line ending in "\n" from the unread buffer, without its line terminator. Returns
   // nullopt when the line is not complete yet (or an error was set because it is too long).
@@ -95,7 +101,11 @@ class RespRequestParser {
   std::size_t pending_bytes_ = 0;
   std::int64_t args_remaining_ = 0;
   std::size_t bulk_remaining_ = 0;
+  // The request being assembled: its first argc_ strings; any after them are recycled strings
+  // waiting to be parsed over, cut off when the request completes.
   std::vector<std::string> argv_;
+  std::size_t argc_ = 0;
+  std::vector<std::string> spare_;  // a request given back through next_into, for argv_ to reuse
   std::deque<std::vector<std::string>> ready_;
   std::string error_;
 };
@@ -190,11 +200,16 @@ class RespReplyParser {
     // Elements in place so far. array.elements may hold more, left from a recycled value, to be
     // parsed over and cut off when the array completes.
     std::size_t filled = 0;
+    // The slot for the array's next element (see open_slot).
+    RespValue& open_element();
   };
 
   void parse_available();
   bool parse_line();
   bool parse_bulk_body();
+  // Inside an array: parses the complete bulk strings that come next (an LRANGE reply's elements)
+  // in one loop, and stops before anything else, which parse_line takes (see the definition).
+  void parse_bulk_run();
   // Where the next complete value goes, and what to do once it is filled in.
   RespValue& open_slot();
   void slot_filled();

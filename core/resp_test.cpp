@@ -414,6 +414,38 @@ TEST_CASE("fuzz: mutated request streams never crash and never depend on chunkin
   CHECK(clean_cases > kCases / 20);
 }
 
+TEST_CASE("next_into gives the requests next gives, parsing later ones over the strings handed back") {
+  TestRng rng(0xa11ce);
+  for (int c = 0; c < 2000; ++c) {
+    std::vector<Argv> sent;
+    std::string wire;
+    const std::size_t requests = 1 + rng.below(6);
+    for (std::size_t r = 0; r < requests; ++r) wire += random_request_wire(rng, sent);
+    if (rng.chance(3)) mutate(rng, wire);
+    RespLimits limits;
+    if (rng.chance(3)) {
+      limits.max_bulk_bytes = rng.below(16);
+      limits.max_inline_bytes = 1 + rng.below(40);
+    }
+    const ParseOutcome whole = parse_whole(wire, limits);
+    // Drained after every chunk into one argv, as a server loop does: each request is parsed into
+    // the strings of the one before it.
+    RespRequestParser parser(limits);
+    ParseOutcome recycled;
+    Argv argv = {"left", "over", "from an earlier connection and long enough to be on the heap"};
+    for (std::size_t at = 0; at < wire.size();) {
+      const std::size_t n = 1 + rng.below(9);
+      parser.feed(std::string_view(wire).substr(at, n));
+      at += n;
+      while (parser.next_into(argv)) recycled.requests.push_back(argv);
+      CHECK(argv.empty());
+    }
+    recycled.error = parser.error();
+    CAPTURE(c);
+    CHECK(recycled == whole);
+  }
+}
+
 // ---- encoders -----------------------------------------------------------------------------------
 
 TEST_CASE("reply encoders produce exact RESP2 bytes") {
@@ -585,6 +617,37 @@ TEST_CASE("reply parser rejects malformed replies") {
   RespReplyParser parser(limits);
   parser.feed("$100\r\n" + std::string(60, 'a'));
   CHECK(parser.error() == "Protocol error: reply of more than 50 bytes exceeds the buffer limit");
+}
+
+TEST_CASE("reply parser reads an array's bulk elements the same whole as byte by byte") {
+  // Fed whole, the bulk elements before an array's last take the parser's run-of-elements path;
+  // fed byte by byte, none do. Values and errors must not tell the two apart.
+  std::string error;
+  const std::string wire = "*5\r\n$3\r\nabc\r\n$10\r\n0123456789\r\n:5\r\n$0\r\n\r\n$2\r\nxy\r\n+OK\r\n";
+  const std::vector<RespValue> expected = {
+      RespValue::array({RespValue::bulk("abc"), RespValue::bulk("0123456789"), RespValue::from_integer(5),
+                        RespValue::bulk(""), RespValue::bulk("xy")}),
+      RespValue::simple("OK")};
+  CHECK(parse_replies(wire, wire.size(), &error) == expected);
+  CHECK(error.empty());
+  CHECK(parse_replies(wire, 1, &error) == expected);
+  CHECK(error.empty());
+  CHECK(reply_error_of("*3\r\n$1\r\na\r\n$03\r\nabc\r\n$1\r\nb\r\n") == "Protocol error: invalid bulk length");
+  CHECK(reply_error_of("*3\r\n$1\r\na\r\n$1234567890123456789\r\nx\r\n$1\r\nb\r\n") ==
+        "Protocol error: invalid bulk length");
+  CHECK(reply_error_of("*3\r\n$1\r\na\r\n$2\r\nabc\r\n$1\r\nb\r\n") ==
+        "Protocol error: expected '\\r\\n' after bulk string data");
+  CHECK(reply_error_of("*3\r\n$1\r\na\r\n$2\nab\r\n$1\r\nb\r\n") ==
+        "Protocol error: reply line not terminated by '\\r\\n'");
+  RespLimits limits;
+  limits.max_bulk_bytes = 4;
+  CHECK(reply_error_of("*3\r\n$1\r\na\r\n$5\r\nabcde\r\n$1\r\nb\r\n", limits) ==
+        "Protocol error: invalid bulk length");
+  limits = {};
+  limits.max_inline_bytes = 3;
+  CHECK(reply_error_of("*3\r\n$1\r\na\r\n$10\r\n0123456789\r\n$1\r\nb\r\n", limits) ==
+        "Protocol error: too big reply line");
+  CHECK(reply_error_of("*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n", limits).empty());
 }
 
 TEST_CASE("reply parser fuzz: mutated replies never crash") {

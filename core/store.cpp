@@ -374,6 +374,7 @@ void Store::serve_client(Client& client) {
   Connection& conn = *client.conn;
   env_.log("store.client.open", fmt::format("client={} peer={}", client.id, client.peer));
   RespRequestParser parser(config_.resp_limits);
+  std::vector<std::string> argv;
   std::string end_reason = "closed";
   while (!stopping_) {
     auto data = conn.recv(kRecvChunkBytes, kForever);
@@ -383,8 +384,9 @@ void Store::serve_client(Client& client) {
     }
     parser.feed(data.value());
     bool send_failed = false;
-    while (auto argv = parser.next()) {
-      const std::string reply = handle_request(client, *argv);
+    // One argv for the connection: next_into hands its strings back to the parser to reuse.
+    while (parser.next_into(argv)) {
+      const std::string reply = handle_request(client, argv);
       if (client.replsync) {
         // CLUSTER REPLSYNC: this connection now carries a replica's sync and stream.
         env_.log("store.client.handoff", fmt::format("client={} replica={}", client.id, client.replsync->replica_id));

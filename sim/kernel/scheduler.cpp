@@ -174,37 +174,45 @@ void Scheduler::queue_later(const QueuedEvent& ev) {
 }
 
 Scheduler::QueuedEvent Scheduler::pop_later() {
-  std::pop_heap(heap_.begin(), heap_.end(), Later{});
-  const HeapKey key = heap_.back();
-  heap_.pop_back();
-  if (key.lane == kNoLane) {
-    free_heap_slots_.push_back(key.slot);
-    return heap_events_[key.slot];
-  }
-  Lane& lane = lanes_[key.lane];
-  const QueuedEvent ev = lane.events[lane.head++];
-  if (!lane.empty()) {
+  const HeapKey top = heap_.front();
+  if (top.lane != kNoLane) {
+    Lane& lane = lanes_[top.lane];
+    const QueuedEvent ev = lane.events[lane.head++];
+    if (lane.empty()) {
+      std::pop_heap(heap_.begin(), heap_.end(), Later{});
+      heap_.pop_back();
+      return ev;
+    }
+    // The lane's next event takes its front's place in the heap: one sift down instead of a pop
+    // and a push.
     const QueuedEvent& next = lane.events[lane.head];
-    heap_.push_back({next.time_ns, next.seq, 0, key.lane});
-    std::push_heap(heap_.begin(), heap_.end(), Later{});
+    replace_top({next.time_ns, next.seq, 0, top.lane});
     // Drop the consumed front once it is the larger part (a busy lane may never drain).
     if (lane.head >= 256 && 2 * lane.head >= lane.events.size()) {
       lane.events.erase(lane.events.begin(), lane.events.begin() + static_cast<std::ptrdiff_t>(lane.head));
       lane.head = 0;
     }
+    return ev;
   }
-  return ev;
+  std::pop_heap(heap_.begin(), heap_.end(), Later{});
+  heap_.pop_back();
+  free_heap_slots_.push_back(top.slot);
+  return heap_events_[top.slot];
 }
 
-bool Scheduler::next_is_due_now() const {
-  if (due_now_head_ == due_now_.size()) return false;
-  const QueuedEvent& head = due_now_[due_now_head_];
-  return heap_.empty() || Later{}(heap_.front(), HeapKey{head.time_ns, head.seq, 0, kNoLane});
-}
-
-const std::int64_t* Scheduler::next_time_ns() const {
-  if (next_is_due_now()) return &due_now_[due_now_head_].time_ns;
-  return heap_.empty() ? nullptr : &heap_.front().time_ns;
+void Scheduler::replace_top(const HeapKey& key) {
+  // The heap's order is std::push_heap's with Later: each entry no later than its children.
+  const std::size_t n = heap_.size();
+  std::size_t hole = 0;
+  for (;;) {
+    std::size_t child = 2 * hole + 1;
+    if (child >= n) break;
+    if (child + 1 < n && Later{}(heap_[child], heap_[child + 1])) ++child;  // the earlier child
+    if (!Later{}(key, heap_[child])) break;
+    heap_[hole] = heap_[child];
+    hole = child;
+  }
+  heap_[hole] = key;
 }
 
 void Scheduler::push_task_event(EventKind kind, std::int64_t time_ns, TaskId task, std::uint64_t generation) {
@@ -248,9 +256,11 @@ void Scheduler::call_at(SimTime when, std::uint32_t target, std::uint64_t a, std
   push({when.time_since_epoch().count(), 0, a, b, target, EventKind::call});
 }
 
-bool Scheduler::step() {
+bool Scheduler::step() { return step_known(next_is_due_now()); }
+
+bool Scheduler::step_known(bool due_now) {
   QueuedEvent ev;
-  if (next_is_due_now()) {
+  if (due_now) {
     ev = due_now_[due_now_head_++];
     if (due_now_head_ == due_now_.size()) {
       due_now_.clear();
@@ -311,14 +321,15 @@ Scheduler::StopReason Scheduler::run(SimTime until, std::uint64_t max_events,
   std::uint64_t window_events = 0;
   std::int64_t window_start_ns = now_ns();
   for (;;) {
-    const std::int64_t* next_ns = next_time_ns();
+    const bool due_now = next_is_due_now();
+    const std::int64_t* next_ns = next_time_ns(due_now);
     if (next_ns == nullptr) return StopReason::idle;
     if (*next_ns > until.time_since_epoch().count()) {
       if (until > now_) now_ = until;
       return StopReason::time_limit;
     }
     if (ran >= max_events) return StopReason::event_limit;
-    step();
+    step_known(due_now);
     ++ran;
     if (stall_events_ != 0 && ++window_events >= stall_events_) {
       if (now_ns() - window_start_ns < stall_min_advance_ns_) {
@@ -345,10 +356,6 @@ std::string Scheduler::describe_task(TaskId id) const {
 }
 
 // ---- tasks -------------------------------------------------------------------------------------
-
-Scheduler::Task* Scheduler::find_task(TaskId id) const {
-  return id < task_by_id_.size() ? task_by_id_[id] : nullptr;
-}
 
 TaskId Scheduler::spawn(NodeId node_id, std::string name, std::function<void()> fn) {
   if (node_id != kNoNode) KERNEL_ASSERT(node(node_id).state != NodeState::down);
@@ -514,13 +521,9 @@ void Scheduler::destroy_task(TaskId id) {
 
 // ---- nodes -------------------------------------------------------------------------------------
 
-Scheduler::Node& Scheduler::node(NodeId id) {
-  KERNEL_ASSERT(id < nodes_.size());
-  return nodes_[id];
-}
-const Scheduler::Node& Scheduler::node(NodeId id) const {
-  KERNEL_ASSERT(id < nodes_.size());
-  return nodes_[id];
+void Scheduler::no_such_node(NodeId id) {
+  std::fprintf(stderr, "replsim kernel assertion failed: no node %u\n", id);
+  std::abort();
 }
 
 NodeId Scheduler::add_node(std::string name, NodeClockSpec clock) {
@@ -598,6 +601,8 @@ void Scheduler::set_node_clock(NodeId id, NodeClockSpec clock) { node(id).clock 
 
 Nanos Scheduler::local_now(NodeId id) const {
   const Node& n = node(id);
+  // Most nodes keep true time: no 128-bit division for them.
+  if (n.clock.drift_ppm == 0) return Nanos(now_ns() + n.clock.offset.count());
   __extension__ using i128 = __int128;
   const i128 global = now_ns();
   const i128 drift = global * n.clock.drift_ppm / 1'000'000;

@@ -216,18 +216,40 @@ class Scheduler {
   void push(QueuedEvent ev);
   void queue_later(const QueuedEvent& ev);  // an event due after now, into a lane or the heap
   QueuedEvent pop_later();                  // the heap's earliest event
-  bool next_is_due_now() const;  // the earliest event is due_now_'s head
-  // The time of the earliest queued event, or nullptr when there is none.
-  const std::int64_t* next_time_ns() const;
+  void replace_top(const HeapKey& key);     // the heap's earliest entry becomes key
+  // The earliest event is due_now_'s head. Inline, with find_task and node below: the loop asks
+  // these for every event.
+  bool next_is_due_now() const {
+    if (due_now_head_ == due_now_.size()) return false;
+    const QueuedEvent& head = due_now_[due_now_head_];
+    return heap_.empty() || Later{}(heap_.front(), HeapKey{head.time_ns, head.seq, 0, kNoLane});
+  }
+  // The time of the earliest queued event, or nullptr when there is none; due_now is
+  // next_is_due_now().
+  const std::int64_t* next_time_ns(bool due_now) const {
+    if (due_now) return &due_now_[due_now_head_].time_ns;
+    return heap_.empty() ? nullptr : &heap_.front().time_ns;
+  }
+  // step() once next_is_due_now() is known to be due_now.
+  bool step_known(bool due_now);
   void push_task_event(EventKind kind, std::int64_t time_ns, TaskId task, std::uint64_t generation);
   void run_event(const QueuedEvent& ev);
   void resume_task(Task* t);
   void switch_out(Task* t);  // from inside task t back to whoever resumed it
   void destroy_task(TaskId id);
-  Task* find_task(TaskId id) const;  // nullptr once the task has ended
+  Task* find_task(TaskId id) const {  // nullptr once the task has ended
+    return id < task_by_id_.size() ? task_by_id_[id] : nullptr;
+  }
   void schedule_resume(WaitToken token);
-  Node& node(NodeId id);
-  const Node& node(NodeId id) const;
+  Node& node(NodeId id) {
+    if (id >= nodes_.size()) no_such_node(id);
+    return nodes_[id];
+  }
+  const Node& node(NodeId id) const {
+    if (id >= nodes_.size()) no_such_node(id);
+    return nodes_[id];
+  }
+  [[noreturn]] static void no_such_node(NodeId id);
 
   Trace& trace_;
   SchedulerConfig config_;
