@@ -1367,7 +1367,7 @@ Status Aof::scan_taken(std::uint64_t address, std::string_view bytes, const AofS
     record.end_address = parsed.unit.end;
     record.decree = parsed.unit.decree;
     record.argv.clear();
-    (void)split_aof_payload(parsed.unit.payload, &record.argv);  // parse_unit verified the payload
+    (void)split_aof_payload(parsed.unit.payload, &record.argv);  // append_raw verified the payload
     if (!fn(record)) return Status::ok();
   }
   return Status::ok();
