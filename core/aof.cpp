@@ -400,6 +400,26 @@ ParsedUnit parse_unit(std::string_view avail, std::uint64_t address, std::uint64
   return out;
 }
 
+// Walks the units of bytes this process already holds verified in memory (Aof::recent_, a replica's
+// chunk after append_raw), which start at address and end on a unit boundary: only their framing is
+// read again (parse_unit without verify). fn(unit) returns false to stop. A failure to frame is not
+// reached for bytes this process verified, but a writer bug (a known-bug switch) can put a unit
+// across a page end: the unit that does not frame is returned (problem none when all did).
+template <typename Fn>
+ParsedUnit walk_units_in_memory(std::string_view bytes, std::uint64_t address, std::uint64_t page_size, Fn&& fn) {
+  std::uint64_t offset = 0;
+  while (offset < bytes.size()) {
+    const std::uint64_t a = address + offset;
+    const std::uint64_t in_page = a - a % page_size + page_size - a;
+    const ParsedUnit parsed =
+        parse_unit(bytes.substr(offset, std::min<std::uint64_t>(in_page, bytes.size() - offset)), a, page_size,
+                   /*verify=*/false);
+    if (parsed.problem != UnitProblem::none || !fn(parsed.unit)) return parsed;
+    offset = parsed.unit.end - address;
+  }
+  return ParsedUnit{};
+}
+
 // Whether a whole record that verifies starts at address: the cheap test used when searching for
 // valid data after a damaged spot (no messages, no payload decoding unless the checksum matches).
 bool valid_record_at(std::string_view avail, std::uint64_t address, std::uint64_t page_size,
@@ -1138,26 +1158,19 @@ Status Aof::read_raw(std::uint64_t from, std::size_t max_bytes, std::string& out
 }
 
 Status Aof::read_recent(std::uint64_t from, std::size_t max_bytes, std::string& out) {
+  // Bytes write_units wrote, each unit built by append() or verified by append_raw().
   std::uint64_t last_decree = kUnknownDecree;
-  std::uint64_t a = from;
-  while (a < tail_address_) {
-    const std::uint64_t in_page = page_start(a) + page_size() - a;
-    const std::string_view avail =
-        std::string_view(recent_).substr(a - recent_begin_, std::min(in_page, tail_address_ - a));
-    // Bytes write_units wrote, each unit built by append() or verified by append_raw(): only their
-    // framing is read again.
-    const ParsedUnit parsed = parse_unit(avail, a, page_size(), /*verify=*/false);
-    if (parsed.problem != UnitProblem::none) {
-      // Not reached: see above.
-      out.clear();
-      return Status(Err::io_error, fmt::format("AOF's in-memory copy of its last writes does not verify at "
-                                               "address {}: {}", a, parsed.detail));
-    }
-    const std::uint64_t size = parsed.unit.end - a;
-    if (!out.empty() && out.size() + size > max_bytes) break;
-    out.append(avail.substr(0, size));
-    if (!parsed.unit.is_padding) last_decree = parsed.unit.decree;
-    a = parsed.unit.end;
+  const ParsedUnit failed = walk_units_in_memory(
+      std::string_view(recent_).substr(from - recent_begin_), from, page_size(), [&](const AofUnit& unit) {
+        if (!out.empty() && out.size() + unit.bytes.size() > max_bytes) return false;
+        out += unit.bytes;
+        if (!unit.is_padding) last_decree = unit.decree;
+        return true;
+      });
+  if (failed.problem != UnitProblem::none) {
+    out.clear();
+    return Status(Err::io_error, fmt::format("AOF's in-memory copy of its last writes does not verify at "
+                                             "address {}: {}", failed.unit.address, failed.detail));
   }
   remember_boundary(from + out.size(), last_decree);
   return Status::ok();
@@ -1348,27 +1361,21 @@ Status Aof::scan_taken(std::uint64_t address, std::string_view bytes, const AofS
     return Status(Err::invalid, fmt::format("AOF scan_taken at address {} with {} bytes, but the tail is at {}",
                                             address, bytes.size(), tail_address_));
   }
-  const std::uint64_t taken = tail_address_ - address;
+  // append_raw verified these very bytes a moment ago.
   AofRecord record;
-  std::uint64_t offset = 0;
-  while (offset < taken) {
-    const std::uint64_t a = address + offset;
-    const std::uint64_t in_page = page_start(a) + page_size() - a;
-    // append_raw verified these very bytes a moment ago: only their framing is read again.
-    const ParsedUnit parsed =
-        parse_unit(bytes.substr(offset, std::min(in_page, taken - offset)), a, page_size(), /*verify=*/false);
-    if (parsed.problem != UnitProblem::none) {
-      return Status(Err::invalid, fmt::format("AOF scan_taken: the bytes at address {} are not what append_raw "
-                                              "took: {}", a, parsed.detail));
-    }
-    offset = parsed.unit.end - address;
-    if (parsed.unit.is_padding) continue;
-    record.address = parsed.unit.address;
-    record.end_address = parsed.unit.end;
-    record.decree = parsed.unit.decree;
-    record.argv.clear();
-    (void)split_aof_payload(parsed.unit.payload, &record.argv);  // append_raw verified the payload
-    if (!fn(record)) return Status::ok();
+  const ParsedUnit failed =
+      walk_units_in_memory(bytes.substr(0, tail_address_ - address), address, page_size(), [&](const AofUnit& unit) {
+        if (unit.is_padding) return true;
+        record.address = unit.address;
+        record.end_address = unit.end;
+        record.decree = unit.decree;
+        record.argv.clear();
+        (void)split_aof_payload(unit.payload, &record.argv);  // verified by append_raw
+        return fn(record);
+      });
+  if (failed.problem != UnitProblem::none) {
+    return Status(Err::invalid, fmt::format("AOF scan_taken: the bytes at address {} are not what append_raw "
+                                            "took: {}", failed.unit.address, failed.detail));
   }
   return Status::ok();
 }
