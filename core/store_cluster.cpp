@@ -237,29 +237,39 @@ std::vector<BusPeer> Store::bus_peers() const {
   return out;
 }
 
+namespace {
+
+// The id on the "myself" line of a config text, without parsing the rest (empty when there is none).
+std::string_view gossip_sender_id(std::string_view text) {
+  constexpr std::string_view kMyself = "\nmyself ";
+  const std::size_t at = text.find(kMyself);
+  if (at == std::string_view::npos) return {};
+  const std::string_view rest = text.substr(at + kMyself.size());
+  return rest.substr(0, std::min(rest.find('\n'), rest.size()));
+}
+
+}  // namespace
+
 void Store::on_gossip(std::string_view payload) {
   if (stopping_ || cluster_.empty()) return;
-  // Parsed for a merge into this config: only what the merge reads is kept (the whole text is
-  // still checked). If another task changes the config before this one holds the cluster lock, the
-  // merge re-parses against the config it merges into.
-  const std::uint64_t parsed_at = config_installs_;
-  auto sender = ClusterConfig::parse_for_merge(payload, cluster_);
-  if (!sender) {
-    env_.log("cluster.gossip.bad", fmt::format("error=\"{}\"", sender.status().message()));
-    return;
-  }
-  if (sender->my_id() == cluster_.my_id()) return;
-  const std::string sender_id = sender->my_id();
+  // A node's own config (MEET of itself) changes nothing here: no need to wait for the lock.
+  if (gossip_sender_id(payload) == cluster_.my_id()) return;
+  // Parsed once, against the config it merges into, after the cluster lock is held: parsing first
+  // meant parsing again whenever another task changed the config in between (most gossip while a
+  // cluster forms), and holding each parsed copy (with its 16384-slot table) while waiting.
+  std::string sender_id;
+  Status bad = Status::ok();
   MergeOutcome outcome;
   // The one place a node follows the configuration it learns (incident 002): a node whose slots,
   // or whose primary's slots, went to a node with a greater epoch becomes that node's replica,
   // instead of resuming as a primary from a stale nodes.conf.
   const Status st = change_cluster_config("gossip", [&](ClusterConfig& next) {
-    if (config_installs_ != parsed_at) {
-      auto again = ClusterConfig::parse_for_merge(payload, next);
-      if (!again) return again.status();  // not reached: the same text parsed a moment ago
-      sender = std::move(again);
+    auto sender = ClusterConfig::parse_for_merge(payload, next);
+    if (!sender) {
+      bad = sender.status();
+      return bad;
     }
+    sender_id = sender->my_id();
     outcome = next.merge(*sender);
     if (outcome.epoch_collision) next.bump_my_epoch();
     if (outcome.follow) {
@@ -272,6 +282,10 @@ void Store::on_gossip(std::string_view payload) {
     }
     return Status::ok();
   });
+  if (!bad) {
+    env_.log("cluster.gossip.bad", fmt::format("error=\"{}\"", bad.message()));
+    return;
+  }
   if (!st) return;
   // Heard only once the merge is installed: the install persists nodes.conf first (disk time), and a
   // restarted stale primary must not serve its old slots in between (CLUSTERDOWN until then).
