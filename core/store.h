@@ -230,8 +230,11 @@ class Store {
   // Applies change to a copy of the config, persists the copy, then installs it under the store
   // mutex and brings replication in line with it (and runs after_install there, if given). An error
   // from change is returned as is (its message is the reply after '-'); the config stays unchanged.
+  // still_needed, if given, is asked once the cluster lock is held: false returns ok at once (gossip
+  // that an earlier task merged while this one waited for the lock).
   Status change_cluster_config(std::string_view why, const std::function<Status(ClusterConfig&)>& change,
-                               const std::function<void()>& after_install = {});
+                               const std::function<void()>& after_install = {},
+                               const std::function<bool()>& still_needed = {});
   // KNOWN BUGs stuck-recovering (incident 001) and failed-attach-resets-role (incident 002): after a
   // failed attach the node persists itself as a primary of no slots, as Garnet did. Never called by a
   // correct store.
@@ -311,6 +314,13 @@ class Store {
   LocalTime writes_paused_until_{};
   std::uint64_t peers_version_ = 0;    // counts config changes that changed the bus's peers
   std::uint64_t config_installs_ = 0;  // counts config changes
+  // Gossip waiting for a merge. Configs that arrive while a change holds the cluster lock queue here,
+  // and the next task to hold the lock merges every queued config in one change (one nodes.conf
+  // write), as Redis saves its config once per event-loop pass rather than once per message. Tickets
+  // count queued configs; a task whose ticket a merge has taken has nothing left to do.
+  std::vector<std::string> gossip_queue_;
+  std::uint64_t gossip_queued_ = 0;  // tickets handed out
+  std::uint64_t gossip_taken_ = 0;   // tickets whose configs a merge has taken (installed or not)
   std::string cluster_text_;           // cluster_.serialize(), what the bus sends when digests differ
   std::uint64_t cluster_digest_ = 0;   // cluster_.digest(), what the bus pings with
 };

@@ -156,9 +156,11 @@ std::optional<std::string> Store::route(const CommandSpec& spec, const std::vect
 // ==== config changes ==============================================================================
 
 Status Store::change_cluster_config(std::string_view why, const std::function<Status(ClusterConfig&)>& change,
-                                    const std::function<void()>& after_install) {
+                                    const std::function<void()>& after_install,
+                                    const std::function<bool()>& still_needed) {
   FiberLock cluster_lock(cluster_mutex_);
   if (!cluster_lock.owns()) return Status(Err::shutdown, "ERR server is shutting down");
+  if (still_needed && !still_needed()) return Status::ok();
   ClusterConfig& next = cluster_next_;
   next = cluster_;
   if (Status st = change(next); !st) return st;
@@ -254,45 +256,52 @@ void Store::on_gossip(std::string_view payload) {
   if (stopping_ || cluster_.empty()) return;
   // A node's own config (MEET of itself) changes nothing here: no need to wait for the lock.
   if (gossip_sender_id(payload) == cluster_.my_id()) return;
-  // Parsed once, against the config it merges into, after the cluster lock is held: parsing first
-  // meant parsing again whenever another task changed the config in between (most gossip while a
-  // cluster forms), and holding each parsed copy (with its 16384-slot table) while waiting.
-  std::string sender_id;
-  Status bad = Status::ok();
-  MergeOutcome outcome;
+  gossip_queue_.emplace_back(payload);
+  const std::uint64_t ticket = ++gossip_queued_;
+  // Each queued config is parsed once, against the config it merges into, with the cluster lock
+  // held (parsing before the lock meant parsing again whenever the config changed meanwhile).
+  struct Followed {
+    std::string primary;
+    std::string reason;
+    std::string sender;
+  };
+  std::vector<Followed> followed;
+  bool merged_here = false;
   // The one place a node follows the configuration it learns (incident 002): a node whose slots,
   // or whose primary's slots, went to a node with a greater epoch becomes that node's replica,
   // instead of resuming as a primary from a stale nodes.conf.
-  const Status st = change_cluster_config("gossip", [&](ClusterConfig& next) {
-    auto sender = ClusterConfig::parse_for_merge(payload, next);
-    if (!sender) {
-      bad = sender.status();
-      return bad;
-    }
-    sender_id = sender->my_id();
-    outcome = next.merge(*sender);
-    if (outcome.epoch_collision) next.bump_my_epoch();
-    if (outcome.follow) {
-      const ClusterNode* target = next.find(*outcome.follow);
-      if (target != nullptr && target->role == NodeRole::primary && target->id != next.my_id()) {
-        next.make_replica_of(target->id);
-      } else {
-        outcome.follow.reset();
-      }
-    }
-    return Status::ok();
-  });
-  if (!bad) {
-    env_.log("cluster.gossip.bad", fmt::format("error=\"{}\"", bad.message()));
-    return;
-  }
-  if (!st) return;
+  const Status st = change_cluster_config(
+      "gossip",
+      [&](ClusterConfig& next) {
+        merged_here = true;
+        std::vector<std::string> batch;
+        batch.swap(gossip_queue_);
+        gossip_taken_ = gossip_queued_;
+        for (const std::string& text : batch) {
+          auto sender = ClusterConfig::parse_for_merge(text, next);
+          if (!sender) {
+            env_.log("cluster.gossip.bad", fmt::format("error=\"{}\"", sender.status().message()));
+            continue;
+          }
+          MergeOutcome outcome = next.merge(*sender);
+          if (outcome.epoch_collision) next.bump_my_epoch();
+          if (!outcome.follow) continue;
+          const ClusterNode* target = next.find(*outcome.follow);
+          if (target != nullptr && target->role == NodeRole::primary && target->id != next.my_id()) {
+            next.make_replica_of(target->id);
+            followed.push_back({*outcome.follow, std::move(outcome.follow_reason), sender->my_id()});
+          }
+        }
+        return Status::ok();
+      },
+      {}, [&] { return gossip_taken_ < ticket; });
+  // A task whose config an earlier task merged has nothing more to do: that task installed it.
+  if (!merged_here || !st) return;
   // Heard only once the merge is installed: the install persists nodes.conf first (disk time), and a
   // restarted stale primary must not serve its old slots in between (CLUSTERDOWN until then).
   cluster_heard_ = true;
-  if (outcome.follow) {
-    env_.log("cluster.follow", fmt::format("primary={} reason=\"{}\" from={}", *outcome.follow, outcome.follow_reason,
-                                           sender_id));
+  for (const Followed& f : followed) {
+    env_.log("cluster.follow", fmt::format("primary={} reason=\"{}\" from={}", f.primary, f.reason, f.sender));
   }
 }
 

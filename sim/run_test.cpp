@@ -147,8 +147,10 @@ TEST_CASE("a watchdog's limit (the CLI's wall time or memory) stops the run with
 // crossed an AOF segment end, the new segment's first write failed (EIO), and the records already
 // written into the old segment were left unapplied, so the replica later matched its primary's AOF
 // tail but not its data. The chunk's written records are applied now before the error goes back.
-// Pinned on multi-shard.json with disk EIO always on and 2-page segments, where the case is common
-// (seed 22: c0n1 fails the first append of a new segment file, aof.0*, with an injected EIO).
+// Run on multi-shard.json with disk EIO always on and 2-page segments, where the case is common: the
+// first seeds are tried in turn until c0n1 fails the first append of a new segment file (aof.0*)
+// with an injected EIO (seed 22 at commit daa9d68; searched rather than pinned, since any change to
+// the store's timing moves it), and that run must pass.
 TEST_CASE("multi-shard: a stream chunk cut by EIO at a segment end leaves log and keyspace equal") {
   std::ifstream in(REPLSIM_SOURCE_ROOT "/scenarios/fuzz/multi-shard.json");
   REQUIRE(in.good());
@@ -158,17 +160,24 @@ TEST_CASE("multi-shard: a stream chunk cut by EIO at a segment end leaves log an
                               {"intensity",
                                {{"interval_ms", {1000, 3000}}, {"duration_ms", {500, 2000}}, {"probability", {0.05, 0.2}}}}};
   doc["clusters"][0]["config"]["aof_segment_pages"] = 2;
-  RunOptions options;
-  options.seed = 22;
+  const Scenario scenario = load(doc);
+  constexpr std::uint64_t kMaxSeed = 80;
   bool segment_start_failed = false;
-  options.trace_sink = [&](const kernel::TraceEvent& e) {
-    if (e.node == "c0n1" && e.kind == "disk.append" && e.detail.find("file=aof.0") != std::string::npos &&
-        e.detail.find("at offset 0: injected EIO") != std::string::npos) {
-      segment_start_failed = true;
-    }
-  };
-  const RunResult r = run_scenario(load(doc), options);
-  CHECK(segment_start_failed);  // the run still reaches the case it pins
+  RunResult r;
+  std::uint64_t seed = 0;
+  while (!segment_start_failed && seed < kMaxSeed) {
+    RunOptions options;
+    options.seed = ++seed;
+    options.trace_sink = [&](const kernel::TraceEvent& e) {
+      if (e.node == "c0n1" && e.kind == "disk.append" && e.detail.find("file=aof.0") != std::string::npos &&
+          e.detail.find("at offset 0: injected EIO") != std::string::npos) {
+        segment_start_failed = true;
+      }
+    };
+    r = run_scenario(scenario, options);
+  }
+  INFO("seed " << seed);
+  REQUIRE(segment_start_failed);  // some early seed reaches the case
   INFO((r.violations.empty() ? std::string() : r.violations.front().message));
   CHECK(r.verdict == Verdict::pass);
 }
