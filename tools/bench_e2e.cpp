@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -187,18 +188,53 @@ nlohmann::json scaling_scenario(int shards, std::int64_t safety_ms) {
   return doc;
 }
 
-void scaling_point(const std::string& prefix, int shards, std::int64_t safety_ms, std::uint64_t seeds) {
+// Loads a generated scaling scenario; exits 3 when it does not load (a bug in the generator).
+sim::Scenario load_scaling_scenario(const std::string& prefix, int shards, std::int64_t safety_ms) {
   auto loaded = sim::load_scenario_json(scaling_scenario(shards, safety_ms), prefix);
   if (!loaded) {
     std::fprintf(stderr, "replsim bench: generated scenario %s: %s\n", prefix.c_str(),
                  loaded.status().message().c_str());
     std::exit(3);
   }
-  const Totals t = run_seeds(loaded.value(), 1, seeds);
+  return std::move(loaded.value());
+}
+
+// Peak RSS of seed 1 of a generated scenario run as its own process (`replsim run` on a temporary
+// copy of the scenario): a worker forked from this process would also count, as resident, the memory
+// the allocator kept from the runs measured before it.
+double scaling_run_peak_rss_mib(int shards, std::int64_t safety_ms) {
+  std::string path = (std::filesystem::temp_directory_path() / "replsim-bench-XXXXXX.json").string();
+  const int fd = mkstemps(path.data(), 5);
+  if (fd < 0) return -1;
+  const std::string text = scaling_scenario(shards, safety_ms).dump();
+  const bool written = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  close(fd);
+  const double mib = written ? one_run_peak_rss_mib(path, 1) : -1;
+  std::remove(path.c_str());
+  return mib;
+}
+
+// One point of a series. With split_setup, the same seeds also run with 1 s of safety (setup: the
+// cluster's formation by gossip, then one second of workload), and the difference of the two is
+// printed as the steady part: events per CPU second once the cluster has formed.
+void scaling_point(const std::string& prefix, int shards, std::int64_t safety_ms, std::uint64_t seeds,
+                   bool split_setup) {
+  const sim::Scenario scenario = load_scaling_scenario(prefix, shards, safety_ms);
+  const Totals t = run_seeds(scenario, 1, seeds);
   std::printf("%s.nodes=%d\n", prefix.c_str(), shards * 3);
   std::printf("%s.safety_s=%lld\n", prefix.c_str(), static_cast<long long>(safety_ms / 1000));
   print_totals(prefix, t);
-  std::printf("%s.peak_rss_mib=%.1f\n", prefix.c_str(), sweep_worker_peak_rss_mib(loaded.value(), 1));
+  if (split_setup) {
+    const Totals setup = run_seeds(load_scaling_scenario(prefix, shards, 1000), 1, seeds);
+    const double events = static_cast<double>(t.scheduler_events) - static_cast<double>(setup.scheduler_events);
+    const double cpu_s = t.cpu_s - setup.cpu_s;
+    std::printf("%s.setup_events_per_run=%.0f\n", prefix.c_str(),
+                static_cast<double>(setup.scheduler_events) / static_cast<double>(setup.runs));
+    std::printf("%s.setup_events_per_cpu_s=%.0f\n", prefix.c_str(),
+                setup.cpu_s > 0 ? static_cast<double>(setup.scheduler_events) / setup.cpu_s : 0.0);
+    std::printf("%s.steady_events_per_cpu_s=%.0f\n", prefix.c_str(), cpu_s > 0 ? events / cpu_s : 0.0);
+  }
+  std::printf("%s.peak_rss_mib=%.1f\n", prefix.c_str(), scaling_run_peak_rss_mib(shards, safety_ms));
   std::fflush(stdout);
 }
 
@@ -220,9 +256,12 @@ int bench_e2e(const BenchOptions& options) {
   for (const ScenarioEntry& e : entries.value()) {
     const std::string prefix = "e2e." + e.scenario.name;
     std::printf("%s.file=%s\n", prefix.c_str(), e.path.c_str());
+    // The worker is forked before this process runs the scenario itself, as a sweep's parent does
+    // (forked later, it would count the memory the allocator kept from the timed runs).
+    const double worker_rss_mib = sweep_worker_peak_rss_mib(e.scenario, 1);
     print_totals(prefix, run_seeds(e.scenario, 1, seeds));
     std::printf("%s.peak_rss_one_run_mib=%.1f\n", prefix.c_str(), one_run_peak_rss_mib(e.path, 1));
-    std::printf("%s.peak_rss_sweep_worker_mib=%.1f\n", prefix.c_str(), sweep_worker_peak_rss_mib(e.scenario, 1));
+    std::printf("%s.peak_rss_sweep_worker_mib=%.1f\n", prefix.c_str(), worker_rss_mib);
     std::fflush(stdout);
   }
   return 0;
@@ -240,11 +279,11 @@ int bench_scaling(const BenchOptions& options) {
   const std::uint64_t seeds = scaled(3, options.scale);
   for (const int shards : {1, 3, 9, 27}) {
     if (!nodes) break;
-    scaling_point(fmt::format("scaling.nodes_{}", shards * 3), shards, 10'000, shards >= 9 ? 1 : seeds);
+    scaling_point(fmt::format("scaling.nodes_{}", shards * 3), shards, 10'000, shards >= 9 ? 1 : seeds, true);
   }
   for (const std::int64_t safety_s : {10, 100, 1000}) {
     if (!time) break;
-    scaling_point(fmt::format("scaling.sim_{}s", safety_s), 1, safety_s * 1000, safety_s >= 1000 ? 1 : seeds);
+    scaling_point(fmt::format("scaling.sim_{}s", safety_s), 1, safety_s * 1000, safety_s >= 1000 ? 1 : seeds, false);
   }
   return 0;
 }
