@@ -761,6 +761,29 @@ Result<ClusterConfig> ClusterConfig::parse_for_merge(std::string_view text, cons
   return parse_impl(text, &receiver);
 }
 
+namespace {
+
+// Whether rest, a node line after "node <id> ", reads exactly as serialize() writes known's entry:
+// "<host> <port> <epoch> master -" or "... slave <primary id>", single spaces, nothing after.
+bool line_matches_entry(std::string_view rest, const ClusterNode& known) {
+  auto take = [&](std::string_view piece) {
+    if (rest.size() < piece.size() || std::memcmp(rest.data(), piece.data(), piece.size()) != 0) return false;
+    rest.remove_prefix(piece.size());
+    return true;
+  };
+  auto take_number = [&](std::uint64_t v) {
+    char digits[20];
+    const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, v);
+    return take(std::string_view(digits, static_cast<std::size_t>(end - digits)));
+  };
+  const bool replica = known.role == NodeRole::replica;
+  return take(known.host) && take(" ") && take_number(known.port) && take(" ") && take_number(known.config_epoch) &&
+         take(" ") && take(node_role_name(known.role)) && take(" ") &&
+         take(replica ? std::string_view(known.primary_id) : std::string_view("-")) && rest.empty();
+}
+
+}  // namespace
+
 Result<ClusterConfig> ClusterConfig::parse_impl(std::string_view text, const ClusterConfig* receiver) {
   ClusterConfig c;
   std::string my_id;
@@ -823,6 +846,21 @@ Result<ClusterConfig> ClusterConfig::parse_impl(std::string_view text, const Clu
       if (line != kHeader) return fail(fmt::format("expected \"{}\"", kHeader));
       header_seen = true;
       continue;
+    }
+    // For a merge, a line that reads exactly as the receiver's own entry of another node serializes
+    // is valid and changes nothing there (its epoch is the receiver's): it is only counted, not split
+    // and checked word by word. In a forming cluster most lines of every config gossiped are such
+    // lines. Any other line takes the general path below, which gives the same result for this one.
+    if (receiver != nullptr && !my_id.empty() && line.size() > 6 + kNodeIdHexDigits && line.starts_with("node ") &&
+        line[5 + kNodeIdHexDigits] == ' ') {
+      const std::string_view id = line.substr(5, kNodeIdHexDigits);
+      const ClusterNode* known = id == my_id ? nullptr : receiver->find(id);
+      if (known != nullptr && known != &receiver->myself() && is_token(known->host) &&
+          line_matches_entry(line.substr(6 + kNodeIdHexDigits), *known)) {
+        seen.push_back(Seen{id_prefix(id), id, known->role == NodeRole::replica, line_no});
+        greatest_epoch = std::max(greatest_epoch, known->config_epoch);
+        continue;
+      }
     }
     split_words(line, w);
     if (w.empty()) return line_fail("unknown line kind \"\"");  // a line of spaces
