@@ -161,6 +161,42 @@ void Workload::note_list_length(int index, std::uint64_t key_index, Op op, const
   }
 }
 
+std::optional<std::size_t> Workload::SlotMap::route(int slot) const {
+  if (const auto it = learned.find(slot); it != learned.end()) {
+    if (it->second == kUnrouted) return std::nullopt;
+    return it->second;
+  }
+  const auto after = std::upper_bound(ranges.begin(), ranges.end(), slot,
+                                      [](int s, const Range& r) { return s < r.first; });
+  if (after == ranges.begin()) return std::nullopt;
+  const Range& r = *std::prev(after);
+  if (slot > r.last) return std::nullopt;
+  return r.node;
+}
+
+void Workload::refresh_slot_map(int index, SimClient& client, const std::string& node, kernel::Nanos timeout) {
+  if (!ctx_.password.empty()) (void)client.call(node, {"AUTH", ctx_.password}, timeout, 0);
+  ClientReply reply = client.call(node, {"CLUSTER", "SLOTS"}, timeout, 0);
+  if (!reply.answered || reply.value.type != core::RespValue::Type::array) return;
+  std::vector<SlotMap::Range> ranges;
+  for (const core::RespValue& e : reply.value.elements) {
+    // [first, last, [host, port, id], replicas...]: the host is the node's name in the simulator.
+    if (e.type != core::RespValue::Type::array || e.elements.size() < 3) continue;
+    const core::RespValue& primary = e.elements[2];
+    if (primary.type != core::RespValue::Type::array || primary.elements.empty()) continue;
+    const auto at = std::find(ctx_.nodes.begin(), ctx_.nodes.end(), primary.elements[0].text);
+    const std::int64_t first = e.elements[0].integer;
+    const std::int64_t last = e.elements[1].integer;
+    if (at == ctx_.nodes.end() || first < 0 || last < first || last >= core::kClusterSlots) continue;
+    ranges.push_back({static_cast<int>(first), static_cast<int>(last), static_cast<std::size_t>(at - ctx_.nodes.begin())});
+  }
+  std::sort(ranges.begin(), ranges.end(), [](const SlotMap::Range& a, const SlotMap::Range& b) { return a.first < b.first; });
+  SlotMap& map = routes_[static_cast<std::size_t>(index)];
+  map.ranges = std::move(ranges);
+  map.learned.clear();
+  client.recycle(std::move(reply.value));
+}
+
 void Workload::run_op(int index, SimClient& client, kernel::Rng& rng, Op op) {
   const auto key_index = rng.below(static_cast<std::uint64_t>(std::max(spec_.key_count, 1)));
   const std::string key = (is_list_op(op) ? "l:" : "s:") + std::to_string(key_index);
@@ -213,13 +249,17 @@ void Workload::run_op(int index, SimClient& client, kernel::Rng& rng, Op op) {
   ++stats_.invoked;
   const kernel::Nanos timeout{spec_.request_timeout_ms * 1'000'000};
   ClientReply reply;
-  std::map<int, std::size_t>& routes = routes_[static_cast<std::size_t>(index)];
+  SlotMap& routes = routes_[static_cast<std::size_t>(index)];
   const int slot = core::key_hash_slot(argv[1]);  // every command here has its key at argv[1]
+  if (!routes.fetched && ctx_.nodes.size() > 1) {
+    // A cluster client starts from one node's CLUSTER SLOTS, not from guesses.
+    routes.fetched = true;
+    refresh_slot_map(index, client, ctx_.nodes[rng.below(ctx_.nodes.size())], timeout);
+  }
   for (int attempt = 0; attempt <= spec_.retries; ++attempt) {
     // A retry asks a random node, as a client refreshing its slot map after a failure would.
-    const auto route = attempt == 0 ? routes.find(slot) : routes.end();
-    const std::string& node =
-        ctx_.nodes[route != routes.end() ? route->second : rng.below(ctx_.nodes.size())];
+    const std::optional<std::size_t> route = attempt == 0 ? routes.route(slot) : std::nullopt;
+    const std::string& node = ctx_.nodes[route ? *route : rng.below(ctx_.nodes.size())];
     if (!ctx_.password.empty()) {
       // AUTH once per call keeps the client simple: a fresh connection needs it, a live one accepts it.
       (void)client.call(node, {"AUTH", ctx_.password}, timeout, 0);
@@ -231,9 +271,11 @@ void Workload::run_op(int index, SimClient& client, kernel::Rng& rng, Op op) {
         (reply.is_error_reply() && retryable_error(reply.value));
     const auto served_by = std::find(ctx_.nodes.begin(), ctx_.nodes.end(), reply.node);
     if (reply.answered && !definitely_not_run && served_by != ctx_.nodes.end()) {
-      routes[slot] = static_cast<std::size_t>(served_by - ctx_.nodes.begin());
+      routes.learned[slot] = static_cast<std::size_t>(served_by - ctx_.nodes.begin());
+      // Redirected: the map is out of date (a failover, a reshard), as a client library learns.
+      if (reply.redirects > 0) refresh_slot_map(index, client, reply.node, timeout);
     } else {
-      routes.erase(slot);
+      routes.learned[slot] = SlotMap::kUnrouted;
     }
     if (!definitely_not_run) break;
     ctx_.sched->sleep_for(kernel::Nanos(std::int64_t{50'000'000} * (attempt + 1)));

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -76,10 +77,26 @@ class Workload {
   std::vector<std::uint64_t> next_value_;  // per client
   // Per client: the length each list had in that client's latest reply about it.
   std::vector<std::map<std::uint64_t, std::int64_t>> list_length_seen_;
-  // Per client: the node (index into ctx_.nodes) that last served each hash slot, as a cluster client
-  // library keeps its slot map: learned from the node that answered (after MOVED redirects), dropped
-  // when that node fails to answer or says the slot is not its own. Unknown slots go to a random node.
-  std::vector<std::map<int, std::size_t>> routes_;
+  // A client's slot map, as cluster client libraries keep one: the whole map as CLUSTER SLOTS gave it
+  // (fetched before the client's first operation and again after any MOVED), and per slot what later
+  // replies taught (the node that answered; kUnrouted once a node failed to answer or refused the
+  // slot). Unknown and unrouted slots go to a random node.
+  struct SlotMap {
+    static constexpr std::size_t kUnrouted = static_cast<std::size_t>(-1);
+    struct Range {
+      int first = 0;
+      int last = 0;
+      std::size_t node = 0;  // index into ctx_.nodes
+    };
+    bool fetched = false;
+    std::vector<Range> ranges;               // sorted by first, disjoint
+    std::map<int, std::size_t> learned;      // slot -> node or kUnrouted, newer than ranges
+    std::optional<std::size_t> route(int slot) const;
+  };
+  // Asks `node` for CLUSTER SLOTS and makes it the client's map (an unanswered or unusable reply
+  // leaves the map as it was).
+  void refresh_slot_map(int index, SimClient& client, const std::string& node, kernel::Nanos timeout);
+  std::vector<SlotMap> routes_;
   WorkloadStats stats_;
   int active_ = 0;
 };
