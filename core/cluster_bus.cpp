@@ -131,7 +131,7 @@ void ClusterBus::broadcast() {
   for (auto& [id, link] : links_) {
     link.ping_now = true;
     link.retry_at = LocalTime{};  // a link waiting to retry tries now
-    if (!link.exchanging) schedule_link(id, now);  // else its exchange files it when it ends
+    if (!link.exchanging) schedule_link(link, now);  // else its exchange files it when it ends
   }
   manager_wake_->set();  // peers this node did not know yet get their links now
 }
@@ -156,18 +156,16 @@ void ClusterBus::accept_loop(std::unique_ptr<Listener> listener) {
     Served& served = served_[id];
     served.conn = std::move(accepted.value());
     // Called at once when the peer's first request is here already.
-    served.conn->set_on_readable([this, id] { mark_ready(id); });
+    // The entry outlives the callback: destroying the connection drops it.
+    served.conn->set_on_readable([this, id, &served] { mark_ready(id, served); });
   }
 }
 
-void ClusterBus::mark_ready(std::uint64_t id) {
-  const auto it = served_.find(id);
-  if (it == served_.end()) return;
-  Served& served = it->second;
+void ClusterBus::mark_ready(std::uint64_t id, Served& served) {
   // A busy connection is handed back (and queued) by the task answering it.
   if (served.busy || served.queued) return;
   served.queued = true;
-  ready_.push_back(id);
+  ready_.emplace_back(id, &served);
   serve_wake_->set();
   if (dispatcher_in_handler_ && !stopping_) {
     // The dispatcher is blocked inside a handler call (it becomes that connection's worker): a fresh
@@ -186,12 +184,10 @@ void ClusterBus::dispatch(std::uint64_t generation) {
       serve_wake_->wait(kForever);  // stop() sets it too
       continue;
     }
-    const std::uint64_t id = ready_.front();
+    const auto [id, served] = ready_.front();
     ready_.pop_front();
-    const auto it = served_.find(id);
-    if (it == served_.end()) continue;  // ended while queued
-    it->second.queued = false;
-    serve_connection(id, it->second, generation);
+    served->queued = false;
+    serve_connection(id, *served, generation);
   }
 }
 
@@ -241,7 +237,7 @@ void ClusterBus::serve_connection(std::uint64_t id, Served& served, std::uint64_
       served.busy = false;
       send_reply(served, reply);
       if (generation != dispatcher_generation_) {
-        mark_ready(id);  // handed over: the new dispatcher reads what follows
+        mark_ready(id, served);  // handed over: the new dispatcher reads what follows
         return;
       }
       continue;
@@ -271,7 +267,7 @@ void ClusterBus::serve_request(std::uint64_t id, const std::vector<std::string>&
   if (it == served_.end()) return;
   send_reply(it->second, reply);
   it->second.busy = false;
-  mark_ready(id);  // the dispatcher reads the next request, if any
+  mark_ready(id, it->second);  // the dispatcher reads the next request, if any
 }
 
 void ClusterBus::send_reply(Served& served, std::string_view reply) {
@@ -281,8 +277,14 @@ void ClusterBus::send_reply(Served& served, std::string_view reply) {
 }
 
 void ClusterBus::end_served(std::uint64_t id) {
-  // Destroying the connection closes it and drops its callback; a stale id left in ready_ is skipped.
-  served_.erase(id);
+  const auto it = served_.find(id);
+  if (it == served_.end()) return;
+  if (it->second.queued) {
+    // Queued again by its own callback, e.g. a send of the dispatcher's that reset the connection.
+    const auto queued = std::find_if(ready_.begin(), ready_.end(), [id](const auto& entry) { return entry.first == id; });
+    if (queued != ready_.end()) ready_.erase(queued);
+  }
+  served_.erase(it);  // destroying the connection closes it and drops its callback
 }
 
 void ClusterBus::serve_digest(const std::vector<std::string>& argv, std::string& reply) {
@@ -316,7 +318,7 @@ void ClusterBus::manage_links() {
     }
     start_due_links(now);
     LocalTime next = next_random_ping_;
-    if (!link_due_.empty() && link_due_.begin()->first < next) next = link_due_.begin()->first;
+    if (!link_due_.empty() && link_due_.begin()->when < next) next = link_due_.begin()->when;
     manager_wakes_at_ = next;
     manager_wake_->wait(next - now);
     manager_wakes_at_ = LocalTime::max();  // while it runs, every filing sets the event
@@ -328,26 +330,37 @@ LocalTime ClusterBus::link_due(const Link& link) const {
   return std::max(wanted, link.retry_at);
 }
 
-void ClusterBus::schedule_link(const std::string& peer_id, LocalTime when) {
-  link_due_.emplace(when, peer_id);
+void ClusterBus::schedule_link(Link& link, LocalTime when) {
+  if (link.filed) {
+    if (link.filed_at <= when) return;  // it comes up earlier and is filed again then if need be
+    unfile_link(link);
+  }
+  link_due_.insert(DueEntry{when, link.serial, &link});
+  link.filed = true;
+  link.filed_at = when;
   if (when < manager_wakes_at_) manager_wake_->set();
 }
 
+void ClusterBus::unfile_link(Link& link) {
+  if (!link.filed) return;
+  link_due_.erase(DueEntry{link.filed_at, link.serial, &link});
+  link.filed = false;
+}
+
 void ClusterBus::start_due_links(LocalTime now) {
-  while (!link_due_.empty() && link_due_.begin()->first <= now) {
-    const std::string peer_id = link_due_.begin()->second;
+  while (!link_due_.empty() && link_due_.begin()->when <= now) {
+    Link& link = *link_due_.begin()->link;
     link_due_.erase(link_due_.begin());
-    const auto it = links_.find(peer_id);
-    if (it == links_.end()) continue;  // forgotten since
-    Link& link = it->second;
-    if (link.exchanging) continue;  // filed again when its exchange ends
+    link.filed = false;
+    if (link.exchanging) continue;  // never filed while exchanging; its exchange files it at the end
     const LocalTime due = link_due(link);
     if (due > now) {
-      link_due_.emplace(due, peer_id);  // heard from meanwhile
+      schedule_link(link, due);  // heard from meanwhile
       continue;
     }
     link.exchanging = true;
-    env_.spawn("bus-link", [this, peer_id] { link_exchange(peer_id); });
+    Link* const l = &link;  // stays in links_ while exchanging
+    env_.spawn("bus-link", [this, l] { link_exchange(*l); });
   }
 }
 
@@ -360,6 +373,10 @@ void ClusterBus::refresh_links() {
   for (BusPeer& peer : handler_.bus_peers()) {
     auto [it, fresh] = links_.try_emplace(peer.id);
     Link& link = it->second;
+    if (fresh) {
+      link.id = &it->first;
+      link.serial = next_link_serial_++;
+    }
     link.listed_in = refresh_generation_;
     link.forgotten = false;
     if (link.host != peer.host || link.bus_port != peer.bus_port) {
@@ -374,7 +391,7 @@ void ClusterBus::refresh_links() {
         }
       }
     }
-    if (!link.exchanging) schedule_link(it->first, link_due(link));
+    if (!link.exchanging) schedule_link(link, link_due(link));
   }
   for (auto it = links_.begin(); it != links_.end();) {
     Link& link = it->second;
@@ -387,25 +404,24 @@ void ClusterBus::refresh_links() {
       ++it;  // it ends when its exchange does
       continue;
     }
-    drop_link_conn(link);
-    it = links_.erase(it);
+    ++it;
+    erase_link(link);
   }
 }
 
 void ClusterBus::random_ping() {
   if (links_.empty()) return;
-  std::vector<std::pair<const std::string*, Link*>> all;
+  std::vector<Link*> all;
   all.reserve(links_.size());
-  for (auto& [id, link] : links_) all.emplace_back(&id, &link);
-  std::pair<const std::string*, Link*> oldest{nullptr, nullptr};
+  for (auto& [id, link] : links_) all.push_back(&link);
+  Link* oldest = nullptr;
   for (int k = 0; k < kRandomPingSample; ++k) {
-    const auto candidate = all[env_.random_below(all.size())];
-    if (oldest.second == nullptr || candidate.second->last_heard < oldest.second->last_heard) oldest = candidate;
+    Link* candidate = all[env_.random_below(all.size())];
+    if (oldest == nullptr || candidate->last_heard < oldest->last_heard) oldest = candidate;
   }
-  Link& link = *oldest.second;
-  link.ping_now = true;
-  link.retry_at = LocalTime{};
-  if (!link.exchanging) schedule_link(*oldest.first, env_.now());
+  oldest->ping_now = true;
+  oldest->retry_at = LocalTime{};
+  if (!oldest->exchanging) schedule_link(*oldest, env_.now());
 }
 
 void ClusterBus::drop_link_conn(Link& link) {
@@ -414,24 +430,30 @@ void ClusterBus::drop_link_conn(Link& link) {
   link.conn.reset();  // closes it
 }
 
-void ClusterBus::link_exchange(const std::string& peer_id) {
-  // The entry stays while exchanging is set: refresh_links does not erase such a link.
-  Link& link = links_.at(peer_id);
-  run_link_exchange(peer_id, link);
+void ClusterBus::erase_link(Link& link) {
+  unfile_link(link);
+  drop_link_conn(link);
+  const std::string id = *link.id;  // the key goes with the entry
+  links_.erase(id);
+}
+
+void ClusterBus::link_exchange(Link& link) {
+  // The link stays in links_ while exchanging is set: refresh_links does not erase such a link.
+  run_link_exchange(link);
   link.exchanging = false;
   if (link.forgotten) {
-    drop_link_conn(link);
-    links_.erase(peer_id);
+    erase_link(link);
     return;
   }
   if (link.address_changed) {
     link.address_changed = false;
     drop_link_conn(link);
   }
-  if (!stopping_) schedule_link(peer_id, link_due(link));
+  if (!stopping_) schedule_link(link, link_due(link));
 }
 
-void ClusterBus::run_link_exchange(const std::string& peer_id, Link& link) {
+void ClusterBus::run_link_exchange(Link& link) {
+  const std::string& peer_id = *link.id;
   if (stopping_) return;
   if (link.address_changed) {
     link.address_changed = false;

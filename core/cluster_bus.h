@@ -117,6 +117,8 @@ class ClusterBus {
  private:
   // A known peer's link: what its exchanges share. No task waits on an idle link.
   struct Link {
+    const std::string* id = nullptr;   // the peer's id: this link's key in links_
+    std::uint64_t serial = 0;          // order of creation, which breaks ties in link_due_
     std::unique_ptr<Connection> conn;  // kept between exchanges; null until an exchange connects
     std::uint64_t conn_id = 0;         // conn's key in connections_
     RespReplyParser parser;
@@ -128,8 +130,19 @@ class ClusterBus {
     LocalTime last_heard{};        // the last exchange with the peer that succeeded, either direction
     LocalTime retry_at{};          // after a failed exchange, the next one waits until then
     std::uint64_t listed_in = 0;   // the refresh_links() that last found the peer in bus_peers()
+    bool filed = false;            // has its one entry in link_due_, at filed_at
+    LocalTime filed_at{};
     std::string host;
     std::uint16_t bus_port = 0;
+  };
+  // When the manager looks at a link again; ordered by time, then by link creation.
+  struct DueEntry {
+    LocalTime when;
+    std::uint64_t serial = 0;
+    Link* link = nullptr;
+    bool operator<(const DueEntry& other) const {
+      return when != other.when ? when < other.when : serial < other.serial;
+    }
   };
   // An accepted connection, served by the dispatcher.
   struct Served {
@@ -150,7 +163,7 @@ class ClusterBus {
   std::string answer_ping(const std::vector<std::string>& argv);
   void send_reply(Served& served, std::string_view reply);
   // The readiness callback of accepted connection id: queue it for the dispatcher.
-  void mark_ready(std::uint64_t id);
+  void mark_ready(std::uint64_t id, Served& served);
   void end_served(std::uint64_t id);
   void manage_links();
   // Spawns an exchange for every link whose time has come (re-filing the others).
@@ -158,12 +171,15 @@ class ClusterBus {
   // When link should next exchange: ping_now at once, else when not heard for node_timeout/2, but not
   // before retry_at.
   LocalTime link_due(const Link& link) const;
-  // Files a time to look at a link again, waking the manager if that is earlier than its wait.
-  void schedule_link(const std::string& peer_id, LocalTime when);
+  // Files a time to look at a link again (unless it is filed for an earlier one already), waking the
+  // manager if that is earlier than its wait.
+  void schedule_link(Link& link, LocalTime when);
+  void unfile_link(Link& link);
   // A bus-link task: one exchange on the link, then the link is filed again (or ends).
-  void link_exchange(const std::string& peer_id);
-  void run_link_exchange(const std::string& peer_id, Link& link);
+  void link_exchange(Link& link);
+  void run_link_exchange(Link& link);
   void drop_link_conn(Link& link);
+  void erase_link(Link& link);
   // One gossip exchange on conn: the digest ping, and the whole configs both ways when they differ.
   Status gossip_exchange(const std::string& peer_id, Connection& conn, RespReplyParser& parser);
   // Adds links to peers without one and ends those to forgotten peers; every second, pings the least
@@ -186,9 +202,10 @@ class ClusterBus {
   std::uint64_t refresh_generation_ = 0;
   LocalTime next_random_ping_{};
   std::map<std::string, Link> links_;  // by peer id, from refresh_links until forgotten
-  // (when, peer id): when the manager looks at a link again. A link may have stale entries (it was
-  // filed again earlier); the manager re-files a link that is not due yet when one comes up.
-  std::set<std::pair<LocalTime, std::string>> link_due_;
+  std::uint64_t next_link_serial_ = 1;
+  // At most one entry per link (Link::filed), and none for a link exchanging or gone. An entry may
+  // come up early (the peer was heard from meanwhile): the manager files the link again.
+  std::set<DueEntry> link_due_;
   LocalTime manager_wakes_at_ = LocalTime::max();  // the end of the manager's wait while it waits
   // Connections opened by links and requests, so stop() can close them (accepted ones: served_).
   std::map<std::uint64_t, Connection*> connections_;
@@ -196,7 +213,8 @@ class ClusterBus {
   std::unique_ptr<Event> serve_wake_;
   std::uint64_t dispatcher_generation_ = 0;  // the dispatcher running now; older ones end
   bool dispatcher_in_handler_ = false;       // it is inside a handler call that may block
-  std::deque<std::uint64_t> ready_;          // accepted connections to serve, in order of readiness
+  // Accepted connections to serve, in order of readiness: (id, entry); end_served takes an entry off.
+  std::deque<std::pair<std::uint64_t, Served*>> ready_;
   std::map<std::uint64_t, Served> served_;   // accepted connections, by id; after serve_wake_ (callbacks)
   std::uint64_t messages_sent_ = 0;
   std::uint64_t messages_received_ = 0;
