@@ -124,6 +124,7 @@ class NetConnection {
   // Readiness callback: called where a parked recv of this end would be woken (bytes delivered, the
   // peer's end of stream, a reset, a local close), after the network's state is updated, and at once
   // from this call when this end is readable already (unread bytes, end of stream, reset, closed).
+  // Once this end is closed nothing more is called (its own close was the last call).
   // It runs inside the network (a delivery timer, or the call that broke the stream), so it must not
   // park, destroy this handle or call the network except to read state; setting an event or spawning
   // a task is fine. Destroying the handle removes it (it is not called for that close).
