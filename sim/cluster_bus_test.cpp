@@ -107,7 +107,9 @@ struct BusWorld {
     }
   }
   ~BusWorld() {
-    for (auto& node : nodes) node->bus->stop();
+    for (auto& node : nodes) {
+      if (node->bus) node->bus->stop();
+    }
     sched.run(sched.now() + 2s);
     // Buses (and their connections) go before the network, the network before the scheduler.
     for (auto& node : nodes) node->bus.reset();
@@ -276,4 +278,54 @@ TEST_CASE("a forgotten peer's link ends; stop() ends every bus task") {
   for (auto& node : w.nodes) node->bus->stop();
   w.run_for(2s);  // the accept loops poll once a second
   CHECK(w.sched.task_count() == 0);
+}
+
+TEST_CASE("a crash while the dispatcher and a worker are blocked unwinds them; the peer's link goes down") {
+  BusWorld w(2);
+  Node& victim = w.node(1);
+  Node& peer = w.node(0);
+  std::size_t handovers = 0;
+  w.trace.set_sink([&](const kernel::TraceEvent& e) { handovers += e.kind == "bus.serve.handover" ? 1 : 0; });
+  bool crashed = false;
+  victim.handler.request_hook = [&](const std::vector<std::string>&) {
+    victim.env->sleep_for(10s);
+    return core::encode_simple("LATE");
+  };
+  victim.handler.digest_hook = [&](std::string_view sender) {
+    if (sender != "slow") return;
+    // The crash comes while this task (the dispatcher) is blocked here and the worker is blocked in
+    // its request: unwinding must leave no dispatcher marked as blocked, or the resets of the
+    // victim's idle connections would hand over to a new dispatcher on a node that is down.
+    w.sched.after(1ms, [&] {
+      CHECK(handovers == 0);
+      w.sched.crash_node(victim.id, "test");
+      victim.bus.reset();  // as the harness drops a crashed node's store
+      crashed = true;
+    });
+    victim.env->sleep_for(10s);
+  };
+  w.run_for(2s);
+  REQUIRE(peer.bus->link_up(victim.handler.id));
+  std::vector<core::Err> endings;
+  peer.env->spawn("blocked-clients", [&] {
+    std::vector<RawClient> clients(2);
+    for (RawClient& c : clients) {
+      auto conn = peer.env->connect(victim.name, kBusPort, 1s);
+      REQUIRE(conn.is_ok());
+      c.conn = std::move(conn.value());
+    }
+    clients[0].send({"FAILOVER-TEST", "x"});
+    peer.env->sleep_for(5ms);  // the worker has it
+    clients[1].send({"PINGD", "slow", digest_hex_of(victim.handler.digest)});
+    for (RawClient& c : clients) endings.push_back(c.conn->recv(4096, 5s).code());
+  });
+  w.run_for(3s);
+  REQUIRE(crashed);
+  // Both clients saw their connection reset, not a reply; the peer's link is down; only the peer's
+  // three bus tasks (and at most its one exchange with the victim) are left.
+  CHECK(endings == std::vector<core::Err>{core::Err::reset, core::Err::reset});
+  CHECK_FALSE(peer.bus->link_up(victim.handler.id));
+  CHECK(w.sched.task_count() <= 4);
+  CHECK(w.sched.task_count() >= 3);
+  w.trace.set_sink(nullptr);
 }
