@@ -1,4 +1,5 @@
-// core/cluster_bus.cpp — bus listener, per-peer gossip links, MEET handshakes and one-shot requests.
+// core/cluster_bus.cpp — bus listener and dispatcher, per-peer gossip links run by one manager, MEET
+// handshakes and one-shot requests.
 //
 // Wire format: RESP. A link's ping is ["PINGD", <sender id>, <16 hex digit config digest>]; the peer
 // answers +SAME when its config has the same digest and +DIFF otherwise, and on +DIFF the link sends
@@ -10,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <exception>
@@ -92,7 +94,11 @@ class ConnectionRegistration {
 }  // namespace
 
 ClusterBus::ClusterBus(Env& env, ClusterBusHandler& handler, ClusterBusOptions options)
-    : env_(env), handler_(handler), options_(options), manager_wake_(env.make_event()) {}
+    : env_(env),
+      handler_(handler),
+      options_(options),
+      manager_wake_(env.make_event()),
+      serve_wake_(env.make_event()) {}
 
 ClusterBus::~ClusterBus() = default;
 
@@ -106,6 +112,8 @@ Status ClusterBus::start(std::uint16_t bus_port) {
   auto l = std::make_shared<std::unique_ptr<Listener>>(std::move(listener.value()));
   env_.spawn("bus-accept", [this, l] { accept_loop(std::move(*l)); });
   env_.spawn("bus-links", [this] { manage_links(); });
+  const std::uint64_t generation = ++dispatcher_generation_;
+  env_.spawn("bus-serve", [this, generation] { dispatch(generation); });
   return Status::ok();
 }
 
@@ -113,14 +121,17 @@ void ClusterBus::stop() {
   if (stopping_) return;
   stopping_ = true;
   for (auto& [id, conn] : connections_) conn->close();
-  for (auto& [id, link] : links_) link.wake->set();
+  for (auto& [id, served] : served_) served.conn->close();
   manager_wake_->set();
+  serve_wake_->set();
 }
 
 void ClusterBus::broadcast() {
+  const LocalTime now = env_.now();
   for (auto& [id, link] : links_) {
     link.ping_now = true;
-    link.wake->set();
+    link.retry_at = LocalTime{};  // a link waiting to retry tries now
+    if (!link.exchanging) schedule_link(link, now);  // else its exchange files it when it ends
   }
   manager_wake_->set();  // peers this node did not know yet get their links now
 }
@@ -140,48 +151,140 @@ void ClusterBus::accept_loop(std::unique_ptr<Listener> listener) {
       env_.log("bus.accept.end", fmt::format("reason=\"{}\"", accepted.status().message()));
       return;
     }
-    auto conn = std::make_shared<std::unique_ptr<Connection>>(std::move(accepted.value()));
-    env_.spawn("bus-serve", [this, conn] { serve(**conn); });
+    if (stopping_) return;
+    const std::uint64_t id = next_connection_id_++;
+    Served& served = served_[id];
+    served.conn = std::move(accepted.value());
+    // Called at once when the peer's first request is here already.
+    // The entry outlives the callback: destroying the connection drops it.
+    served.conn->set_on_readable([this, id, &served] { mark_ready(id, served); });
   }
 }
 
-void ClusterBus::serve(Connection& conn) {
-  ConnectionRegistration registration(connections_, next_connection_id_++, &conn);
-  RespRequestParser parser;
-  while (!stopping_) {
-    auto data = conn.recv(kRecvChunkBytes, kForever);
-    if (!data) break;
-    parser.feed(data.value());
-    while (auto argv = parser.next()) {
-      ++messages_received_;
-      std::string reply;
-      const std::string_view cmd = (*argv)[0];
-      if (is_word_nocase(cmd, "pingd") && argv->size() == 3) {
-        serve_digest(*argv, reply);
-      } else if (is_word_nocase(cmd, "ping") && (argv->size() == 2 || argv->size() == 3)) {
-        handler_.bus_on_gossip((*argv)[1]);
-        // A link's ping names the digest of the config it carries: when the merge made this node's
-        // config equal to it, the answer is +SAME instead of a whole config the sender would parse
-        // and merge for nothing (after a broadcast, that is every answer).
-        const auto digest = argv->size() == 3 ? parse_digest_hex((*argv)[2]) : std::nullopt;
-        if (digest && handler_.bus_gossip_digest() == *digest) {
-          reply = encode_simple("SAME");
-        } else {
-          reply = encode_bulk(handler_.bus_gossip_payload());
-        }
-      } else {
-        reply = handler_.bus_on_request(*argv);
-      }
-      if (stopping_) break;
-      ++messages_sent_;
-      if (!conn.send(reply)) break;
-    }
-    if (parser.failed()) {
-      env_.log("bus.protocol_error", fmt::format("peer={} error=\"{}\"", conn.peer(), parser.error()));
-      break;
-    }
+void ClusterBus::mark_ready(std::uint64_t id, Served& served) {
+  // A busy connection is handed back (and queued) by the task answering it.
+  if (served.busy || served.queued) return;
+  served.queued = true;
+  ready_.emplace_back(id, &served);
+  serve_wake_->set();
+  if (dispatcher_in_handler_ && !stopping_) {
+    // The dispatcher is blocked inside a handler call (it becomes that connection's worker): a fresh
+    // dispatcher serves the others meanwhile. Never during a crash: unwinding cleared the flag.
+    dispatcher_in_handler_ = false;
+    const std::uint64_t generation = ++dispatcher_generation_;
+    env_.log("bus.serve.handover", fmt::format("generation={}", generation));
+    env_.spawn("bus-serve", [this, generation] { dispatch(generation); });
   }
-  conn.close();
+}
+
+void ClusterBus::dispatch(std::uint64_t generation) {
+  while (!stopping_ && generation == dispatcher_generation_) {
+    if (ready_.empty()) {
+      serve_wake_->reset();
+      serve_wake_->wait(kForever);  // stop() sets it too
+      continue;
+    }
+    const auto [id, served] = ready_.front();
+    ready_.pop_front();
+    served->queued = false;
+    serve_connection(id, *served, generation);
+  }
+}
+
+void ClusterBus::serve_connection(std::uint64_t id, Served& served, std::uint64_t generation) {
+  while (!served.busy && !stopping_) {
+    if (served.broken) {
+      end_served(id);
+      return;
+    }
+    auto argv = served.parser.next();
+    if (!argv) {
+      if (served.parser.failed()) {
+        env_.log("bus.protocol_error",
+                 fmt::format("peer={} error=\"{}\"", served.conn->peer(), served.parser.error()));
+        end_served(id);
+        return;
+      }
+      auto data = served.conn->recv(kRecvChunkBytes, Nanos::zero());
+      if (!data) {
+        if (data.code() != Err::timeout) end_served(id);  // the end of the stream, a reset, a close
+        return;  // nothing more for now: the callback queues it again
+      }
+      served.parser.feed(data.value());
+      continue;
+    }
+    ++messages_received_;
+    if (is_word_nocase((*argv)[0], "pingd") && argv->size() == 3) {
+      // Answered here: it only compares digests, unless an epoch collision makes the handler change
+      // the config, which blocks. Then this task is the connection's worker until the reply is sent,
+      // and the first connection to become ready meanwhile gets a fresh dispatcher (mark_ready).
+      struct InHandler {
+        ClusterBus& bus;
+        std::uint64_t generation;
+        explicit InHandler(ClusterBus& b, std::uint64_t g) : bus(b), generation(g) { bus.dispatcher_in_handler_ = true; }
+        ~InHandler() {
+          if (bus.dispatcher_generation_ == generation) bus.dispatcher_in_handler_ = false;
+        }
+        InHandler(const InHandler&) = delete;
+        InHandler& operator=(const InHandler&) = delete;
+      };
+      std::string reply;
+      served.busy = true;
+      {
+        InHandler in_handler(*this, generation);
+        serve_digest(*argv, reply);
+      }
+      served.busy = false;
+      send_reply(served, reply);
+      if (generation != dispatcher_generation_) {
+        mark_ready(id, served);  // handed over: the new dispatcher reads what follows
+        return;
+      }
+      continue;
+    }
+    served.busy = true;
+    auto request = std::make_shared<std::vector<std::string>>(std::move(*argv));
+    env_.spawn("bus-request", [this, id, request] { serve_request(id, *request); });
+    return;
+  }
+}
+
+std::string ClusterBus::answer_ping(const std::vector<std::string>& argv) {
+  handler_.bus_on_gossip(argv[1]);
+  // A link's ping names the digest of the config it carries: when the merge made this node's config
+  // equal to it, the answer is +SAME instead of a whole config the sender would parse and merge for
+  // nothing (after a broadcast, that is every answer).
+  const auto digest = argv.size() == 3 ? parse_digest_hex(argv[2]) : std::nullopt;
+  if (digest && handler_.bus_gossip_digest() == *digest) return encode_simple("SAME");
+  return encode_bulk(handler_.bus_gossip_payload());
+}
+
+void ClusterBus::serve_request(std::uint64_t id, const std::vector<std::string>& argv) {
+  const bool ping = is_word_nocase(argv[0], "ping") && (argv.size() == 2 || argv.size() == 3);
+  const std::string reply = ping ? answer_ping(argv) : handler_.bus_on_request(argv);
+  // The entry stays while the connection is busy: only the dispatcher ends one, and never a busy one.
+  const auto it = served_.find(id);
+  if (it == served_.end()) return;
+  send_reply(it->second, reply);
+  it->second.busy = false;
+  mark_ready(id, it->second);  // the dispatcher reads the next request, if any
+}
+
+void ClusterBus::send_reply(Served& served, std::string_view reply) {
+  if (stopping_) return;
+  ++messages_sent_;
+  if (!served.conn->send(reply)) served.broken = true;
+}
+
+void ClusterBus::end_served(std::uint64_t id) {
+  const auto it = served_.find(id);
+  if (it == served_.end()) return;
+  if (it->second.queued) {
+    // Queued again by its own callback, e.g. a send of the dispatcher's that reset the connection.
+    const auto queued = std::find_if(ready_.begin(), ready_.end(), [id](const auto& entry) { return entry.first == id; });
+    if (queued != ready_.end()) ready_.erase(queued);
+  }
+  served_.erase(it);  // destroying the connection closes it and drops its callback
 }
 
 void ClusterBus::serve_digest(const std::vector<std::string>& argv, std::string& reply) {
@@ -192,7 +295,8 @@ void ClusterBus::serve_digest(const std::vector<std::string>& argv, std::string&
   }
   const bool same = handler_.bus_on_digest(argv[1], *digest);
   if (same) {
-    // Heard from the peer: this node's own ping to it can wait another half node timeout.
+    // Heard from the peer: this node's own ping to it can wait another half node timeout (the
+    // manager finds the link not due when its filed time comes, and files it again).
     if (auto it = links_.find(argv[1]); it != links_.end()) {
       it->second.last_heard = env_.now();
       it->second.up = true;
@@ -205,13 +309,58 @@ void ClusterBus::serve_digest(const std::vector<std::string>& argv, std::string&
 
 void ClusterBus::manage_links() {
   while (!stopping_) {
-    refresh_links();
-    if (env_.now() >= next_random_ping_) {
-      random_ping();
-      next_random_ping_ = env_.now() + kRandomPingEvery;
-    }
-    manager_wake_->wait(next_random_ping_ - env_.now());
     manager_wake_->reset();
+    refresh_links();
+    const LocalTime now = env_.now();
+    if (now >= next_random_ping_) {
+      random_ping();
+      next_random_ping_ = now + kRandomPingEvery;
+    }
+    start_due_links(now);
+    LocalTime next = next_random_ping_;
+    if (!link_due_.empty() && link_due_.begin()->when < next) next = link_due_.begin()->when;
+    manager_wakes_at_ = next;
+    manager_wake_->wait(next - now);
+    manager_wakes_at_ = LocalTime::max();  // while it runs, every filing sets the event
+  }
+}
+
+LocalTime ClusterBus::link_due(const Link& link) const {
+  const LocalTime wanted = link.ping_now ? LocalTime::min() : link.last_heard + options_.node_timeout / 2;
+  return std::max(wanted, link.retry_at);
+}
+
+void ClusterBus::schedule_link(Link& link, LocalTime when) {
+  if (link.filed) {
+    if (link.filed_at <= when) return;  // it comes up earlier and is filed again then if need be
+    unfile_link(link);
+  }
+  link_due_.insert(DueEntry{when, link.serial, &link});
+  link.filed = true;
+  link.filed_at = when;
+  if (when < manager_wakes_at_) manager_wake_->set();
+}
+
+void ClusterBus::unfile_link(Link& link) {
+  if (!link.filed) return;
+  link_due_.erase(DueEntry{link.filed_at, link.serial, &link});
+  link.filed = false;
+}
+
+void ClusterBus::start_due_links(LocalTime now) {
+  while (!link_due_.empty() && link_due_.begin()->when <= now) {
+    Link& link = *link_due_.begin()->link;
+    link_due_.erase(link_due_.begin());
+    link.filed = false;
+    if (link.exchanging) continue;  // never filed while exchanging; its exchange files it at the end
+    const LocalTime due = link_due(link);
+    if (due > now) {
+      schedule_link(link, due);  // heard from meanwhile
+      continue;
+    }
+    link.exchanging = true;
+    Link* const l = &link;  // stays in links_ while exchanging
+    env_.spawn("bus-link", [this, l] { link_exchange(*l); });
   }
 }
 
@@ -224,24 +373,39 @@ void ClusterBus::refresh_links() {
   for (BusPeer& peer : handler_.bus_peers()) {
     auto [it, fresh] = links_.try_emplace(peer.id);
     Link& link = it->second;
+    if (fresh) {
+      link.id = &it->first;
+      link.serial = next_link_serial_++;
+    }
     link.listed_in = refresh_generation_;
     link.forgotten = false;
     if (link.host != peer.host || link.bus_port != peer.bus_port) {
       link.host = std::move(peer.host);
       link.bus_port = peer.bus_port;
-      link.address_changed = !fresh;
-      if (!fresh) link.wake->set();
+      if (!fresh) {
+        link.retry_at = LocalTime{};  // reconnect to the new address now
+        if (link.exchanging) {
+          link.address_changed = true;  // its exchange drops the old connection when it ends
+        } else {
+          drop_link_conn(link);
+        }
+      }
     }
-    if (fresh) {
-      link.wake = env_.make_event();
-      const std::string id = peer.id;
-      env_.spawn("bus-link", [this, id] { link_loop(id); });
-    }
+    if (!link.exchanging) schedule_link(link, link_due(link));
   }
-  for (auto& [id, link] : links_) {
-    if (link.listed_in == refresh_generation_) continue;
-    link.forgotten = true;  // CLUSTER RESET: the link task ends at its next wake-up
-    link.wake->set();
+  for (auto it = links_.begin(); it != links_.end();) {
+    Link& link = it->second;
+    if (link.listed_in == refresh_generation_) {
+      ++it;
+      continue;
+    }
+    link.forgotten = true;  // CLUSTER RESET
+    if (link.exchanging) {
+      ++it;  // it ends when its exchange does
+      continue;
+    }
+    ++it;
+    erase_link(link);
   }
 }
 
@@ -256,60 +420,69 @@ void ClusterBus::random_ping() {
     if (oldest == nullptr || candidate->last_heard < oldest->last_heard) oldest = candidate;
   }
   oldest->ping_now = true;
-  oldest->wake->set();
+  oldest->retry_at = LocalTime{};
+  if (!oldest->exchanging) schedule_link(*oldest, env_.now());
 }
 
-void ClusterBus::link_loop(const std::string& peer_id) {
-  // The entry was made by refresh_links; it goes when this task ends, however it ends.
-  struct Leave {
-    ClusterBus& bus;
-    const std::string& id;
-    ~Leave() { bus.links_.erase(id); }
-  } leave{*this, peer_id};
-  Link& link = links_.at(peer_id);
-  const Nanos period = options_.node_timeout / 2;
-  std::unique_ptr<Connection> conn;
-  std::unique_ptr<ConnectionRegistration> registration;
-  RespReplyParser parser;
-  while (!stopping_ && !link.forgotten) {
-    if (link.address_changed) {
-      link.address_changed = false;
-      registration.reset();
-      conn.reset();
-    }
-    if (!conn) {
-      auto opened = env_.connect(link.host, link.bus_port, options_.node_timeout);
-      if (!opened) {
-        link.up = false;
-        link.wake->wait(options_.gossip_interval);
-        link.wake->reset();
-        continue;
-      }
-      conn = std::move(opened.value());
-      registration = std::make_unique<ConnectionRegistration>(connections_, next_connection_id_++, conn.get());
-      parser = RespReplyParser();
-    }
-    // Ping when asked to, or when the peer has not been heard from for half the node timeout.
-    const LocalTime due = link.last_heard + period;
-    if (!link.ping_now && env_.now() < due) {
-      link.wake->wait(due - env_.now());
-      link.wake->reset();
-      continue;
-    }
-    link.ping_now = false;
-    if (Status st = gossip_exchange(peer_id, *conn, parser); !st) {
-      if (link.up) env_.log("bus.link.down", fmt::format("peer={} reason=\"{}\"", peer_id, st.message()));
-      link.up = false;
-      registration.reset();
-      conn.reset();
-      link.wake->wait(options_.gossip_interval);
-      link.wake->reset();
-      continue;
-    }
-    if (!link.up) env_.log("bus.link.up", fmt::format("peer={}", peer_id));
-    link.up = true;
-    link.last_heard = env_.now();
+void ClusterBus::drop_link_conn(Link& link) {
+  if (!link.conn) return;
+  connections_.erase(link.conn_id);
+  link.conn.reset();  // closes it
+}
+
+void ClusterBus::erase_link(Link& link) {
+  unfile_link(link);
+  drop_link_conn(link);
+  const std::string id = *link.id;  // the key goes with the entry
+  links_.erase(id);
+}
+
+void ClusterBus::link_exchange(Link& link) {
+  // The link stays in links_ while exchanging is set: refresh_links does not erase such a link.
+  run_link_exchange(link);
+  link.exchanging = false;
+  if (link.forgotten) {
+    erase_link(link);
+    return;
   }
+  if (link.address_changed) {
+    link.address_changed = false;
+    drop_link_conn(link);
+  }
+  if (!stopping_) schedule_link(link, link_due(link));
+}
+
+void ClusterBus::run_link_exchange(Link& link) {
+  const std::string& peer_id = *link.id;
+  if (stopping_) return;
+  if (link.address_changed) {
+    link.address_changed = false;
+    drop_link_conn(link);
+  }
+  if (!link.conn) {
+    auto opened = env_.connect(link.host, link.bus_port, options_.node_timeout);
+    if (stopping_ || link.forgotten) return;  // a connection just opened goes with `opened`
+    if (!opened) {
+      link.up = false;
+      link.retry_at = env_.now() + options_.gossip_interval;
+      return;
+    }
+    link.conn = std::move(opened.value());
+    link.conn_id = next_connection_id_++;
+    connections_.emplace(link.conn_id, link.conn.get());
+    link.parser = RespReplyParser();
+  }
+  link.ping_now = false;
+  if (Status st = gossip_exchange(peer_id, *link.conn, link.parser); !st) {
+    if (link.up) env_.log("bus.link.down", fmt::format("peer={} reason=\"{}\"", peer_id, st.message()));
+    link.up = false;
+    drop_link_conn(link);
+    link.retry_at = env_.now() + options_.gossip_interval;
+    return;
+  }
+  if (!link.up) env_.log("bus.link.up", fmt::format("peer={}", peer_id));
+  link.up = true;
+  link.last_heard = env_.now();
 }
 
 Status ClusterBus::gossip_exchange(const std::string& peer_id, Connection& conn, RespReplyParser& parser) {

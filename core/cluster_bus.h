@@ -8,17 +8,31 @@
 // bytes per ping and O(peers) pings per node_timeout/2, instead of every config to every peer every
 // interval.
 //
-// A ClusterBus owns its listener, one link task per known peer, the server task of each accepted
-// connection and the MEET handshakes in flight. It knows nothing about slots or roles: the handler
-// (the store) supplies the payload and digest to send, merges what arrives and answers requests. It
-// never blocks in stop() or its destructor; every wait it makes is bounded so its tasks end soon after
-// stop().
+// Tasks: as Redis keeps a link as a small struct in its event loop, an idle link or connection holds
+// no task (a task's stack is tens of KiB, and a cluster of n nodes has n² links). A ClusterBus owns
+// its listener and three long-lived tasks: the accept loop, the link manager and the dispatcher.
+// - The link manager keeps each known peer's link (connection, reply parser, when last heard, whether
+//   up) and when it is due; when a link is due it spawns a short "bus-link" task for one exchange
+//   (connect if needed, the digest ping, the whole configs when they differ), at most one per link.
+// - The dispatcher ("bus-serve") serves every accepted connection: each connection's readiness
+//   callback queues it (in arrival order) and wakes the dispatcher, which reads what is buffered and
+//   answers digest pings inline. A PING (a merge: the cluster lock and the disk) or any other request
+//   goes to a short "bus-request" task; the connection is busy until that task has sent the reply,
+//   so replies keep request order and a connection never has two. Should an inline digest ping block
+//   after all (an epoch collision changes the config), the dispatcher finishes that one connection
+//   as its worker and, once another connection is ready, a fresh dispatcher takes over.
+// - MEET handshakes and one-shot requests run in the caller's or their own short task.
+// It knows nothing about slots or roles: the handler (the store) supplies the payload and digest to
+// send, merges what arrives and answers requests. It never blocks in stop() or its destructor; every
+// wait it makes is bounded or ended by stop(), so its tasks end soon after stop().
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,7 +48,8 @@ struct BusPeer {
   std::uint16_t bus_port = 0;
 };
 
-// What the bus asks of its owner. Every call comes from a bus task and may block.
+// What the bus asks of its owner. Every call comes from a bus task and may block (the dispatcher calls
+// bus_on_digest inline and copes when it blocks, see the top of this file).
 class ClusterBusHandler {
  public:
   virtual ~ClusterBusHandler() = default;
@@ -100,26 +115,75 @@ class ClusterBus {
   std::uint64_t messages_received() const { return messages_received_; }
 
  private:
+  // A known peer's link: what its exchanges share. No task waits on an idle link.
   struct Link {
-    std::unique_ptr<Event> wake;
+    const std::string* id = nullptr;   // the peer's id: this link's key in links_
+    std::uint64_t serial = 0;          // order of creation, which breaks ties in link_due_
+    std::unique_ptr<Connection> conn;  // kept between exchanges; null until an exchange connects
+    std::uint64_t conn_id = 0;         // conn's key in connections_
+    RespReplyParser parser;
+    bool exchanging = false;       // a bus-link task is in flight (at most one per link)
     bool up = false;
     bool ping_now = false;         // a broadcast or the random pick wants a ping before it is due
-    bool forgotten = false;        // no longer a known node: the link task ends
+    bool forgotten = false;        // no longer a known node: the link ends (after its exchange)
     bool address_changed = false;  // reconnect to the new host and bus_port
     LocalTime last_heard{};        // the last exchange with the peer that succeeded, either direction
+    LocalTime retry_at{};          // after a failed exchange, the next one waits until then
     std::uint64_t listed_in = 0;   // the refresh_links() that last found the peer in bus_peers()
+    bool filed = false;            // has its one entry in link_due_, at filed_at
+    LocalTime filed_at{};
     std::string host;
     std::uint16_t bus_port = 0;
   };
+  // When the manager looks at a link again; ordered by time, then by link creation.
+  struct DueEntry {
+    LocalTime when;
+    std::uint64_t serial = 0;
+    Link* link = nullptr;
+    bool operator<(const DueEntry& other) const {
+      return when != other.when ? when < other.when : serial < other.serial;
+    }
+  };
+  // An accepted connection, served by the dispatcher.
+  struct Served {
+    std::unique_ptr<Connection> conn;
+    RespRequestParser parser;
+    bool busy = false;    // a task owns its current request until the reply is sent
+    bool queued = false;  // in ready_
+    bool broken = false;  // a reply could not be sent: the dispatcher closes it
+  };
 
   void accept_loop(std::unique_ptr<Listener> listener);
-  void serve(Connection& conn);
+  // The dispatcher: serves ready connections until stop() or until a newer dispatcher took over.
+  void dispatch(std::uint64_t generation);
+  // Answers what conn has buffered, until it has nothing left or a request went to a task.
+  void serve_connection(std::uint64_t id, Served& served, std::uint64_t generation);
+  // A bus-request task: answers one PING or request, sends the reply, hands the connection back.
+  void serve_request(std::uint64_t id, const std::vector<std::string>& argv);
+  std::string answer_ping(const std::vector<std::string>& argv);
+  void send_reply(Served& served, std::string_view reply);
+  // The readiness callback of accepted connection id: queue it for the dispatcher.
+  void mark_ready(std::uint64_t id, Served& served);
+  void end_served(std::uint64_t id);
   void manage_links();
-  void link_loop(const std::string& peer_id);
+  // Spawns an exchange for every link whose time has come (re-filing the others).
+  void start_due_links(LocalTime now);
+  // When link should next exchange: ping_now at once, else when not heard for node_timeout/2, but not
+  // before retry_at.
+  LocalTime link_due(const Link& link) const;
+  // Files a time to look at a link again (unless it is filed for an earlier one already), waking the
+  // manager if that is earlier than its wait.
+  void schedule_link(Link& link, LocalTime when);
+  void unfile_link(Link& link);
+  // A bus-link task: one exchange on the link, then the link is filed again (or ends).
+  void link_exchange(Link& link);
+  void run_link_exchange(Link& link);
+  void drop_link_conn(Link& link);
+  void erase_link(Link& link);
   // One gossip exchange on conn: the digest ping, and the whole configs both ways when they differ.
   Status gossip_exchange(const std::string& peer_id, Connection& conn, RespReplyParser& parser);
-  // Starts links to peers without one; every second, pings the least recently heard of a few
-  // random peers.
+  // Adds links to peers without one and ends those to forgotten peers; every second, pings the least
+  // recently heard of a few random peers.
   void refresh_links();
   void random_ping();
   void meet_task(const std::string& host, std::uint16_t bus_port);
@@ -137,10 +201,21 @@ class ClusterBus {
   bool peers_seen_ = false;
   std::uint64_t refresh_generation_ = 0;
   LocalTime next_random_ping_{};
-  std::map<std::string, Link> links_;  // by peer id, while its link task runs
-  // Live connections (accepted and opened), so stop() can close them.
+  std::map<std::string, Link> links_;  // by peer id, from refresh_links until forgotten
+  std::uint64_t next_link_serial_ = 1;
+  // At most one entry per link (Link::filed), and none for a link exchanging or gone. An entry may
+  // come up early (the peer was heard from meanwhile): the manager files the link again.
+  std::set<DueEntry> link_due_;
+  LocalTime manager_wakes_at_ = LocalTime::max();  // the end of the manager's wait while it waits
+  // Connections opened by links and requests, so stop() can close them (accepted ones: served_).
   std::map<std::uint64_t, Connection*> connections_;
   std::uint64_t next_connection_id_ = 1;
+  std::unique_ptr<Event> serve_wake_;
+  std::uint64_t dispatcher_generation_ = 0;  // the dispatcher running now; older ones end
+  bool dispatcher_in_handler_ = false;       // it is inside a handler call that may block
+  // Accepted connections to serve, in order of readiness: (id, entry); end_served takes an entry off.
+  std::deque<std::pair<std::uint64_t, Served*>> ready_;
+  std::map<std::uint64_t, Served> served_;   // accepted connections, by id; after serve_wake_ (callbacks)
   std::uint64_t messages_sent_ = 0;
   std::uint64_t messages_received_ = 0;
 };

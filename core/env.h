@@ -109,7 +109,20 @@ class Connection {
   // Queues bytes for delivery; does not wait. Fails with reset/closed once the stream is broken.
   virtual Status send(std::string_view bytes) = 0;
   // Waits for at least one byte (at most max_bytes). Err::closed means the peer closed in order.
+  // A zero timeout never waits: with nothing buffered (and the stream not ended) it returns
+  // Err::timeout at once, so a task serving many connections can read what each one has.
   virtual Result<std::string> recv(std::size_t max_bytes, Nanos timeout) = 0;
+  // Readiness, for one task serving many connections instead of a task parked in recv on each:
+  // callback is called whenever a parked recv would be woken, i.e. when bytes arrive, when the
+  // stream ends or is reset, and when this end is closed; and at once, from this call, when one of
+  // those has already happened and is not yet consumed (unread bytes, the end of the stream). It may
+  // be called when nothing is left to read (another reader took it): recv with a zero timeout tells.
+  // It runs in whatever context the Env delivers bytes in (in simulation: the network's delivery
+  // timer, outside any task, or inside the task whose call broke the stream), so it must never block;
+  // setting an Event, noting which connection is ready and spawning a task are fine. A new callback
+  // replaces the old one, an empty one removes it, and it is never called once this Connection is
+  // destroyed.
+  virtual void set_on_readable(std::function<void()> callback) = 0;
   virtual void close() = 0;
   // "host:port" of the other end, for logs.
   virtual std::string peer() const = 0;

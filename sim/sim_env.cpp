@@ -58,6 +58,7 @@ class SimConnection final : public core::Connection {
   core::Result<std::string> recv(std::size_t max_bytes, core::Nanos timeout) override {
     return conn_->recv(max_bytes, sched_.local_to_global(node_, timeout));
   }
+  void set_on_readable(std::function<void()> callback) override { conn_->set_on_readable(std::move(callback)); }
   void close() override { conn_->close(); }
   std::string peer() const override { return conn_->peer(); }
 

@@ -63,6 +63,14 @@ void NetConnection::close() {
   if (net_ != nullptr) net_->conn_close(id_, side_);
 }
 
+void NetConnection::set_on_readable(std::function<void()> callback) {
+  if (net_ != nullptr) {
+    net_->conn_set_on_readable(id_, side_, std::move(callback));
+  } else if (callback) {
+    callback();  // the network is gone: recv reports the end of the stream at once
+  }
+}
+
 NetListener::~NetListener() {
   if (net_ != nullptr) net_->listener_release(id_);
 }
@@ -472,15 +480,32 @@ void Network::conn_close(ConnId id, int side) {
                                            dir_name(*c, side), discarded));
   if (!c->reset) enqueue(*c, side, Segment{0, std::string(), true});
   wake_all(me.waiters);  // other tasks reading this end see it closed
+  notify_readable(id, side);
 }
 
 void Network::conn_release(ConnId id, int side) {
   Conn* c = find_conn(id);
   if (c == nullptr) return;
+  c->side[side].on_readable = nullptr;  // the owner is going: no call for its own close
   conn_close(id, side);
   c->side[side].handle = nullptr;
   c->side[side].owned = false;
   maybe_erase(id);
+}
+
+void Network::conn_set_on_readable(ConnId id, int side, std::function<void()> callback) {
+  Conn* c = find_conn(id);
+  NET_ASSERT(c != nullptr);  // a live handle keeps its connection
+  Side& me = c->side[side];
+  me.on_readable = std::move(callback);
+  if (me.closed || c->reset || me.eof || me.inbox.size() > me.inbox_offset) notify_readable(id, side);
+}
+
+void Network::notify_readable(ConnId id, int side) {
+  Conn* c = find_conn(id);
+  if (c == nullptr || !c->side[side].on_readable) return;
+  const std::function<void()> callback = c->side[side].on_readable;
+  callback();
 }
 
 void Network::maybe_erase(ConnId id) {
@@ -571,6 +596,8 @@ void Network::pump(ConnId id, int d, std::uint64_t generation) {
   }
   if (delivered) wake_all(to.waiters);
   schedule_pump(*c, d);
+  // A closed end has nothing more to read (its own close already called it).
+  if (delivered && !to.closed) notify_readable(id, 1 - d);
 }
 
 void Network::hold(Conn& c, int d) {
@@ -635,6 +662,9 @@ void Network::reset(Conn& c, std::string_view reason) {
   record(c.side[0].host, "net.reset", fmt::format("conn={} {} reason={}", c.id, dir_name(c, 0),
                                                   reason));
   for (Side& s : c.side) wake_all(s.waiters);
+  for (int s = 0; s < 2; ++s) {
+    if (!c.side[s].closed) notify_readable(c.id, s);
+  }
 }
 
 void Network::on_node_down(NodeId node) {

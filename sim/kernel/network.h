@@ -50,6 +50,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -117,8 +118,17 @@ class NetConnection {
   // Waits up to `timeout` (global time) for at least one byte and returns at most max_bytes.
   // Err::closed: the peer closed and every byte was read, or this end was closed. Err::reset,
   // Err::timeout, Err::shutdown (the caller's node is crashing: returns at once without parking).
+  // A zero timeout never parks: Err::timeout at once when nothing is buffered.
   // REQUIRES: called from a task unless timeout is zero.
   core::Result<std::string> recv(std::size_t max_bytes, Nanos timeout);
+  // Readiness callback: called where a parked recv of this end would be woken (bytes delivered, the
+  // peer's end of stream, a reset, a local close), after the network's state is updated, and at once
+  // from this call when this end is readable already (unread bytes, end of stream, reset, closed).
+  // Once this end is closed nothing more is called (its own close was the last call).
+  // It runs inside the network (a delivery timer, or the call that broke the stream), so it must not
+  // park, destroy this handle or call the network except to read state; setting an event or spawning
+  // a task is fine. Destroying the handle removes it (it is not called for that close).
+  void set_on_readable(std::function<void()> callback);
   // Full close: the peer gets the bytes already sent, then end of stream. Idempotent, never parks.
   void close();
 
@@ -267,6 +277,7 @@ class Network : private TimerTarget {
     std::string inbox;    // delivered bytes; unread from inbox_offset
     std::size_t inbox_offset = 0;
     std::vector<Scheduler::WaitToken> waiters;  // tasks parked in recv
+    std::function<void()> on_readable;          // set_on_readable's callback, if any
   };
   struct Conn {
     ConnId id = 0;
@@ -291,6 +302,9 @@ class Network : private TimerTarget {
   core::Result<std::string> conn_recv(ConnId id, int side, std::size_t max_bytes, Nanos timeout);
   void conn_close(ConnId id, int side);
   void conn_release(ConnId id, int side);
+  void conn_set_on_readable(ConnId id, int side, std::function<void()> callback);
+  // Calls the side's readiness callback, if any (a copy: the callback may replace itself).
+  void notify_readable(ConnId id, int side);
   core::Result<std::unique_ptr<NetConnection>> listener_accept(std::uint64_t id, Nanos timeout);
   void listener_close(std::uint64_t id, std::string_view reason);
   void listener_release(std::uint64_t id);

@@ -738,3 +738,119 @@ TEST_CASE("same seed gives the same trace hash; different seeds differ") {
   CHECK(h1 != h4);
   CHECK(h3 != h4);
 }
+
+// The readiness callback (what a task serving many connections waits on instead of a parked recv):
+// it fires when a parked recv would wake — delivery (after the latency, not before), the peer's
+// close, a reset, a local close — and at once when set on a readable end; a zero-timeout recv never
+// parks; destroying the handle drops the callback.
+TEST_CASE("the readiness callback fires on delivery, end of stream, reset and close; zero-timeout recv") {
+  World w(21, fixed_latency(10ms));
+  const NodeId a = w.sched.add_node("a");
+  const NodeId b = w.sched.add_node("b");
+  std::unique_ptr<NetConnection> client;
+  std::unique_ptr<NetConnection> server;
+  w.sched.spawn(b, "server", [&] {
+    auto listener = w.net.listen(b, kPort);
+    REQUIRE(listener);
+    auto conn = (*listener)->accept(kForever);
+    REQUIRE(conn);
+    server = std::move(*conn);
+    // Nothing buffered: a zero timeout returns at once, inside a task too.
+    const SimTime before = w.sched.now();
+    CHECK(server->recv(16, 0s).code() == Err::timeout);
+    CHECK(w.sched.now() == before);
+  });
+  w.sched.spawn(a, "client", [&] { client = connect_ok(w, a, b); });
+  w.run_for(1s);
+  REQUIRE(client);
+  REQUIRE(server);
+
+  std::vector<std::int64_t> calls_ns;  // when the server's callback ran
+  server->set_on_readable([&] { calls_ns.push_back(w.sched.now_ns()); });
+  CHECK(calls_ns.empty());  // nothing to read yet
+
+  // Delivery: one call when the bytes arrive, 10 ms after the send, not before.
+  const std::int64_t sent_ns = w.sched.now_ns();
+  REQUIRE(client->send("hello"));
+  w.run_for(9ms);
+  CHECK(calls_ns.empty());
+  w.run_for(2ms);
+  REQUIRE(calls_ns.size() == 1);
+  CHECK(calls_ns[0] == sent_ns + std::chrono::nanoseconds(10ms).count());
+
+  // Set on an end that holds unread bytes: called at once, from set_on_readable.
+  std::vector<std::int64_t> again_ns;
+  server->set_on_readable([&] { again_ns.push_back(w.sched.now_ns()); });
+  CHECK(again_ns.size() == 1);
+  CHECK(calls_ns.size() == 1);  // replaced: the old callback is not called any more
+  auto got = server->recv(16, 0s);  // zero timeout, outside any task
+  REQUIRE(got);
+  CHECK(*got == "hello");
+  CHECK(server->recv(16, 0s).code() == Err::timeout);
+
+  // The peer's close: called when its end of stream arrives; recv then reports it.
+  client->close();
+  w.run_for(9ms);
+  CHECK(again_ns.size() == 1);
+  w.run_for(2ms);
+  CHECK(again_ns.size() == 2);
+  CHECK(server->recv(16, 0s).code() == Err::closed);
+
+  // A reset: called at once, on both ends that have a callback.
+  std::unique_ptr<NetConnection> c2;
+  std::unique_ptr<NetConnection> s2;
+  w.sched.spawn(b, "server2", [&] {
+    auto listener = w.net.listen(b, kPort + 1);
+    REQUIRE(listener);
+    auto conn = (*listener)->accept(kForever);
+    REQUIRE(conn);
+    s2 = std::move(*conn);
+  });
+  w.sched.spawn(a, "client2", [&] {
+    auto conn = w.net.connect(a, b, kPort + 1, 1s);
+    REQUIRE(conn);
+    c2 = std::move(*conn);
+  });
+  w.run_for(1s);
+  REQUIRE(c2);
+  REQUIRE(s2);
+  int s2_calls = 0;
+  int c2_calls = 0;
+  s2->set_on_readable([&] { ++s2_calls; });
+  c2->set_on_readable([&] { ++c2_calls; });
+  CHECK(s2_calls == 0);
+  CHECK(w.net.reset_connection(s2->id(), "test"));
+  CHECK(s2_calls == 1);
+  CHECK(c2_calls == 1);
+  CHECK(s2->recv(16, 0s).code() == Err::reset);
+
+  // A local close calls this end's callback; destroying a handle does not.
+  std::unique_ptr<NetConnection> c3;
+  std::unique_ptr<NetConnection> s3;
+  w.sched.spawn(b, "server3", [&] {
+    auto listener = w.net.listen(b, kPort + 2);
+    REQUIRE(listener);
+    auto conn = (*listener)->accept(kForever);
+    REQUIRE(conn);
+    s3 = std::move(*conn);
+  });
+  w.sched.spawn(a, "client3", [&] {
+    auto conn = w.net.connect(a, b, kPort + 2, 1s);
+    REQUIRE(conn);
+    c3 = std::move(*conn);
+  });
+  w.run_for(1s);
+  REQUIRE(c3);
+  REQUIRE(s3);
+  int s3_calls = 0;
+  int c3_calls = 0;
+  s3->set_on_readable([&] { ++s3_calls; });
+  c3->set_on_readable([&] { ++c3_calls; });
+  s3->close();
+  CHECK(s3_calls == 1);
+  CHECK(s3->recv(16, 0s).code() == Err::closed);
+  c3.reset();  // released, not closed by a caller: its callback stays silent
+  CHECK(c3_calls == 0);
+  w.run_for(1s);
+  CHECK(s3_calls == 1);  // the peer's end of stream reaches a closed end: nothing more to read
+}
