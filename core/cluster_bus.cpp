@@ -3,10 +3,11 @@
 //
 // Wire format: RESP. A link's ping is ["PINGD", <sender id>, <16 hex digit config digest>]; the peer
 // answers +SAME when its config has the same digest and +DIFF otherwise, and on +DIFF the link sends
-// ["PING", <config text>, <its digest>], which the peer merges and answers with a bulk string of its
-// own config text (the PONG), or +SAME when the merge made its config equal to the one it received.
-// MEET's handshake sends ["PING", <config text>] and always gets the PONG. Other requests are RESP
-// arrays the handler answers.
+// ["PING", <gossip section>, <digest of its whole config>], which the peer merges and answers with a
+// bulk string of its own section (the PONG), or +SAME when the merge made its config equal to the
+// sender's. A section is a config text with the sender's own entry and slots and a few other entries
+// (ClusterBusHandler::bus_gossip_section). MEET's handshake sends ["PING", <whole config text>] and
+// always gets the whole config back. Other requests are RESP arrays the handler answers.
 #include "core/cluster_bus.h"
 
 #include <fmt/format.h>
@@ -252,11 +253,12 @@ void ClusterBus::serve_connection(std::uint64_t id, Served& served, std::uint64_
 std::string ClusterBus::answer_ping(const std::vector<std::string>& argv) {
   handler_.bus_on_gossip(argv[1]);
   // A link's ping names the digest of the config it carries: when the merge made this node's config
-  // equal to it, the answer is +SAME instead of a whole config the sender would parse and merge for
+  // equal to it, the answer is +SAME instead of a section the sender would parse and merge for
   // nothing (after a broadcast, that is every answer).
   const auto digest = argv.size() == 3 ? parse_digest_hex(argv[2]) : std::nullopt;
   if (digest && handler_.bus_gossip_digest() == *digest) return encode_simple("SAME");
-  return encode_bulk(handler_.bus_gossip_payload());
+  // A link's ping (it names a digest) gets a section back; MEET's handshake the whole config.
+  return encode_bulk(argv.size() == 3 ? handler_.bus_gossip_section() : handler_.bus_gossip_payload());
 }
 
 void ClusterBus::serve_request(std::uint64_t id, const std::vector<std::string>& argv) {
@@ -496,10 +498,10 @@ Status ClusterBus::gossip_exchange(const std::string& peer_id, Connection& conn,
   if (answer->type != RespValue::Type::simple || answer->text != "DIFF") {
     return Status(Err::invalid, fmt::format("PINGD answered {}", answer->to_display()));
   }
-  // The configs differ: the peer merges this node's whole config and answers with its own, which
-  // this node merges, as in MEET's handshake, unless the merge made the peer's equal to this one.
+  // The configs differ: the peer merges this node's section and answers with its own, which this
+  // node merges, unless the merge made the peer's config equal to this one.
   const std::uint64_t sent_digest = handler_.bus_gossip_digest();
-  auto pong = exchange(conn, parser, encode_link_message("PING", handler_.bus_gossip_payload(), sent_digest),
+  auto pong = exchange(conn, parser, encode_link_message("PING", handler_.bus_gossip_section(), sent_digest),
                        options_.node_timeout);
   if (!pong) return pong.status();
   if (pong->type == RespValue::Type::simple && pong->text == "SAME") {

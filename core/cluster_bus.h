@@ -3,17 +3,18 @@
 //
 // Gossip follows Redis Cluster's pacing with a digest in place of its header: a node pings each peer
 // it has not heard from within node_timeout/2, one of a few random peers every second, and every peer
-// right after its own entry changed (broadcast). A ping carries only the sender's config digest; the
-// whole configs go both ways only when the digests differ. So a settled cluster costs each node O(1)
-// bytes per ping and O(peers) pings per node_timeout/2, instead of every config to every peer every
-// interval.
+// right after its own entry changed (broadcast). A ping carries only the sender's config digest;
+// when the digests differ, gossip sections go both ways (each side's own entry and slots and a tenth
+// of the others, at least three, as Redis's gossip carries a few nodes per message). So a settled
+// cluster costs each node O(1) bytes per ping and O(peers) pings per node_timeout/2, and a change
+// costs each node that learns it a message of O(n/10) entries instead of the whole config.
 //
 // Tasks: as Redis keeps a link as a small struct in its event loop, an idle link or connection holds
 // no task (a task's stack is tens of KiB, and a cluster of n nodes has n² links). A ClusterBus owns
 // its listener and three long-lived tasks: the accept loop, the link manager and the dispatcher.
 // - The link manager keeps each known peer's link (connection, reply parser, when last heard, whether
 //   up) and when it is due; when a link is due it spawns a short "bus-link" task for one exchange
-//   (connect if needed, the digest ping, the whole configs when they differ), at most one per link.
+//   (connect if needed, the digest ping, the sections when the configs differ), at most one per link.
 // - The dispatcher ("bus-serve") serves every accepted connection: each connection's readiness
 //   callback queues it (in arrival order) and wakes the dispatcher, which reads what is buffered and
 //   answers digest pings inline. A PING (a merge: the cluster lock and the disk) or any other request
@@ -56,10 +57,15 @@ class ClusterBusHandler {
   // This node's id, which names the sender of a digest ping. Valid until the config changes: the bus
   // uses it before it blocks.
   virtual const std::string& bus_my_id() = 0;
-  // The config text to send when the digests differ (and in MEET's handshake). Valid until the config
-  // changes, like bus_my_id(): the bus encodes it into a message before it blocks, not a copy of it
-  // first (a config of n nodes is O(n) bytes, sent at every exchange of differing configs).
+  // The whole config text, for MEET's handshake (a node met learns everything the other knows).
+  // Valid until the config changes, like bus_my_id(): the bus encodes it into a message before it
+  // blocks, not a copy of it first (a config of n nodes is O(n) bytes).
   virtual const std::string& bus_gossip_payload() = 0;
+  // What a link's exchange carries when the digests differ, in both directions: a gossip section
+  // (ClusterConfig::serialize_section: this node's own entry and slots and a few others), as Redis
+  // gossips a few nodes per message. MEET's handshake still carries the whole config. Valid until
+  // the next call.
+  virtual const std::string& bus_gossip_section() = 0;
   // The digest of that config (ClusterConfig::digest): equal digests mean equal configs.
   virtual std::uint64_t bus_gossip_digest() = 0;
   // A config another node sent (in a PING or a PONG).
@@ -180,7 +186,7 @@ class ClusterBus {
   void run_link_exchange(Link& link);
   void drop_link_conn(Link& link);
   void erase_link(Link& link);
-  // One gossip exchange on conn: the digest ping, and the whole configs both ways when they differ.
+  // One gossip exchange on conn: the digest ping, and sections both ways when the configs differ.
   Status gossip_exchange(const std::string& peer_id, Connection& conn, RespReplyParser& parser);
   // Adds links to peers without one and ends those to forgotten peers; every second, pings the least
   // recently heard of a few random peers.

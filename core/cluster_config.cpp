@@ -667,6 +667,26 @@ void append_number(std::string& out, std::uint64_t v) {
 
 }  // namespace
 
+namespace {
+
+void append_node_line(std::string& out, const ClusterNode& n) {
+  out += "node ";
+  out += n.id;
+  out += ' ';
+  out += n.host;
+  out += ' ';
+  append_number(out, n.port);
+  out += ' ';
+  append_number(out, n.config_epoch);
+  out += ' ';
+  out += node_role_name(n.role);
+  out += ' ';
+  out += n.primary_id.empty() ? std::string_view("-") : std::string_view(n.primary_id);
+  out += '\n';
+}
+
+}  // namespace
+
 std::string ClusterConfig::serialize() const {
   // Appended piece by piece, not formatted line by line: a config is serialized at every change.
   std::string out;
@@ -677,21 +697,7 @@ std::string ClusterConfig::serialize() const {
   out += "\ncurrent_epoch ";
   append_number(out, current_epoch());
   out += '\n';
-  for (const ClusterNode& n : nodes_) {
-    out += "node ";
-    out += n.id;
-    out += ' ';
-    out += n.host;
-    out += ' ';
-    append_number(out, n.port);
-    out += ' ';
-    append_number(out, n.config_epoch);
-    out += ' ';
-    out += node_role_name(n.role);
-    out += ' ';
-    out += n.primary_id.empty() ? std::string_view("-") : std::string_view(n.primary_id);
-    out += '\n';
-  }
+  for (const ClusterNode& n : nodes_) append_node_line(out, n);
   // Every owner's runs in one pass over the slots (not one pass per node), a block at a time: a
   // config is serialized at every change, and what it persists and gossips is this text.
   std::vector<std::vector<SlotSpan>> spans(nodes_.size());
@@ -715,6 +721,43 @@ std::string ClusterConfig::serialize() const {
     }
     out += '\n';
   }
+  return out;
+}
+
+std::string ClusterConfig::serialize_section(std::size_t first, std::size_t count) const {
+  std::string out;
+  const std::size_t others = nodes_.size() - 1;
+  count = std::min(count, others);
+  out.reserve(96 + (count + 1) * 140);
+  out += kHeader;
+  out += "\nmyself ";
+  out += my_id();
+  out += "\ncurrent_epoch ";
+  append_number(out, current_epoch());
+  out += '\n';
+  append_node_line(out, nodes_.front());
+  for (std::size_t k = 0; k < count; ++k) append_node_line(out, nodes_[1 + (first + k) % others]);
+  // This node's own runs, in one pass over the table.
+  bool any = false;
+  const std::int16_t* o = slot_owner_.data();
+  for (int at = 0; at < kClusterSlots;) {
+    const int end = run_end(o, at);
+    if (o[at] == 0) {
+      if (!any) {
+        out += "slots ";
+        out += my_id();
+        any = true;
+      }
+      out += ' ';
+      append_number(out, static_cast<std::uint64_t>(at));
+      if (end - 1 != at) {
+        out += '-';
+        append_number(out, static_cast<std::uint64_t>(end - 1));
+      }
+    }
+    at = end;
+  }
+  if (any) out += '\n';
   return out;
 }
 

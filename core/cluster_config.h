@@ -159,6 +159,11 @@ class ClusterConfig {
   // ---- text form (gossip payload and nodes.conf body) -----------------------------------------
   // Line-based and canonical: equal configs give equal text.
   std::string serialize() const;
+  // A gossip section (Redis's gossip: a few entries per message, not the whole config): the text of a
+  // config that holds this node's own entry and slots and `count` other entries, those from position
+  // `first` of the others on (cyclically), and the current epoch. It parses as a config, so a
+  // receiver merges it as it merges a whole one; what it leaves out changes nothing there.
+  std::string serialize_section(std::size_t first, std::size_t count) const;
   // Err::invalid naming the line and what was expected there.
   static Result<ClusterConfig> parse(std::string_view text);
   // The same checks, keeping only what merge() into receiver reads: the sender's own entry and slots,

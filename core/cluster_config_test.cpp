@@ -643,6 +643,31 @@ TEST_CASE("parse_for_merge: merging what it keeps changes a config exactly as me
         CHECK(ma.follow_reason == mb.follow_reason);
         CHECK(ma.epoch_collision == mb.epoch_collision);
         if (ma.changed) ++merges_that_changed;
+        // Gossip sections: each parses, holds the sender's own entry first, `count` others from
+        // `first` on and the sender's own slots only; merged one after another from the first
+        // entry on, they change the receiver exactly as the whole text does.
+        const ClusterConfig& sender = nodes[static_cast<std::size_t>(j)];
+        const std::size_t others = sender.nodes().size() - 1;
+        const std::size_t count = 1 + next(3);
+        ClusterConfig c = receiver;
+        for (std::size_t first = 0; first < std::max<std::size_t>(others, 1); first += count) {
+          const std::string section = sender.serialize_section(first, count);
+          auto parsed = ClusterConfig::parse(section);
+          INFO(section);
+          REQUIRE(parsed.is_ok());
+          REQUIRE(parsed->nodes().size() == 1 + std::min(count, others));
+          CHECK(parsed->myself() == sender.myself());
+          CHECK(parsed->current_epoch() == sender.current_epoch());
+          for (std::size_t k2 = 1; k2 < parsed->nodes().size(); ++k2) {
+            CHECK(parsed->nodes()[k2] == sender.nodes()[1 + (first + k2 - 1) % others]);
+          }
+          CHECK(parsed->slots_of(sender.my_id()) == sender.slots_of(sender.my_id()));
+          CHECK(parsed->assigned_slots() == sender.slot_count(sender.my_id()));
+          auto reduced_section = ClusterConfig::parse_for_merge(section, c);
+          REQUIRE(reduced_section.is_ok());
+          c.merge(reduced_section.value());
+        }
+        CHECK(c == a);
       }
     }
   }

@@ -159,6 +159,7 @@ class Store {
     explicit BusAdapter(Store& store) : store_(store) {}
     const std::string& bus_my_id() override;
     const std::string& bus_gossip_payload() override;
+    const std::string& bus_gossip_section() override;
     std::uint64_t bus_gossip_digest() override;
     void bus_on_gossip(std::string_view payload) override;
     bool bus_on_digest(std::string_view sender_id, std::uint64_t digest) override;
@@ -321,7 +322,8 @@ class Store {
   std::vector<std::string> gossip_queue_;
   std::uint64_t gossip_queued_ = 0;  // tickets handed out
   std::uint64_t gossip_taken_ = 0;   // tickets whose configs a merge has taken (installed or not)
-  std::string cluster_text_;           // cluster_.serialize(), what the bus sends when digests differ
+  std::string cluster_text_;           // cluster_.serialize(), what MEET's handshake sends
+  std::string gossip_section_;         // the last section a link's exchange sent (see bus_gossip_section)
   std::uint64_t cluster_digest_ = 0;   // cluster_.digest(), what the bus pings with
 };
 

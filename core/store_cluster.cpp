@@ -54,6 +54,16 @@ bool same_bus_peers(const ClusterConfig& a, const ClusterConfig& b) {
 
 const std::string& Store::BusAdapter::bus_my_id() { return store_.cluster_.my_id(); }
 const std::string& Store::BusAdapter::bus_gossip_payload() { return store_.cluster_text_; }
+const std::string& Store::BusAdapter::bus_gossip_section() {
+  // Redis's count: a tenth of the other nodes, at least three (all of them in a small cluster),
+  // from a random place in this node's list.
+  const ClusterConfig& c = store_.cluster_;
+  const std::size_t others = c.nodes().size() - 1;
+  const std::size_t count = std::max<std::size_t>(3, others / 10);
+  const std::size_t first = others > count ? static_cast<std::size_t>(store_.env_.random_below(others)) : 0;
+  store_.gossip_section_ = c.serialize_section(first, count);
+  return store_.gossip_section_;
+}
 std::uint64_t Store::BusAdapter::bus_gossip_digest() { return store_.cluster_digest_; }
 void Store::BusAdapter::bus_on_gossip(std::string_view payload) { store_.on_gossip(payload); }
 bool Store::BusAdapter::bus_on_digest(std::string_view sender_id, std::uint64_t digest) {

@@ -44,6 +44,7 @@ struct ScriptedHandler final : core::ClusterBusHandler {
 
   const std::string& bus_my_id() override { return id; }
   const std::string& bus_gossip_payload() override { return payload; }
+  const std::string& bus_gossip_section() override { return payload; }
   std::uint64_t bus_gossip_digest() override { return digest; }
   void bus_on_gossip(std::string_view text) override { ++gossip_from[std::string(text)]; }
   bool bus_on_digest(std::string_view sender, std::uint64_t d) override {
