@@ -685,18 +685,37 @@ void append_node_line(std::string& out, const ClusterNode& n) {
   out += '\n';
 }
 
+void append_slots_line(std::string& out, std::string_view id, const std::vector<SlotSpan>& spans) {
+  if (spans.empty()) return;
+  out += "slots ";
+  out += id;
+  for (const SlotSpan& span : spans) {
+    out += ' ';
+    append_number(out, static_cast<std::uint64_t>(span.first));
+    if (span.first != span.last) {
+      out += '-';
+      append_number(out, static_cast<std::uint64_t>(span.last));
+    }
+  }
+  out += '\n';
+}
+
 }  // namespace
 
-std::string ClusterConfig::serialize() const {
-  // Appended piece by piece, not formatted line by line: a config is serialized at every change.
-  std::string out;
-  out.reserve(64 + nodes_.size() * 140);
+void ClusterConfig::append_header(std::string& out) const {
   out += kHeader;
   out += "\nmyself ";
   out += my_id();
   out += "\ncurrent_epoch ";
   append_number(out, current_epoch());
   out += '\n';
+}
+
+std::string ClusterConfig::serialize() const {
+  // Appended piece by piece, not formatted line by line: a config is serialized at every change.
+  std::string out;
+  out.reserve(64 + nodes_.size() * 140);
+  append_header(out);
   for (const ClusterNode& n : nodes_) append_node_line(out, n);
   // Every owner's runs in one pass over the slots (not one pass per node), a block at a time: a
   // config is serialized at every change, and what it persists and gossips is this text.
@@ -707,20 +726,7 @@ std::string ClusterConfig::serialize() const {
     if (o[first] >= 0) spans[static_cast<std::size_t>(o[first])].push_back({first, end - 1});
     first = end;
   }
-  for (std::size_t i = 0; i < nodes_.size(); ++i) {
-    if (spans[i].empty()) continue;
-    out += "slots ";
-    out += nodes_[i].id;
-    for (const SlotSpan& span : spans[i]) {
-      out += ' ';
-      append_number(out, static_cast<std::uint64_t>(span.first));
-      if (span.first != span.last) {
-        out += '-';
-        append_number(out, static_cast<std::uint64_t>(span.last));
-      }
-    }
-    out += '\n';
-  }
+  for (std::size_t i = 0; i < nodes_.size(); ++i) append_slots_line(out, nodes_[i].id, spans[i]);
   return out;
 }
 
@@ -729,35 +735,18 @@ std::string ClusterConfig::serialize_section(std::size_t first, std::size_t coun
   const std::size_t others = nodes_.size() - 1;
   count = std::min(count, others);
   out.reserve(96 + (count + 1) * 140);
-  out += kHeader;
-  out += "\nmyself ";
-  out += my_id();
-  out += "\ncurrent_epoch ";
-  append_number(out, current_epoch());
-  out += '\n';
+  append_header(out);
   append_node_line(out, nodes_.front());
   for (std::size_t k = 0; k < count; ++k) append_node_line(out, nodes_[1 + (first + k) % others]);
   // This node's own runs, in one pass over the table.
-  bool any = false;
+  std::vector<SlotSpan> mine;
   const std::int16_t* o = slot_owner_.data();
   for (int at = 0; at < kClusterSlots;) {
     const int end = run_end(o, at);
-    if (o[at] == 0) {
-      if (!any) {
-        out += "slots ";
-        out += my_id();
-        any = true;
-      }
-      out += ' ';
-      append_number(out, static_cast<std::uint64_t>(at));
-      if (end - 1 != at) {
-        out += '-';
-        append_number(out, static_cast<std::uint64_t>(end - 1));
-      }
-    }
+    if (o[at] == 0) mine.push_back({at, end - 1});
     at = end;
   }
-  if (any) out += '\n';
+  append_slots_line(out, my_id(), mine);
   return out;
 }
 

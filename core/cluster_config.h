@@ -183,6 +183,8 @@ class ClusterConfig {
 
  private:
   static Result<ClusterConfig> parse_impl(std::string_view text, const ClusterConfig* receiver);
+  // The first lines of serialize() and serialize_section(): header, myself, current epoch.
+  void append_header(std::string& out) const;
   int index_of(std::string_view id) const;  // -1 when unknown; O(log nodes)
   void reindex();                            // rebuilds by_id_ after nodes_ gained or lost entries
   std::size_t count_slots_of_index(int index) const;

@@ -797,23 +797,27 @@ TEST_CASE("the readiness callback fires on delivery, end of stream, reset and cl
   CHECK(server->recv(16, 0s).code() == Err::closed);
 
   // A reset: called at once, on both ends that have a callback.
-  std::unique_ptr<NetConnection> c2;
-  std::unique_ptr<NetConnection> s2;
-  w.sched.spawn(b, "server2", [&] {
-    auto listener = w.net.listen(b, kPort + 1);
-    REQUIRE(listener);
-    auto conn = (*listener)->accept(kForever);
-    REQUIRE(conn);
-    s2 = std::move(*conn);
-  });
-  w.sched.spawn(a, "client2", [&] {
-    auto conn = w.net.connect(a, b, kPort + 1, 1s);
-    REQUIRE(conn);
-    c2 = std::move(*conn);
-  });
-  w.run_for(1s);
-  REQUIRE(c2);
-  REQUIRE(s2);
+  // A fresh connection from a to b on port (client end, server end), set up by two tasks.
+  auto open_pair = [&](std::uint16_t port) {
+    std::pair<std::unique_ptr<NetConnection>, std::unique_ptr<NetConnection>> ends;
+    w.sched.spawn(b, "server-" + std::to_string(port), [&w, &ends, b, port] {
+      auto listener = w.net.listen(b, port);
+      REQUIRE(listener);
+      auto conn = (*listener)->accept(kForever);
+      REQUIRE(conn);
+      ends.second = std::move(*conn);
+    });
+    w.sched.spawn(a, "client-" + std::to_string(port), [&w, &ends, a, b, port] {
+      auto conn = w.net.connect(a, b, port, 1s);
+      REQUIRE(conn);
+      ends.first = std::move(*conn);
+    });
+    w.run_for(1s);
+    REQUIRE(ends.first);
+    REQUIRE(ends.second);
+    return ends;
+  };
+  auto [c2, s2] = open_pair(kPort + 1);
   int s2_calls = 0;
   int c2_calls = 0;
   s2->set_on_readable([&] { ++s2_calls; });
@@ -825,23 +829,7 @@ TEST_CASE("the readiness callback fires on delivery, end of stream, reset and cl
   CHECK(s2->recv(16, 0s).code() == Err::reset);
 
   // A local close calls this end's callback; destroying a handle does not.
-  std::unique_ptr<NetConnection> c3;
-  std::unique_ptr<NetConnection> s3;
-  w.sched.spawn(b, "server3", [&] {
-    auto listener = w.net.listen(b, kPort + 2);
-    REQUIRE(listener);
-    auto conn = (*listener)->accept(kForever);
-    REQUIRE(conn);
-    s3 = std::move(*conn);
-  });
-  w.sched.spawn(a, "client3", [&] {
-    auto conn = w.net.connect(a, b, kPort + 2, 1s);
-    REQUIRE(conn);
-    c3 = std::move(*conn);
-  });
-  w.run_for(1s);
-  REQUIRE(c3);
-  REQUIRE(s3);
+  auto [c3, s3] = open_pair(kPort + 2);
   int s3_calls = 0;
   int c3_calls = 0;
   s3->set_on_readable([&] { ++s3_calls; });
