@@ -27,6 +27,7 @@
 #endif
 #endif
 #if defined(REPLSIM_ASAN_FIBERS)
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 
@@ -56,6 +57,12 @@ struct RecordingStackAlloc {
   ctx::stack_context* record;
   ctx::stack_context allocate() {
     ctx::stack_context sc = inner->allocate();
+#if defined(REPLSIM_ASAN_FIBERS)
+    // A new stack may lie where an earlier one was unmapped, and AddressSanitizer does not clear the
+    // poison that stack's frames left in its shadow: the new fiber's frames would be reported as
+    // overflows (seen once tasks came and went per bus exchange).
+    __asan_unpoison_memory_region(static_cast<char*>(sc.sp) - sc.size, sc.size);
+#endif
     *record = sc;
     return sc;
   }
