@@ -6,12 +6,13 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "core/fifo.h"
 
 namespace replsim::core {
 
@@ -106,7 +107,7 @@ class RespRequestParser {
   std::vector<std::string> argv_;
   std::size_t argc_ = 0;
   std::vector<std::string> spare_;  // a request given back through next_into, for argv_ to reuse
-  std::deque<std::vector<std::string>> ready_;
+  Fifo<std::vector<std::string>> ready_;
   std::string error_;
 };
 
@@ -230,7 +231,7 @@ class RespReplyParser {
   std::size_t bulk_remaining_ = 0;
   std::string bulk_;
   std::vector<Frame> stack_;
-  std::deque<RespValue> ready_;
+  Fifo<RespValue> ready_;
   std::string error_;
   RespStringPool* pool_ = nullptr;  // see use_pool()
 };

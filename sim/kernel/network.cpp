@@ -364,7 +364,7 @@ void Network::listener_close(std::uint64_t id, std::string_view reason) {
   bound_.erase({l.host, l.port});
   record(l.host, "net.unlisten", fmt::format("port={} reason={} unaccepted={}", l.port, reason,
                                              l.backlog.size()));
-  std::deque<ConnId> unaccepted = std::move(l.backlog);
+  core::Fifo<ConnId> unaccepted = std::move(l.backlog);
   l.backlog.clear();
   for (ConnId cid : unaccepted) {
     Conn* c = find_conn(cid);

@@ -63,6 +63,7 @@
 #include <fmt/format.h>
 
 #include "core/env.h"
+#include "core/fifo.h"
 #include "sim/kernel/rng.h"
 #include "sim/kernel/scheduler.h"
 
@@ -260,7 +261,7 @@ class Network : private TimerTarget {
   };
   // Bytes flowing from side s of a connection to side 1 - s.
   struct Direction {
-    std::deque<Segment> queue;         // sent, not delivered yet (in flight or held)
+    core::Fifo<Segment> queue;         // sent, not delivered yet (in flight or held)
     std::int64_t last_due_ns = 0;      // no later send is delivered before this
     std::uint64_t pump_generation = 0;  // names the one live delivery timer
     std::int64_t held_since_ns = -1;   // >= 0 while blocked bytes wait for a heal
@@ -293,7 +294,7 @@ class Network : private TimerTarget {
     NetListener* handle = nullptr;
     bool gone = false;  // closed, or its node went down
     std::string gone_reason;
-    std::deque<ConnId> backlog;
+    core::Fifo<ConnId> backlog;
     std::vector<Scheduler::WaitToken> waiters;  // tasks parked in accept
   };
 
