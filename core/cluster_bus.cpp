@@ -487,9 +487,20 @@ void ClusterBus::run_link_exchange(Link& link) {
   link.last_heard = env_.now();
 }
 
+std::string_view ClusterBus::pingd_message(std::uint64_t digest) {
+  const std::string& my_id = handler_.bus_my_id();
+  if (!pingd_cached_ || digest != pingd_digest_ || my_id != pingd_id_) {
+    pingd_message_ = encode_link_message("PINGD", my_id, digest);
+    pingd_id_ = my_id;
+    pingd_digest_ = digest;
+    pingd_cached_ = true;
+  }
+  return pingd_message_;
+}
+
 Status ClusterBus::gossip_exchange(const std::string& peer_id, Connection& conn, RespReplyParser& parser) {
   const std::uint64_t digest = handler_.bus_gossip_digest();
-  auto answer = exchange(conn, parser, encode_link_message("PINGD", handler_.bus_my_id(), digest), options_.node_timeout);
+  auto answer = exchange(conn, parser, pingd_message(digest), options_.node_timeout);
   if (!answer) return answer.status();
   if (answer->type == RespValue::Type::simple && answer->text == "SAME") {
     handler_.bus_on_digest(peer_id, digest);

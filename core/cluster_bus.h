@@ -188,6 +188,10 @@ class ClusterBus {
   void erase_link(Link& link);
   // One gossip exchange on conn: the digest ping, and sections both ways when the configs differ.
   Status gossip_exchange(const std::string& peer_id, Connection& conn, RespReplyParser& parser);
+  // The encoded digest ping for this node's id and digest, kept until either changes (every link
+  // sends the same one between config changes). The view is valid until the next call: exchange()
+  // hands it to the connection before it blocks.
+  std::string_view pingd_message(std::uint64_t digest);
   // Adds links to peers without one and ends those to forgotten peers; every second, pings the least
   // recently heard of a few random peers.
   void refresh_links();
@@ -224,6 +228,10 @@ class ClusterBus {
   std::map<std::uint64_t, Served> served_;   // accepted connections, by id; after serve_wake_ (callbacks)
   std::uint64_t messages_sent_ = 0;
   std::uint64_t messages_received_ = 0;
+  bool pingd_cached_ = false;  // pingd_message_ encodes pingd_id_ and pingd_digest_
+  std::string pingd_id_;
+  std::uint64_t pingd_digest_ = 0;
+  std::string pingd_message_;
 };
 
 }  // namespace replsim::core

@@ -46,9 +46,9 @@ class Fifo {
     return items_.emplace_back(std::forward<Args>(args)...);
   }
 
-  // Removes the front element (destroyed now, so what it owns is freed at once).
+  // Removes the front element. Its slot is destroyed when the queue empties or the next compaction
+  // reuses it, so a caller moves the element out first (as every caller does) to free what it owns.
   void pop_front() {
-    items_[head_] = T();
     ++head_;
     if (head_ == items_.size()) clear();
   }

@@ -55,7 +55,7 @@ TEST_CASE("a Fifo that empties starts again at the front of its storage") {
   CHECK(fifo.front() == 3);
 }
 
-TEST_CASE("popping leaves the other elements where they are and frees what the popped one owned") {
+TEST_CASE("popping leaves the other elements where they are") {
   Fifo<std::unique_ptr<int>> fifo;
   for (int k = 0; k < 5; ++k) fifo.push_back(std::make_unique<int>(k));
   const std::unique_ptr<int>* last = &fifo.back();

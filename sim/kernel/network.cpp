@@ -247,12 +247,12 @@ ConnId Network::open_connection(Host from, Port from_port, Host to, Port port) {
   c.side[1].host = to;
   c.side[1].port = port;
   c.side[1].owned = true;  // by the listener's backlog until accepted
-  c.label[0] = fmt::format("{}->{}", address(from, from_port), address(to, port));
-  c.label[1] = fmt::format("{}->{}", address(to, port), address(from, from_port));
+  c.label[0] = fmt::format(FMT_COMPILE("{}->{}"), address(from, from_port), address(to, port));
+  c.label[1] = fmt::format(FMT_COMPILE("{}->{}"), address(to, port), address(from, from_port));
   ListenerState& l = listeners_.at(bound_.at({to, port}));
   l.backlog.push_back(id);
   ++stats_.established;
-  record(to, "net.establish", fmt::format("conn={} {}", id, dir_name(c, 0)));
+  record(to, "net.establish", fmt::format(FMT_COMPILE("conn={} {}"), id, dir_name(c, 0)));
   wake_all(l.waiters);
   return id;
 }
@@ -280,7 +280,7 @@ ConnResult Network::connect(Host from, Host to, Port port, Nanos timeout) {
   Port& next_port = next_ephemeral_port_.try_emplace(from, kFirstEphemeralPort).first->second;
   const Port from_port = next_port;
   next_port = next_port == std::numeric_limits<Port>::max() ? kFirstEphemeralPort : next_port + 1;
-  record(from, "net.connect", fmt::format("from_port={} to={}", from_port, target));
+  record(from, "net.connect", fmt::format(FMT_COMPILE("from_port={} to={}"), from_port, target));
 
   const std::int64_t deadline_ns = deadline_after(timeout);
   auto timed_out = [&](int attempts) {
@@ -337,12 +337,12 @@ ConnResult Network::listener_accept(std::uint64_t id, Nanos timeout) {
       Conn* c = find_conn(cid);
       NET_ASSERT(c != nullptr);
       NET_ASSERT(c->side[1].owned);
-      record(l.host, "net.accept", fmt::format("conn={} peer={}", cid,
+      record(l.host, "net.accept", fmt::format(FMT_COMPILE("conn={} peer={}"), cid,
                                                address(c->side[0].host, c->side[0].port)));
       return ConnResult(make_handle(*c, 1));
     }
     if (sched_.now_ns() >= deadline_ns) {
-      return {Err::timeout, fmt::format("accept on {}: timed out", where)};
+      return {Err::timeout, fmt::format(FMT_COMPILE("accept on {}: timed out"), where)};
     }
     NET_ASSERT(sched_.in_task());
     const Scheduler::WaitToken me = sched_.wait_token();
@@ -452,7 +452,7 @@ core::Result<std::string> Network::conn_recv(ConnId id, int side, std::size_t ma
     }
     if (me.eof) return {Err::closed, fmt::format("recv on conn {}: the peer closed", id)};
     if (sched_.now_ns() >= deadline_ns) {
-      return {Err::timeout, fmt::format("recv on conn {}: timed out", id)};
+      return {Err::timeout, fmt::format(FMT_COMPILE("recv on conn {}: timed out"), id)};
     }
     NET_ASSERT(sched_.in_task());
     const Scheduler::WaitToken token = sched_.wait_token();
@@ -476,7 +476,7 @@ void Network::conn_close(ConnId id, int side) {
   incoming.unread_bytes -= discarded;
   me.inbox.clear();
   me.inbox_offset = 0;
-  record(me.host, "net.close", fmt::format("conn={} {} unread_discarded={}", id,
+  record(me.host, "net.close", fmt::format(FMT_COMPILE("conn={} {} unread_discarded={}"), id,
                                            dir_name(*c, side), discarded));
   if (!c->reset) enqueue(*c, side, Segment{0, std::string(), true});
   wake_all(me.waiters);  // other tasks reading this end see it closed

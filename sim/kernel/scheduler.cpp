@@ -16,6 +16,7 @@
 
 #include <boost/context/pooled_fixedsize_stack.hpp>
 #include <boost/context/protected_fixedsize_stack.hpp>
+#include <fmt/compile.h>
 #include <fmt/format.h>
 
 // gcc says __SANITIZE_ADDRESS__, clang __has_feature(address_sanitizer).
@@ -405,7 +406,7 @@ TaskId Scheduler::spawn(NodeId node_id, std::string name, std::function<void()> 
   task_by_id_[t->id] = t;
   tasks_.emplace(t->id, std::move(task));
   trace_.record(now_ns(), node_id == kNoNode ? "" : node(node_id).name, "task.spawn",
-                fmt::format("task={} name={}", t->id, t->name));
+                fmt::format(FMT_COMPILE("task={} name={}"), t->id, t->name));
   push_task_event(EventKind::wake, now_ns(), t->id, t->generation);
   return t->id;
 }
@@ -422,7 +423,7 @@ void Scheduler::resume_task(Task* t) {
   current_ = prev;
   if (t->finished) {
     trace_.record(now_ns(), t->node == kNoNode ? "" : node(t->node).name, "task.end",
-                  fmt::format("task={}", t->id));
+                  fmt::format(FMT_COMPILE("task={}"), t->id));
     auto it = tasks_.find(t->id);
     std::unique_ptr<Task> owned = std::move(it->second);
     tasks_.erase(it);
