@@ -700,6 +700,11 @@ std::string ClusterConfig::serialize() const {
   out.reserve(64 + nodes_.size() * 140);
   append_header(out);
   for (const ClusterNode& n : nodes_) append_node_line(out, n);
+  append_slots_lines(out);
+  return out;
+}
+
+void ClusterConfig::append_slots_lines(std::string& out) const {
   // The owned runs grouped by owner (in nodes_ order), each owner's in slot order: one slots line per
   // owner, from the runs alone (no pass over the 16384 slots).
   struct Owned {
@@ -723,6 +728,61 @@ std::string ClusterConfig::serialize() const {
                       std::span<const SlotSpan>(spans.data() + g, h - g));
     g = h;
   }
+}
+
+namespace {
+
+// The position after the line that starts at pos (npos when there is no whole line there).
+std::size_t next_line(std::string_view text, std::size_t pos) {
+  if (pos == std::string_view::npos) return pos;
+  const std::size_t end = text.find('\n', pos);
+  return end == std::string_view::npos ? end : end + 1;
+}
+
+// Whether the line at pos reads "<kind><id> ..." (kind and id compared as bytes: it is asked of every
+// line a change writes).
+bool line_names(std::string_view text, std::size_t pos, std::string_view kind, std::string_view id) {
+  const std::size_t need = kind.size() + id.size() + 1;
+  if (pos > text.size() || text.size() - pos < need) return false;
+  const char* p = text.data() + pos;
+  return std::memcmp(p, kind.data(), kind.size()) == 0 && std::memcmp(p + kind.size(), id.data(), id.size()) == 0 &&
+         p[need - 1] == ' ';
+}
+
+}  // namespace
+
+std::string ClusterConfig::serialize_reusing(const ClusterConfig& previous, std::string_view previous_text) const {
+  // A node line is a function of its entry alone: where the entry at a position is the one previous
+  // held there, its line is copied from previous_text (consecutive ones in one copy) instead of
+  // written again. The header and the slots lines are written as serialize() writes them.
+  std::string out;
+  out.reserve(previous_text.size() + 256);
+  append_header(out);
+  // previous_text's node lines follow its header lines (header, myself, current_epoch).
+  std::size_t pos = next_line(previous_text, next_line(previous_text, next_line(previous_text, 0)));
+  std::size_t copy_from = 0;  // previous_text's lines [copy_from, copy_to) are still to be copied
+  std::size_t copy_to = 0;
+  auto flush = [&] {
+    out.append(previous_text.substr(copy_from, copy_to - copy_from));
+    copy_from = copy_to = 0;
+  };
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    const ClusterNode& n = nodes_[i];
+    const std::size_t end = i < previous.nodes_.size() ? next_line(previous_text, pos) : std::string_view::npos;
+    if (end != std::string_view::npos && n == previous.nodes_[i] && line_names(previous_text, pos, "node ", n.id)) {
+      if (copy_to != pos) {
+        flush();
+        copy_from = pos;
+      }
+      copy_to = end;
+    } else {
+      flush();
+      append_node_line(out, n);
+    }
+    pos = end;
+  }
+  flush();
+  append_slots_lines(out);
   return out;
 }
 

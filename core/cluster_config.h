@@ -159,6 +159,9 @@ class ClusterConfig {
   // ---- text form (gossip payload and nodes.conf body) -----------------------------------------
   // Line-based and canonical: equal configs give equal text.
   std::string serialize() const;
+  // The same text, copying the node lines of entries unchanged since `previous`, whose text is
+  // previous_text (== previous.serialize()): a config changes at every merge, most entries stay.
+  std::string serialize_reusing(const ClusterConfig& previous, std::string_view previous_text) const;
   // A gossip section (Redis's gossip: a few entries per message, not the whole config): the text of a
   // config that holds this node's own entry and slots and `count` other entries, those from position
   // `first` of the others on (cyclically), and the current epoch. It parses as a config, so a
@@ -185,6 +188,8 @@ class ClusterConfig {
   static Result<ClusterConfig> parse_impl(std::string_view text, const ClusterConfig* receiver);
   // The first lines of serialize() and serialize_section(): header, myself, current epoch.
   void append_header(std::string& out) const;
+  // The slots lines of serialize(): one per owner, in nodes_ order.
+  void append_slots_lines(std::string& out) const;
   int index_of(std::string_view id) const;  // -1 when unknown; O(log nodes)
   void reindex();                            // rebuilds by_id_ after nodes_ gained or lost entries
   std::size_t count_slots_of_index(int index) const;

@@ -946,6 +946,8 @@ TEST_CASE("slot runs: random merges, failovers and resets match merge's rules ap
       REQUIRE(flat_table(merged, random) == want);
       moved_total += moved;
       released_total += released;
+      // The text of the merged config is the same written anew or from c's text.
+      CHECK(merged.serialize_reusing(c, c.serialize()) == merged.serialize());
       c = merged;
     }
     // A config equals its own text parsed, unless it holds slots of a node it has since heard became
@@ -977,4 +979,29 @@ TEST_CASE("slot runs: copies are independent, and a reset leaves one unassigned 
   CHECK(copy.owned_runs().empty());
   CHECK(copy == config_of('a', {}));
   CHECK(a.slot_owner(150)->id == id('a'));
+}
+
+TEST_CASE("serialize_reusing: the text serialize writes, whatever changed since the previous config") {
+  ClusterConfig a = config_of('a', {'b', 'c'});
+  REQUIRE(a.add_slots(range(0, 99)).is_ok());
+  ClusterConfig b = config_of('b', {'a', 'c', 'd'});
+  REQUIRE(b.add_slots(range(200, 299)).is_ok());
+  b.set_my_epoch(3);
+  std::vector<ClusterConfig> history = {a};
+  ClusterConfig next = a;
+  next.merge(b);  // a node added, an entry replaced, slots moved
+  history.push_back(next);
+  next.bump_my_epoch();  // only the header and this node's line change
+  history.push_back(next);
+  next.make_replica_of(id('b'));
+  history.push_back(next);
+  next.reset(false, "");  // fewer nodes than before
+  history.push_back(next);
+  next.reset(true, id('e'));  // another id at the same position
+  history.push_back(next);
+  for (const ClusterConfig& now : history) {
+    for (const ClusterConfig& before : history) {
+      CHECK(now.serialize_reusing(before, before.serialize()) == now.serialize());
+    }
+  }
 }
