@@ -890,8 +890,11 @@ TEST_CASE("slot runs: random merges, failovers and resets match merge's rules ap
     if (action < 2 && c.is_primary()) {
       // Claims or releases slots in its own view, with a new epoch so that the claims can win.
       const std::vector<std::string> view = flat_table(c, random);
+      // One draw per statement: the order of a call's arguments is the compiler's (gcc and clang differ).
       const bool add = random.below(3) != 0;
-      const std::vector<int> slots = pick_slots(view, c.my_id(), !add, random_span(random), random.below(3) == 0, random);
+      const auto span = random_span(random);
+      const bool sparse = random.below(3) == 0;
+      const std::vector<int> slots = pick_slots(view, c.my_id(), !add, span, sparse, random);
       REQUIRE((add ? c.add_slots(slots) : c.del_slots(slots)).is_ok());
       c.bump_my_epoch();
     } else if (action == 2 && c.is_primary()) {
@@ -900,8 +903,9 @@ TEST_CASE("slot runs: random merges, failovers and resets match merge's rules ap
       if (t != nullptr && t->id != c.my_id() && t->role == NodeRole::primary) c.make_replica_of(t->id);
     } else if (action == 3 && !c.is_primary()) {
       const std::size_t primary_slots = c.slot_count(c.myself().primary_id);
+      const std::size_t mine = c.slot_count(c.my_id());  // a replica's own may come back by gossip
       CHECK(c.take_over_from_primary() == primary_slots);
-      CHECK(c.slot_count(c.my_id()) == primary_slots);
+      CHECK(c.slot_count(c.my_id()) == mine + primary_slots);
     } else {
       // c merges another node's config, sometimes through its text: checked against the rules.
       const auto from = static_cast<std::size_t>(random.below(static_cast<int>(names.size())));
@@ -914,11 +918,11 @@ TEST_CASE("slot runs: random merges, failovers and resets match merge's rules ap
       const bool current = s_before == nullptr || s.config_epoch >= s_before->config_epoch;
       ClusterConfig merged = c;
       MergeOutcome m;
-      if (random.below(2) == 0) {
+      auto parsed = ClusterConfig::parse_for_merge(sender.serialize(), c);
+      if (random.below(2) == 0 || !parsed.is_ok()) {
+        // A text that names a replica as an owner does not parse (see below): merged as a value.
         m = merged.merge(sender);
       } else {
-        auto parsed = ClusterConfig::parse_for_merge(sender.serialize(), c);
-        REQUIRE(parsed.is_ok());
         m = merged.merge(*parsed);
       }
       std::vector<std::string> want = before;
