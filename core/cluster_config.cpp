@@ -13,6 +13,8 @@
 #include <iterator>
 #include <limits>
 #include <numeric>
+#include <span>
+#include <stdexcept>
 
 #include "core/small_file.h"
 
@@ -102,70 +104,9 @@ bool is_node_id(std::string_view text) {
   return good == kNodeIdHexDigits;
 }
 
-// ==== slot table scans ============================================================================
+// ==== helpers =====================================================================================
 
-// Configs are copied, compared, scanned and merged at every change a node learns of, and a cluster's
-// setup makes O(nodes²) such changes: the passes over the 16384-slot table below look at 8 slots at a
-// time, so a pass costs a few thousand instructions instead of tens of thousands.
 namespace {
-
-constexpr int kBlockSlots = 8;  // 16 bytes of owners
-
-std::uint64_t lanes_of(std::int16_t owner) {
-  return 0x0001000100010001ULL * static_cast<std::uint16_t>(owner);
-}
-
-constexpr int kChunkSlots = 64;
-static_assert(kClusterSlots % kChunkSlots == 0 && kChunkSlots % kBlockSlots == 0);
-
-// Whether, over theirs[0..64) and mine[0..64), "theirs names owner 0" and "mine names owner" hold for
-// the same slots: merge()'s common case (the sender claims what this config already gives it). GCC's
-// vector extension (also in clang) compares 8 or 16 owners per instruction where a scalar loop would
-// not be vectorized at -O2.
-bool claims_match(const std::int16_t* theirs, const std::int16_t* mine, std::int16_t owner) {
-  using Lanes = std::int16_t __attribute__((vector_size(16)));
-  Lanes differ{};
-  const Lanes want = Lanes{} + owner;
-  for (int k = 0; k < kChunkSlots; k += 8) {
-    Lanes t;
-    Lanes m;
-    std::memcpy(&t, theirs + k, sizeof t);
-    std::memcpy(&m, mine + k, sizeof m);
-    differ |= (t == Lanes{}) ^ (m == want);
-  }
-  std::uint64_t w[2];
-  std::memcpy(w, &differ, sizeof w);
-  return (w[0] | w[1]) == 0;
-}
-
-// Whether every owner in o[0..8) is `owner` (pattern == lanes_of(owner)).
-bool block_all(const std::int16_t* o, std::uint64_t pattern) {
-  std::uint64_t w[2];
-  std::memcpy(w, o, sizeof w);
-  return w[0] == pattern && w[1] == pattern;
-}
-
-// Whether no owner in o[0..8) is the one whose lanes_of() is pattern (the exact zero-lane test).
-bool block_none(const std::int16_t* o, std::uint64_t pattern) {
-  constexpr std::uint64_t kLow = 0x0001000100010001ULL;
-  constexpr std::uint64_t kHigh = 0x8000800080008000ULL;
-  std::uint64_t w[2];
-  std::memcpy(w, o, sizeof w);
-  const std::uint64_t a = w[0] ^ pattern;  // a lane is 0 where the owner is the one looked for
-  const std::uint64_t b = w[1] ^ pattern;
-  // (x - 0x0001...) & ~x & 0x8000... is nonzero exactly when some 16-bit lane of x is zero.
-  return ((((a - kLow) & ~a) | ((b - kLow) & ~b)) & kHigh) == 0;
-}
-
-// The end of the run of equal owners that starts at `first`, or `limit` if the run reaches it.
-int run_end(const std::int16_t* o, int first, int limit = kClusterSlots) {
-  const std::int16_t owner = o[first];
-  const std::uint64_t pattern = lanes_of(owner);
-  int s = first + 1;
-  while (s + kBlockSlots <= limit && block_all(o + s, pattern)) s += kBlockSlots;
-  while (s < limit && o[s] == owner) ++s;
-  return s;
-}
 
 // The first 8 bytes of an id as one big-endian number (zero-padded when shorter): ids are random
 // hex, so two ids nearly always differ there, and comparing these numbers orders ids as strings do
@@ -186,24 +127,19 @@ bool id_less(std::string_view a, std::string_view b) {
   return a < b;
 }
 
-// Sets o[first..end) to owner, 8 bytes at a time (std::fill over int16_t stays scalar at -O2, and a
-// parse fills all 16384 slots).
-void fill_owner(std::int16_t* o, int first, int end, std::int16_t owner) {
-  const std::uint64_t pattern = lanes_of(owner);
-  int s = first;
-  for (; s < end && s % 4 != 0; ++s) o[s] = owner;
-  for (; s + 4 <= end; s += 4) std::memcpy(o + s, &pattern, sizeof pattern);
-  for (; s < end; ++s) o[s] = owner;
+// Appends a run that starts where the last one ends: merged into the last one when it has the same
+// owner, so that runs built in slot order are canonical (no two adjacent runs with one owner).
+template <class Run>
+void append_run(std::vector<Run>& runs, int first, std::int16_t owner) {
+  if (!runs.empty() && runs.back().owner == owner) return;
+  runs.push_back(Run{static_cast<std::uint16_t>(first), owner});
 }
 
 }  // namespace
 
 // ==== the config value ============================================================================
 
-ClusterConfig::ClusterConfig() : slot_owner_(kClusterSlots) {
-  // Every slot unassigned (-1 is all bits set); memset, as the vector's own fill stays scalar.
-  std::memset(slot_owner_.data(), 0xff, slot_owner_.size() * sizeof(std::int16_t));
-}
+ClusterConfig::ClusterConfig() : runs_{OwnerRun{0, -1}} {}  // every slot unassigned
 
 ClusterConfig ClusterConfig::fresh(std::string my_id, std::string host, std::uint16_t port) {
   ClusterConfig c;
@@ -259,8 +195,60 @@ const ClusterNode* ClusterConfig::my_primary() const {
   return find(myself().primary_id);
 }
 
+int ClusterConfig::run_end(std::size_t k) const {
+  return k + 1 < runs_.size() ? runs_[k + 1].first : kClusterSlots;
+}
+
+std::int16_t ClusterConfig::owner_at(int slot) const {
+  if (slot < 0 || slot >= kClusterSlots) {
+    throw std::out_of_range(fmt::format("slot {} is outside [0, {})", slot, kClusterSlots));
+  }
+  // The last run that starts at or before the slot (runs_[0] starts at 0).
+  const auto after = std::upper_bound(runs_.begin(), runs_.end(), slot,
+                                      [](int s, const OwnerRun& r) { return s < static_cast<int>(r.first); });
+  return std::prev(after)->owner;
+}
+
+void ClusterConfig::overlay(const std::vector<OwnedSpan>& spans) {
+  // One walk over the runs and the spans together, in slot order, into a new canonical list.
+  std::vector<OwnerRun> next;
+  next.reserve(runs_.size() + 2 * spans.size());
+  std::size_t k = 0;  // the run holding `at`
+  std::size_t j = 0;  // the first span not wholly before `at`
+  for (int at = 0; at < kClusterSlots;) {
+    const int my_end = run_end(k);
+    while (j < spans.size() && spans[j].last < at) ++j;
+    int end = my_end;
+    std::int16_t owner = runs_[k].owner;
+    if (j < spans.size() && spans[j].first <= at) {
+      end = std::min(end, spans[j].last + 1);
+      owner = spans[j].owner;
+    } else if (j < spans.size()) {
+      end = std::min(end, spans[j].first);
+    }
+    append_run(next, at, owner);
+    at = end;
+    if (at == my_end) ++k;
+  }
+  runs_.swap(next);
+}
+
+std::size_t ClusterConfig::remap_owner(std::int16_t from, std::int16_t to) {
+  std::size_t moved = 0;
+  for (std::size_t k = 0; k < runs_.size(); ++k) {
+    if (runs_[k].owner != from) continue;
+    moved += static_cast<std::size_t>(run_end(k) - runs_[k].first);
+  }
+  if (moved == 0 || from == to) return moved;
+  std::vector<OwnerRun> next;
+  next.reserve(runs_.size());
+  for (const OwnerRun& r : runs_) append_run(next, r.first, r.owner == from ? to : r.owner);
+  runs_.swap(next);
+  return moved;
+}
+
 const ClusterNode* ClusterConfig::slot_owner(int slot) const {
-  const int i = slot_owner_.at(static_cast<std::size_t>(slot));
+  const int i = owner_at(slot);
   return i < 0 ? nullptr : &nodes_[static_cast<std::size_t>(i)];
 }
 
@@ -268,37 +256,27 @@ std::vector<int> ClusterConfig::slots_of(std::string_view id) const {
   std::vector<int> out;
   const int idx = index_of(id);
   if (idx < 0) return out;
-  for (int s = 0; s < kClusterSlots; ++s) {
-    if (slot_owner_[static_cast<std::size_t>(s)] == idx) out.push_back(s);
+  for (std::size_t k = 0; k < runs_.size(); ++k) {
+    if (runs_[k].owner != idx) continue;
+    for (int s = runs_[k].first; s < run_end(k); ++s) out.push_back(s);
   }
   return out;
 }
 
 std::size_t ClusterConfig::count_slots_of_index(int index) const {
   if (index < 0) return 0;
-  // Eight owners per vector compare (a scalar loop is not vectorized at -O2): a lane of a compare is
-  // -1 where it holds, so the lanes sum to minus the count, and no lane passes 16384 / 8.
-  using Lanes = std::int16_t __attribute__((vector_size(16)));
-  const std::int16_t* owner = slot_owner_.data();
-  const Lanes wanted = Lanes{} + static_cast<std::int16_t>(index);
-  Lanes sum{};
-  for (int s = 0; s < kClusterSlots; s += 8) {
-    Lanes o;
-    std::memcpy(&o, owner + s, sizeof o);
-    sum += (o == wanted);
+  std::size_t n = 0;
+  for (std::size_t k = 0; k < runs_.size(); ++k) {
+    if (runs_[k].owner == index) n += static_cast<std::size_t>(run_end(k) - runs_[k].first);
   }
-  int n = 0;
-  for (int lane = 0; lane < 8; ++lane) n -= sum[lane];
-  return static_cast<std::size_t>(n);
+  return n;
 }
 
 std::vector<std::pair<SlotSpan, const ClusterNode*>> ClusterConfig::owned_runs() const {
   std::vector<std::pair<SlotSpan, const ClusterNode*>> out;
-  const std::int16_t* o = slot_owner_.data();
-  for (int first = 0; first < kClusterSlots;) {
-    const int end = run_end(o, first);
-    if (o[first] >= 0) out.push_back({{first, end - 1}, &nodes_[static_cast<std::size_t>(o[first])]});
-    first = end;
+  for (std::size_t k = 0; k < runs_.size(); ++k) {
+    const OwnerRun& r = runs_[k];
+    if (r.owner >= 0) out.push_back({{r.first, run_end(k) - 1}, &nodes_[static_cast<std::size_t>(r.owner)]});
   }
   return out;
 }
@@ -306,8 +284,11 @@ std::vector<std::pair<SlotSpan, const ClusterNode*>> ClusterConfig::owned_runs()
 std::size_t ClusterConfig::slot_count(std::string_view id) const { return count_slots_of_index(index_of(id)); }
 
 std::size_t ClusterConfig::assigned_slots() const {
-  return static_cast<std::size_t>(
-      std::count_if(slot_owner_.begin(), slot_owner_.end(), [](std::int16_t i) { return i >= 0; }));
+  std::size_t n = 0;
+  for (std::size_t k = 0; k < runs_.size(); ++k) {
+    if (runs_[k].owner >= 0) n += static_cast<std::size_t>(run_end(k) - runs_[k].first);
+  }
+  return n;
 }
 
 std::uint64_t ClusterConfig::current_epoch() const {
@@ -319,15 +300,19 @@ std::uint64_t ClusterConfig::current_epoch() const {
 bool ClusterConfig::same_own_entry(const ClusterConfig& other) const {
   if (empty() || other.empty()) return empty() == other.empty();
   if (!(myself() == other.myself())) return false;
-  // nodes_[0] is this node in both: compare "owned by index 0" slot by slot, in a loop the compiler
-  // vectorizes.
-  const std::int16_t* a = slot_owner_.data();
-  const std::int16_t* b = other.slot_owner_.data();
-  if (std::memcmp(a, b, kClusterSlots * sizeof(std::int16_t)) == 0) return true;  // the common case
-  for (int base = 0; base < kClusterSlots; base += kChunkSlots) {
-    if (!claims_match(a + base, b + base, 0)) return false;
+  if (runs_ == other.runs_) return true;  // the common case
+  // nodes_[0] is this node in both. Runs are maximal, so both own the same slots exactly when their
+  // runs of owner 0 are the same spans.
+  std::size_t a = 0;
+  std::size_t b = 0;
+  while (true) {
+    while (a < runs_.size() && runs_[a].owner != 0) ++a;
+    while (b < other.runs_.size() && other.runs_[b].owner != 0) ++b;
+    if (a == runs_.size() || b == other.runs_.size()) return a == runs_.size() && b == other.runs_.size();
+    if (runs_[a].first != other.runs_[b].first || run_end(a) != other.run_end(b)) return false;
+    ++a;
+    ++b;
   }
-  return true;
 }
 
 bool ClusterConfig::same_ids(const ClusterConfig& other) const {
@@ -372,25 +357,30 @@ Status check_no_duplicates(const std::vector<int>& slots) {
 
 }  // namespace
 
+// Distinct slots, in any order, as sorted spans given to one owner.
+std::vector<ClusterConfig::OwnedSpan> ClusterConfig::spans_of(const std::vector<int>& slots, std::int16_t owner) {
+  std::vector<int> sorted = slots;
+  std::sort(sorted.begin(), sorted.end());
+  std::vector<OwnedSpan> out;
+  for (const SlotSpan& span : slot_spans(sorted)) out.push_back({span.first, span.last, owner});
+  return out;
+}
+
 Status ClusterConfig::add_slots(const std::vector<int>& slots) {
   if (Status st = check_no_duplicates(slots); !st) return st;
   for (const int s : slots) {
-    if (slot_owner_.at(static_cast<std::size_t>(s)) >= 0) {
-      return Status(Err::invalid, fmt::format("ERR Slot {} is already busy", s));
-    }
+    if (owner_at(s) >= 0) return Status(Err::invalid, fmt::format("ERR Slot {} is already busy", s));
   }
-  for (const int s : slots) slot_owner_[static_cast<std::size_t>(s)] = 0;
+  overlay(spans_of(slots, 0));
   return Status::ok();
 }
 
 Status ClusterConfig::del_slots(const std::vector<int>& slots) {
   if (Status st = check_no_duplicates(slots); !st) return st;
   for (const int s : slots) {
-    if (slot_owner_.at(static_cast<std::size_t>(s)) < 0) {
-      return Status(Err::invalid, fmt::format("ERR Slot {} is already unassigned", s));
-    }
+    if (owner_at(s) < 0) return Status(Err::invalid, fmt::format("ERR Slot {} is already unassigned", s));
   }
-  for (const int s : slots) slot_owner_[static_cast<std::size_t>(s)] = -1;
+  overlay(spans_of(slots, -1));
   return Status::ok();
 }
 
@@ -406,9 +396,7 @@ void ClusterConfig::set_my_epoch(std::uint64_t epoch) {
 }
 
 void ClusterConfig::make_replica_of(const std::string& primary_id) {
-  for (std::int16_t& owner : slot_owner_) {
-    if (owner == 0) owner = -1;
-  }
+  remap_owner(0, -1);
   nodes_.front().role = NodeRole::replica;
   nodes_.front().primary_id = primary_id;
   bump_my_epoch();
@@ -422,14 +410,7 @@ void ClusterConfig::drop_to_primary_without_slots() {
 std::size_t ClusterConfig::take_over_from_primary() {
   const int primary = myself().role == NodeRole::replica ? index_of(myself().primary_id) : -1;
   std::size_t taken = 0;
-  if (primary > 0) {
-    for (std::int16_t& owner : slot_owner_) {
-      if (owner == primary) {
-        owner = 0;
-        ++taken;
-      }
-    }
-  }
+  if (primary > 0) taken = remap_owner(static_cast<std::int16_t>(primary), 0);
   nodes_.front().role = NodeRole::primary;
   nodes_.front().primary_id.clear();
   bump_my_epoch();
@@ -447,7 +428,7 @@ void ClusterConfig::reset(bool hard, std::string new_id) {
   }
   nodes_.assign(1, me);
   reindex();
-  std::fill(slot_owner_.begin(), slot_owner_.end(), std::int16_t{-1});
+  runs_.assign(1, OwnerRun{0, -1});
 }
 
 void ClusterConfig::set_my_address(std::string host, std::uint16_t port) {
@@ -476,7 +457,7 @@ MergeOutcome ClusterConfig::merge(const ClusterConfig& sender) {
   // Who owned what before, for the follow rules below, and the first node (in slot order) that took
   // a slot from this node or from its primary: the node to follow if they lost every slot.
   // The slot counts before are derived from the counts after and the moves counted here, so a merge
-  // that moves none of this node's or its primary's slots counts nothing (a count scans 16384 slots).
+  // that moves none of this node's or its primary's slots counts nothing.
   const NodeRole my_role_before = myself().role;
   const int my_primary_index = my_role_before == NodeRole::replica ? index_of(myself().primary_id) : -1;
   std::size_t lost_by_me = 0;
@@ -484,10 +465,11 @@ MergeOutcome ClusterConfig::merge(const ClusterConfig& sender) {
   std::size_t gained_by_primary = 0;
   int first_taker_from_me = -1;
   int first_taker_from_primary = -1;
-  auto note_move = [&](int former_owner, int new_owner) {
-    if (former_owner == 0) ++lost_by_me;
-    if (former_owner > 0 && former_owner == my_primary_index) ++lost_by_primary;
-    if (new_owner > 0 && new_owner == my_primary_index) ++gained_by_primary;
+  // `slots` consecutive slots moved from former_owner to new_owner (-1: released).
+  auto note_move = [&](int former_owner, int new_owner, std::size_t slots) {
+    if (former_owner == 0) lost_by_me += slots;
+    if (former_owner > 0 && former_owner == my_primary_index) lost_by_primary += slots;
+    if (new_owner > 0 && new_owner == my_primary_index) gained_by_primary += slots;
     if (new_owner < 0) return;
     if (former_owner == 0 && first_taker_from_me < 0) first_taker_from_me = new_owner;
     if (former_owner > 0 && former_owner == my_primary_index && first_taker_from_primary < 0) {
@@ -520,58 +502,59 @@ MergeOutcome ClusterConfig::merge(const ClusterConfig& sender) {
   const int si = index_of(s.id);  // known now: step 1 added it
   const ClusterNode& s_here = nodes_[static_cast<std::size_t>(si)];
   const bool sender_is_current = s.config_epoch >= s_here.config_epoch;
-  std::int16_t* mine = slot_owner_.data();
-  const std::uint64_t sender_lanes = lanes_of(static_cast<std::int16_t>(si));
+  const auto sender_index = static_cast<std::int16_t>(si);
   if (s.role == NodeRole::primary) {
-    const std::int16_t* theirs = sender.slot_owner_.data();
-    const std::uint64_t claimed_lanes = lanes_of(0);  // the sender is index 0 of its own config
-    for (int base = 0; base < kClusterSlots; base += kBlockSlots) {
-      // Most of the table needs nothing: the sender claims exactly the slots this config gives it.
-      // That is checked a chunk of 64 slots at a time first, with vector compares.
-      if (base % kChunkSlots == 0 && claims_match(theirs + base, mine + base, static_cast<std::int16_t>(si))) {
-        base += kChunkSlots - kBlockSlots;
-        continue;
-      }
-      if (block_all(theirs + base, claimed_lanes) && block_all(mine + base, sender_lanes)) continue;
-      if (block_none(theirs + base, claimed_lanes) && (!sender_is_current || block_none(mine + base, sender_lanes))) {
-        continue;
-      }
-      for (int slot = base; slot < base + kBlockSlots; ++slot) {
-        const bool claimed = theirs[slot] == 0;
-        const int owner = mine[slot];
-        if (claimed) {
-          if (owner == si) continue;
-          // A slot moves only to a claimant whose epoch is greater than its current owner's.
-          if (owner >= 0 && nodes_[static_cast<std::size_t>(owner)].config_epoch >= s.config_epoch) continue;
-          mine[slot] = static_cast<std::int16_t>(si);
-          note_move(owner, si);
-          ++out.slots_moved;
-        } else if (owner == si && sender_is_current) {
-          // The sender no longer claims a slot we think is its own (DELSLOTS, or it lost an epoch
-          // collision): release it so that its real owner can claim it.
-          mine[slot] = -1;
-          note_move(si, -1);
-          ++out.slots_released;
+    // One walk over this config's runs and the sender's together, in slot order: each piece where
+    // neither changes owner is decided whole, into a new canonical list of runs.
+    const std::vector<OwnerRun>& theirs = sender.runs_;
+    std::vector<OwnerRun> next;
+    next.reserve(runs_.size() + theirs.size());
+    std::size_t k = 0;  // my run holding `at`
+    std::size_t j = 0;  // the sender's run holding `at`
+    for (int at = 0; at < kClusterSlots;) {
+      const int my_end = run_end(k);
+      const int their_end = sender.run_end(j);
+      const int end = std::min(my_end, their_end);
+      const auto slots = static_cast<std::size_t>(end - at);
+      const bool claimed = theirs[j].owner == 0;  // the sender is index 0 of its own config
+      const std::int16_t owner = runs_[k].owner;
+      std::int16_t new_owner = owner;
+      if (claimed) {
+        // A slot moves only to a claimant whose epoch is greater than its current owner's.
+        if (owner != sender_index &&
+            (owner < 0 || nodes_[static_cast<std::size_t>(owner)].config_epoch < s.config_epoch)) {
+          new_owner = sender_index;
+          note_move(owner, si, slots);
+          out.slots_moved += slots;
         }
+      } else if (owner == sender_index && sender_is_current) {
+        // The sender no longer claims slots we think are its own (DELSLOTS, or it lost an epoch
+        // collision): release them so that their real owner can claim them.
+        new_owner = -1;
+        note_move(si, -1, slots);
+        out.slots_released += slots;
       }
+      append_run(next, at, new_owner);
+      at = end;
+      if (at == my_end) ++k;
+      if (at == their_end) ++j;
     }
+    if (out.slots_moved > 0 || out.slots_released > 0) runs_.swap(next);
   } else if (sender_is_current) {
     // A replica owns nothing: slots we still think are the sender's went to its primary (a primary
     // that stepped down in a planned failover), if we know that primary.
     const int pi = index_of(s.primary_id);
-    for (int base = 0; base < kClusterSlots; base += kBlockSlots) {
-      if (block_none(mine + base, sender_lanes)) continue;
-      for (int slot = base; slot < base + kBlockSlots; ++slot) {
-        if (mine[slot] != si) continue;
-        mine[slot] = static_cast<std::int16_t>(pi);
-        note_move(si, pi);
-        if (pi >= 0) {
-          ++out.slots_moved;
-        } else {
-          ++out.slots_released;
-        }
+    for (std::size_t k = 0; k < runs_.size(); ++k) {
+      if (runs_[k].owner != sender_index) continue;
+      const auto slots = static_cast<std::size_t>(run_end(k) - runs_[k].first);
+      note_move(si, pi, slots);
+      if (pi >= 0) {
+        out.slots_moved += slots;
+      } else {
+        out.slots_released += slots;
       }
     }
+    remap_owner(sender_index, static_cast<std::int16_t>(pi));
   }
 
   // 3. Epoch collision between two primaries (Redis's rule: the smaller id moves on).
@@ -685,7 +668,7 @@ void append_node_line(std::string& out, const ClusterNode& n) {
   out += '\n';
 }
 
-void append_slots_line(std::string& out, std::string_view id, const std::vector<SlotSpan>& spans) {
+void append_slots_line(std::string& out, std::string_view id, std::span<const SlotSpan> spans) {
   if (spans.empty()) return;
   out += "slots ";
   out += id;
@@ -717,16 +700,89 @@ std::string ClusterConfig::serialize() const {
   out.reserve(64 + nodes_.size() * 140);
   append_header(out);
   for (const ClusterNode& n : nodes_) append_node_line(out, n);
-  // Every owner's runs in one pass over the slots (not one pass per node), a block at a time: a
-  // config is serialized at every change, and what it persists and gossips is this text.
-  std::vector<std::vector<SlotSpan>> spans(nodes_.size());
-  const std::int16_t* o = slot_owner_.data();
-  for (int first = 0; first < kClusterSlots;) {
-    const int end = run_end(o, first);
-    if (o[first] >= 0) spans[static_cast<std::size_t>(o[first])].push_back({first, end - 1});
-    first = end;
+  append_slots_lines(out);
+  return out;
+}
+
+void ClusterConfig::append_slots_lines(std::string& out) const {
+  // The owned runs grouped by owner (in nodes_ order), each owner's in slot order: one slots line per
+  // owner, from the runs alone (no pass over the 16384 slots).
+  struct Owned {
+    std::int16_t owner = 0;
+    SlotSpan span;
+  };
+  std::vector<Owned> owned;
+  owned.reserve(runs_.size());
+  for (std::size_t k = 0; k < runs_.size(); ++k) {
+    if (runs_[k].owner >= 0) owned.push_back({runs_[k].owner, {runs_[k].first, run_end(k) - 1}});
   }
-  for (std::size_t i = 0; i < nodes_.size(); ++i) append_slots_line(out, nodes_[i].id, spans[i]);
+  std::sort(owned.begin(), owned.end(), [](const Owned& a, const Owned& b) {
+    return a.owner != b.owner ? a.owner < b.owner : a.span.first < b.span.first;
+  });
+  std::vector<SlotSpan> spans(owned.size());
+  for (std::size_t i = 0; i < owned.size(); ++i) spans[i] = owned[i].span;
+  for (std::size_t g = 0; g < owned.size();) {
+    std::size_t h = g;
+    while (h < owned.size() && owned[h].owner == owned[g].owner) ++h;
+    append_slots_line(out, nodes_[static_cast<std::size_t>(owned[g].owner)].id,
+                      std::span<const SlotSpan>(spans.data() + g, h - g));
+    g = h;
+  }
+}
+
+namespace {
+
+// The position after the line that starts at pos (npos when there is no whole line there).
+std::size_t next_line(std::string_view text, std::size_t pos) {
+  if (pos == std::string_view::npos) return pos;
+  const std::size_t end = text.find('\n', pos);
+  return end == std::string_view::npos ? end : end + 1;
+}
+
+// Whether the line at pos reads "<kind><id> ..." (kind and id compared as bytes: it is asked of every
+// line a change writes).
+bool line_names(std::string_view text, std::size_t pos, std::string_view kind, std::string_view id) {
+  const std::size_t need = kind.size() + id.size() + 1;
+  if (pos > text.size() || text.size() - pos < need) return false;
+  const char* p = text.data() + pos;
+  return std::memcmp(p, kind.data(), kind.size()) == 0 && std::memcmp(p + kind.size(), id.data(), id.size()) == 0 &&
+         p[need - 1] == ' ';
+}
+
+}  // namespace
+
+std::string ClusterConfig::serialize_reusing(const ClusterConfig& previous, std::string_view previous_text) const {
+  // A node line is a function of its entry alone: where the entry at a position is the one previous
+  // held there, its line is copied from previous_text (consecutive ones in one copy) instead of
+  // written again. The header and the slots lines are written as serialize() writes them.
+  std::string out;
+  out.reserve(previous_text.size() + 256);
+  append_header(out);
+  // previous_text's node lines follow its header lines (header, myself, current_epoch).
+  std::size_t pos = next_line(previous_text, next_line(previous_text, next_line(previous_text, 0)));
+  std::size_t copy_from = 0;  // previous_text's lines [copy_from, copy_to) are still to be copied
+  std::size_t copy_to = 0;
+  auto flush = [&] {
+    out.append(previous_text.substr(copy_from, copy_to - copy_from));
+    copy_from = copy_to = 0;
+  };
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    const ClusterNode& n = nodes_[i];
+    const std::size_t end = i < previous.nodes_.size() ? next_line(previous_text, pos) : std::string_view::npos;
+    if (end != std::string_view::npos && n == previous.nodes_[i] && line_names(previous_text, pos, "node ", n.id)) {
+      if (copy_to != pos) {
+        flush();
+        copy_from = pos;
+      }
+      copy_to = end;
+    } else {
+      flush();
+      append_node_line(out, n);
+    }
+    pos = end;
+  }
+  flush();
+  append_slots_lines(out);
   return out;
 }
 
@@ -738,13 +794,9 @@ std::string ClusterConfig::serialize_section(std::size_t first, std::size_t coun
   append_header(out);
   append_node_line(out, nodes_.front());
   for (std::size_t k = 0; k < count; ++k) append_node_line(out, nodes_[1 + (first + k) % others]);
-  // This node's own runs, in one pass over the table.
   std::vector<SlotSpan> mine;
-  const std::int16_t* o = slot_owner_.data();
-  for (int at = 0; at < kClusterSlots;) {
-    const int end = run_end(o, at);
-    if (o[at] == 0) mine.push_back({at, end - 1});
-    at = end;
+  for (std::size_t k = 0; k < runs_.size(); ++k) {
+    if (runs_[k].owner == 0) mine.push_back({runs_[k].first, run_end(k) - 1});
   }
   append_slots_line(out, my_id(), mine);
   return out;
@@ -1013,9 +1065,14 @@ Result<ClusterConfig> ClusterConfig::parse_impl(std::string_view text, const Clu
   if (!replica_with_slots.empty()) {
     return Status(Err::invalid, fmt::format("cluster config: replica {} owns slots", replica_with_slots));
   }
+  // Disjoint now: sorted by their first slot, they lay the runs down in one walk.
+  std::vector<OwnedSpan> spans;
+  spans.reserve(ranges.size());
   for (const Range& r : ranges) {
-    if (r.owner >= 0) fill_owner(c.slot_owner_.data(), r.first, r.last + 1, r.owner);
+    if (r.owner >= 0) spans.push_back({r.first, r.last, r.owner});
   }
+  std::sort(spans.begin(), spans.end(), [](const OwnedSpan& a, const OwnedSpan& b) { return a.first < b.first; });
+  c.overlay(spans);
   return c;
 }
 

@@ -159,6 +159,9 @@ class ClusterConfig {
   // ---- text form (gossip payload and nodes.conf body) -----------------------------------------
   // Line-based and canonical: equal configs give equal text.
   std::string serialize() const;
+  // The same text, copying the node lines of entries unchanged since `previous`, whose text is
+  // previous_text (== previous.serialize()): a config changes at every merge, most entries stay.
+  std::string serialize_reusing(const ClusterConfig& previous, std::string_view previous_text) const;
   // A gossip section (Redis's gossip: a few entries per message, not the whole config): the text of a
   // config that holds this node's own entry and slots and `count` other entries, those from position
   // `first` of the others on (cyclically), and the current epoch. It parses as a config, so a
@@ -185,9 +188,38 @@ class ClusterConfig {
   static Result<ClusterConfig> parse_impl(std::string_view text, const ClusterConfig* receiver);
   // The first lines of serialize() and serialize_section(): header, myself, current epoch.
   void append_header(std::string& out) const;
+  // The slots lines of serialize(): one per owner, in nodes_ order.
+  void append_slots_lines(std::string& out) const;
   int index_of(std::string_view id) const;  // -1 when unknown; O(log nodes)
   void reindex();                            // rebuilds by_id_ after nodes_ gained or lost entries
   std::size_t count_slots_of_index(int index) const;
+
+  // The owner of every slot, as runs: run k gives its owner the slots from runs_[k].first up to the
+  // next run's first (the last run ends at 16384). Canonical: the first run starts at slot 0 and two
+  // adjacent runs never have one owner, so equal tables have equal runs (operator== compares them).
+  // A cluster's table is a run or two per shard, and a config is copied, compared, serialized and
+  // merged at every change a node learns of: O(runs) each, where a flat 16384-entry table made every
+  // one of them O(16384) (at 81 nodes, a third of the cluster's setup).
+  struct OwnerRun {
+    std::uint16_t first = 0;
+    std::int16_t owner = -1;  // index into nodes_, or -1 for unassigned
+    bool operator==(const OwnerRun&) const = default;
+  };
+  // A span of slots to give to an owner (-1: unassigned), for overlay().
+  struct OwnedSpan {
+    int first = 0;
+    int last = 0;  // inclusive
+    std::int16_t owner = -1;
+  };
+  int run_end(std::size_t k) const;                  // one past run k's last slot
+  std::int16_t owner_at(int slot) const;             // O(log runs); std::out_of_range outside [0, 16384)
+  // Gives each span's slots to its owner. REQUIRES: spans sorted by first, disjoint, in [0, 16384).
+  // O(runs + spans).
+  void overlay(const std::vector<OwnedSpan>& spans);
+  // Gives every slot of owner `from` to `to`; returns how many slots that was. O(runs).
+  std::size_t remap_owner(std::int16_t from, std::int16_t to);
+  // Distinct slots, in any order, as sorted spans of one owner.
+  static std::vector<OwnedSpan> spans_of(const std::vector<int>& slots, std::int16_t owner);
 
   std::vector<ClusterNode> nodes_;  // nodes_[0] is this node
   // Indices into nodes_ sorted by id, each with a copy of its id's bytes (the first 8 also as a
@@ -202,8 +234,7 @@ class ClusterConfig {
   };
   static IdKey id_key(std::string_view id, int index);
   std::vector<IdKey> by_id_;
-  // Slot -> index into nodes_, or -1 for unassigned.
-  std::vector<std::int16_t> slot_owner_;
+  std::vector<OwnerRun> runs_;
   std::uint64_t current_epoch_ = 0;
 };
 

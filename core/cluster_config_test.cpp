@@ -5,7 +5,10 @@
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/testing/fake_env.h"
@@ -743,5 +746,266 @@ TEST_CASE("nodes.conf: a crash at any disk operation of a save leaves the old or
       }
     }
     if (!crashed) break;
+  }
+}
+
+// ---- the slot table as runs ------------------------------------------------------------------------
+
+namespace {
+
+// A fixed-seed generator for the randomized tests below (splitmix64): the same cases every run.
+class TestRandom {
+ public:
+  explicit TestRandom(std::uint64_t seed) : state_(seed) {}
+  std::uint64_t next() {
+    std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  int below(int n) { return static_cast<int>(next() % static_cast<std::uint64_t>(n)); }
+
+ private:
+  std::uint64_t state_;
+};
+
+// The owner id of every slot ("" for unassigned), from owned_runs(), checked against slot_owner() at
+// each run's ends and at some random slots, and against slot_count() and assigned_slots().
+std::vector<std::string> flat_table(const ClusterConfig& c, TestRandom& random) {
+  std::vector<std::string> table(kClusterSlots);
+  int last_end = -1;
+  std::size_t assigned = 0;
+  for (const auto& [span, owner] : c.owned_runs()) {
+    CHECK(span.first > last_end);  // sorted, disjoint
+    last_end = span.last;
+    for (int s = span.first; s <= span.last; ++s) table[static_cast<std::size_t>(s)] = owner->id;
+    assigned += static_cast<std::size_t>(span.last - span.first + 1);
+    CHECK(c.slot_owner(span.first) == owner);
+    CHECK(c.slot_owner(span.last) == owner);
+  }
+  CHECK(assigned == c.assigned_slots());
+  for (int k = 0; k < 64; ++k) {
+    const int s = random.below(kClusterSlots);
+    const ClusterNode* owner = c.slot_owner(s);
+    CHECK((owner == nullptr ? std::string() : owner->id) == table[static_cast<std::size_t>(s)]);
+  }
+  for (const ClusterNode& n : c.nodes()) {
+    const auto count = static_cast<std::size_t>(std::count(table.begin(), table.end(), n.id));
+    CHECK(c.slot_count(n.id) == count);
+    CHECK(c.slots_of(n.id).size() == count);
+  }
+  return table;
+}
+
+// A random span of slots, short or long, sometimes at either end of the table.
+std::pair<int, int> random_span(TestRandom& random) {
+  const int len = random.below(4) == 0 ? 1 + random.below(2000) : 1 + random.below(40);
+  int first = random.below(kClusterSlots);
+  if (random.below(8) == 0) first = 0;
+  if (random.below(8) == 0) first = kClusterSlots - len;
+  first = std::max(0, std::min(first, kClusterSlots - len));
+  return {first, first + len - 1};
+}
+
+// The slots of [first, last] whose ownership by `me` is `owned` (every other one when sparse), shuffled.
+std::vector<int> pick_slots(const std::vector<std::string>& table, const std::string& me, bool owned,
+                            std::pair<int, int> span, bool sparse, TestRandom& random) {
+  std::vector<int> out;
+  for (int s = span.first; s <= span.second; s += sparse ? 2 : 1) {
+    const std::string& owner = table[static_cast<std::size_t>(s)];
+    if (owned ? owner == me : owner.empty()) out.push_back(s);
+  }
+  for (std::size_t i = out.size(); i > 1; --i) std::swap(out[i - 1], out[static_cast<std::size_t>(random.below(static_cast<int>(i)))]);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("slot runs: random claims and releases match a flat table; equal tables compare equal") {
+  TestRandom random(7);
+  ClusterConfig c = config_of('a', {'b'});
+  std::vector<std::string> ref(kClusterSlots);
+  for (int step = 0; step < 300; ++step) {
+    const auto span = random_span(random);
+    const bool sparse = random.below(3) == 0;
+    if (random.below(2) == 0) {
+      const std::vector<int> slots = pick_slots(ref, "", false, span, sparse, random);
+      REQUIRE(c.add_slots(slots).is_ok());
+      for (const int s : slots) ref[static_cast<std::size_t>(s)] = id('a');
+    } else {
+      const std::vector<int> slots = pick_slots(ref, id('a'), true, span, sparse, random);
+      REQUIRE(c.del_slots(slots).is_ok());
+      for (const int s : slots) ref[static_cast<std::size_t>(s)].clear();
+    }
+    // A failing change leaves the config as it was, runs and all.
+    const ClusterConfig before = c;
+    std::vector<int> mine;
+    for (int s = 0; s < kClusterSlots; ++s) {
+      if (!ref[static_cast<std::size_t>(s)].empty()) mine.push_back(s);
+    }
+    if (!mine.empty()) {
+      const int busy = mine[static_cast<std::size_t>(random.below(static_cast<int>(mine.size())))];
+      CHECK(c.add_slots({busy}).message() == fmt::format("ERR Slot {} is already busy", busy));
+      CHECK(c == before);
+    }
+    REQUIRE(flat_table(c, random) == ref);
+    // The same slots claimed in one go, by another history, give an equal config and equal text.
+    ClusterConfig rebuilt = config_of('a', {'b'});
+    REQUIRE(rebuilt.add_slots(mine).is_ok());
+    CHECK(rebuilt == c);
+    CHECK(rebuilt.serialize() == c.serialize());
+    auto parsed = ClusterConfig::parse(c.serialize());
+    REQUIRE(parsed.is_ok());
+    CHECK(*parsed == c);
+    CHECK(rebuilt.same_own_entry(c));
+  }
+  // One slot more or less is a different config.
+  ClusterConfig other = c;
+  if (other.slot_owner(0) == nullptr) {
+    REQUIRE(other.add_slots({0}).is_ok());
+  } else {
+    REQUIRE(other.del_slots({0}).is_ok());
+  }
+  CHECK_FALSE(other == c);
+  CHECK_FALSE(other.same_own_entry(c));
+}
+
+TEST_CASE("slot runs: random merges, failovers and resets match merge's rules applied slot by slot") {
+  TestRandom random(11);
+  const std::vector<char> names = {'a', 'b', 'c', 'd'};
+  std::vector<ClusterConfig> configs;
+  for (const char me : names) {
+    std::vector<char> others;
+    for (const char o : names) {
+      if (o != me) others.push_back(o);
+    }
+    configs.push_back(config_of(me, others));
+  }
+  std::size_t moved_total = 0;
+  std::size_t released_total = 0;
+  for (int step = 0; step < 400; ++step) {
+    const auto who = static_cast<std::size_t>(random.below(static_cast<int>(names.size())));
+    ClusterConfig& c = configs[who];
+    const int action = random.below(10);
+    if (action < 2 && c.is_primary()) {
+      // Claims or releases slots in its own view, with a new epoch so that the claims can win.
+      const std::vector<std::string> view = flat_table(c, random);
+      // One draw per statement: the order of a call's arguments is the compiler's (gcc and clang differ).
+      const bool add = random.below(3) != 0;
+      const auto span = random_span(random);
+      const bool sparse = random.below(3) == 0;
+      const std::vector<int> slots = pick_slots(view, c.my_id(), !add, span, sparse, random);
+      REQUIRE((add ? c.add_slots(slots) : c.del_slots(slots)).is_ok());
+      c.bump_my_epoch();
+    } else if (action == 2 && c.is_primary()) {
+      const char target = names[static_cast<std::size_t>(random.below(static_cast<int>(names.size())))];
+      const ClusterNode* t = c.find(id(target));
+      if (t != nullptr && t->id != c.my_id() && t->role == NodeRole::primary) c.make_replica_of(t->id);
+    } else if (action == 3 && !c.is_primary()) {
+      const std::size_t primary_slots = c.slot_count(c.myself().primary_id);
+      const std::size_t mine = c.slot_count(c.my_id());  // a replica's own may come back by gossip
+      CHECK(c.take_over_from_primary() == primary_slots);
+      CHECK(c.slot_count(c.my_id()) == mine + primary_slots);
+    } else {
+      // c merges another node's config, sometimes through its text: checked against the rules.
+      const auto from = static_cast<std::size_t>(random.below(static_cast<int>(names.size())));
+      if (from == who) continue;
+      const ClusterConfig& sender = configs[from];
+      const std::vector<std::string> before = flat_table(c, random);
+      const std::vector<std::string> claims = flat_table(sender, random);
+      const ClusterNode& s = sender.myself();
+      const ClusterNode* s_before = c.find(s.id);
+      const bool current = s_before == nullptr || s.config_epoch >= s_before->config_epoch;
+      ClusterConfig merged = c;
+      MergeOutcome m;
+      auto parsed = ClusterConfig::parse_for_merge(sender.serialize(), c);
+      if (random.below(2) == 0 || !parsed.is_ok()) {
+        // A text that names a replica as an owner does not parse (see below): merged as a value.
+        m = merged.merge(sender);
+      } else {
+        m = merged.merge(*parsed);
+      }
+      std::vector<std::string> want = before;
+      std::size_t moved = 0;
+      std::size_t released = 0;
+      for (std::size_t slot = 0; slot < want.size(); ++slot) {
+        std::string& owner = want[slot];
+        if (s.role == NodeRole::primary) {
+          if (claims[slot] == s.id) {
+            if (owner != s.id && (owner.empty() || merged.find(owner)->config_epoch < s.config_epoch)) {
+              owner = s.id;
+              ++moved;
+            }
+          } else if (owner == s.id && current) {
+            owner.clear();
+            ++released;
+          }
+        } else if (owner == s.id && current) {
+          owner = merged.find(s.primary_id) != nullptr ? s.primary_id : std::string();
+          ++(owner.empty() ? released : moved);
+        }
+      }
+      CHECK(m.slots_moved == moved);
+      CHECK(m.slots_released == released);
+      REQUIRE(flat_table(merged, random) == want);
+      moved_total += moved;
+      released_total += released;
+      // The text of the merged config is the same written anew or from c's text.
+      CHECK(merged.serialize_reusing(c, c.serialize()) == merged.serialize());
+      c = merged;
+    }
+    // A config equals its own text parsed, unless it holds slots of a node it has since heard became
+    // a replica (from a third node: only the replica's own gossip hands its slots on), which parse
+    // rejects.
+    const auto runs = c.owned_runs();
+    const bool replica_owns = std::any_of(runs.begin(), runs.end(), [](const auto& r) { return r.second->role == NodeRole::replica; });
+    auto parsed = ClusterConfig::parse(c.serialize());
+    REQUIRE(parsed.is_ok() == !replica_owns);
+    if (parsed.is_ok()) CHECK(*parsed == c);
+  }
+  // The walk above took every path: slots moved and released by merges.
+  CHECK(moved_total > 0);
+  CHECK(released_total > 0);
+}
+
+TEST_CASE("slot runs: copies are independent, and a reset leaves one unassigned run") {
+  ClusterConfig a = config_of('a', {'b'});
+  REQUIRE(a.add_slots(range(100, 199)).is_ok());
+  ClusterConfig copy = a;
+  REQUIRE(copy.del_slots({150}).is_ok());
+  CHECK(a.slot_count(id('a')) == 100);
+  CHECK(copy.slot_count(id('a')) == 99);
+  CHECK_FALSE(copy == a);
+  REQUIRE(copy.add_slots({150}).is_ok());
+  CHECK(copy == a);  // the split run joined again
+  copy.reset(false, "");
+  CHECK(copy.assigned_slots() == 0);
+  CHECK(copy.owned_runs().empty());
+  CHECK(copy == config_of('a', {}));
+  CHECK(a.slot_owner(150)->id == id('a'));
+}
+
+TEST_CASE("serialize_reusing: the text serialize writes, whatever changed since the previous config") {
+  ClusterConfig a = config_of('a', {'b', 'c'});
+  REQUIRE(a.add_slots(range(0, 99)).is_ok());
+  ClusterConfig b = config_of('b', {'a', 'c', 'd'});
+  REQUIRE(b.add_slots(range(200, 299)).is_ok());
+  b.set_my_epoch(3);
+  std::vector<ClusterConfig> history = {a};
+  ClusterConfig next = a;
+  next.merge(b);  // a node added, an entry replaced, slots moved
+  history.push_back(next);
+  next.bump_my_epoch();  // only the header and this node's line change
+  history.push_back(next);
+  next.make_replica_of(id('b'));
+  history.push_back(next);
+  next.reset(false, "");  // fewer nodes than before
+  history.push_back(next);
+  next.reset(true, id('e'));  // another id at the same position
+  history.push_back(next);
+  for (const ClusterConfig& now : history) {
+    for (const ClusterConfig& before : history) {
+      CHECK(now.serialize_reusing(before, before.serialize()) == now.serialize());
+    }
   }
 }

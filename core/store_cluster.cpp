@@ -182,8 +182,9 @@ Status Store::change_cluster_config(std::string_view why, const std::function<St
   const bool self_changed = changed && !next.same_own_entry(cluster_);
   std::string next_text;
   if (changed) {
-    // Persisted before anyone (this node's requests, its peers) can act on it.
-    next_text = next.serialize();
+    // Persisted before anyone (this node's requests, its peers) can act on it. The lines of entries
+    // the change left alone are copied from the installed text (O(nodes) compares, not writes).
+    next_text = next.serialize_reusing(cluster_, cluster_text_);
     if (Status st = save_nodes_conf_text(env_, next_text); !st) {
       env_.log("cluster.config.persist_failed", fmt::format("why=\"{}\" error=\"{}\"", why, st.message()));
       return Status(st.code(), "ERR " + st.message());
