@@ -480,6 +480,8 @@ MergeOutcome ClusterConfig::merge(const ClusterConfig& sender) {
   // 1. Node entries: add unknown nodes, replace known ones only with a strictly greater epoch, and
   //    never take anything about this node from someone else. The sender's ids are distinct, so a
   //    node added here is never looked up again in this loop: the index is rebuilt once after it.
+  // Known nodes this merge turned into replicas: a replica owns nothing (see after step 2).
+  std::vector<int> turned_replica;
   for (const ClusterNode& theirs : sender.nodes_) {
     if (theirs.id == my_id()) continue;
     const int i = index_of(theirs.id);
@@ -490,6 +492,7 @@ MergeOutcome ClusterConfig::merge(const ClusterConfig& sender) {
     }
     ClusterNode& mine = nodes_[static_cast<std::size_t>(i)];
     if (theirs.config_epoch > mine.config_epoch) {
+      if (mine.role == NodeRole::primary && theirs.role == NodeRole::replica) turned_replica.push_back(i);
       mine = theirs;
       ++out.nodes_updated;
     }
@@ -555,6 +558,29 @@ MergeOutcome ClusterConfig::merge(const ClusterConfig& sender) {
       }
     }
     remap_owner(sender_index, static_cast<std::int16_t>(pi));
+  }
+
+  // 2b. A third node learned (from the sender) to be a replica now still owns, here, the slots it
+  //     had as a primary: they go to its primary, if known, else they are released, as when a node
+  //     says so itself (above). Left in place, this config would name a replica owning slots, which
+  //     parse() rejects: peers would refuse its gossip, and nodes.conf would not load at a restart.
+  for (const int xi : turned_replica) {
+    if (xi == si) continue;  // the sender's own entry: step 2 decided its slots
+    const auto x_index = static_cast<std::int16_t>(xi);
+    const ClusterNode& x = nodes_[static_cast<std::size_t>(xi)];
+    int pi = index_of(x.primary_id);
+    if (pi == xi) pi = -1;
+    for (std::size_t k = 0; k < runs_.size(); ++k) {
+      if (runs_[k].owner != x_index) continue;
+      const auto slots = static_cast<std::size_t>(run_end(k) - runs_[k].first);
+      note_move(xi, pi, slots);
+      if (pi >= 0) {
+        out.slots_moved += slots;
+      } else {
+        out.slots_released += slots;
+      }
+    }
+    remap_owner(x_index, static_cast<std::int16_t>(pi));
   }
 
   // 3. Epoch collision between two primaries (Redis's rule: the smaller id moves on).
