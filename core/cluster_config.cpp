@@ -831,38 +831,24 @@ std::string ClusterConfig::serialize_section(std::size_t first, std::size_t coun
 std::uint64_t ClusterConfig::digest() const { return digest_of_text(serialize()); }
 
 std::uint64_t ClusterConfig::digest_of_text(std::string_view text) {
-  // The text's lines sorted, without the "myself" line: node lines by id, slots lines by owner id,
-  // each owner's runs in slot order. What is left names no local order and no local node.
-  // Sorted on their first 16 bytes held as two numbers, so that nearly every comparison decides
-  // without reading the lines ("node " and 11 id digits): a digest is taken at every config change.
-  struct Line {
-    std::uint64_t head = 0;  // bytes 0-7, big-endian, zero-padded
-    std::uint64_t next = 0;  // bytes 8-15
-    std::string_view text;
-  };
-  std::vector<Line> lines;
-  lines.reserve(64);
+  // Every line but the "myself" line hashed on its own and the hashes summed: a sum does not depend
+  // on the lines' order, so the text needs neither sorting nor a canonical copy (a digest is taken at
+  // every config change, and a config of n nodes has O(n) lines). What is left names no local order
+  // and no local node. Lines are distinct (one per node, one per owner's slots), so a sum of 64-bit
+  // hashes tells configs apart as well as a hash of the sorted text, and the count is mixed in.
+  std::uint64_t sum = 0;
+  std::uint64_t lines = 0;
   std::size_t pos = 0;
   while (pos < text.size()) {
-    std::size_t end = text.find('\n', pos);
-    if (end == std::string_view::npos) end = text.size();
+    const void* nl = std::memchr(text.data() + pos, '\n', text.size() - pos);
+    const std::size_t end = nl == nullptr ? text.size() : static_cast<std::size_t>(static_cast<const char*>(nl) - text.data());
     const std::string_view line = text.substr(pos, end - pos);
     pos = end + 1;
     if (line.empty() || line.starts_with("myself ")) continue;
-    lines.push_back({id_prefix(line), line.size() > 8 ? id_prefix(line.substr(8)) : 0, line});
+    sum += XXH3_64bits(line.data(), line.size());
+    ++lines;
   }
-  std::sort(lines.begin(), lines.end(), [](const Line& a, const Line& b) {
-    if (a.head != b.head) return a.head < b.head;
-    if (a.next != b.next) return a.next < b.next;
-    return a.text < b.text;
-  });
-  std::string canonical;
-  canonical.reserve(text.size());
-  for (const Line& line : lines) {
-    canonical += line.text;
-    canonical += '\n';
-  }
-  return XXH3_64bits(canonical.data(), canonical.size());
+  return XXH3_64bits_withSeed(&sum, sizeof(sum), lines);
 }
 
 Result<ClusterConfig> ClusterConfig::parse(std::string_view text) { return parse_impl(text, nullptr); }
