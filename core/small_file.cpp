@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include <cstdint>
+#include <iterator>
 
 #include "core/crc32c.h"
 
@@ -16,9 +18,13 @@ constexpr std::string_view kCrcPrefix = "crc32c ";
 }  // namespace
 
 Status save_small_file(Env& env, const std::string& name, std::string_view body) {
-  std::string bytes(body);
+  // Sized once: nodes.conf is rewritten at every cluster config change, O(nodes) bytes each time.
+  std::string bytes;
+  bytes.reserve(body.size() + 1 + kCrcPrefix.size() + 9);
+  bytes.append(body);
   if (!bytes.empty() && bytes.back() != '\n') bytes += '\n';
-  bytes += fmt::format("{}{:08x}\n", kCrcPrefix, crc32c(bytes));
+  const std::uint32_t crc = crc32c(bytes);
+  fmt::format_to(std::back_inserter(bytes), "{}{:08x}\n", kCrcPrefix, crc);
   const std::string tmp = name + ".tmp";
   // A leftover tmp from an interrupted save would be appended to: start it afresh.
   if (Status s = env.remove(tmp); !s && s.code() != Err::not_found) {

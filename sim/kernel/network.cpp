@@ -452,6 +452,9 @@ core::Result<std::string> Network::conn_recv(ConnId id, int side, std::size_t ma
     }
     if (me.eof) return {Err::closed, fmt::format("recv on conn {}: the peer closed", id)};
     if (sched_.now_ns() >= deadline_ns) {
+      // A poll (no wait) that finds nothing is the readiness-driven reader's usual end of a read:
+      // a short fixed message, no formatting and no allocation.
+      if (timeout <= Nanos::zero()) return {Err::timeout, "nothing to read"};
       return {Err::timeout, fmt::format(FMT_COMPILE("recv on conn {}: timed out"), id)};
     }
     NET_ASSERT(sched_.in_task());
