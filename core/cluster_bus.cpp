@@ -138,8 +138,8 @@ void ClusterBus::broadcast() {
 }
 
 bool ClusterBus::link_up(std::string_view id) const {
-  const auto it = links_.find(std::string(id));
-  return it != links_.end() && it->second.up;
+  const Link* link = find_link(id);
+  return link != nullptr && link->up;
 }
 
 // ---- server side -------------------------------------------------------------------------------
@@ -299,9 +299,9 @@ void ClusterBus::serve_digest(const std::vector<std::string>& argv, std::string&
   if (same) {
     // Heard from the peer: this node's own ping to it can wait another half node timeout (the
     // manager finds the link not due when its filed time comes, and files it again).
-    if (auto it = links_.find(argv[1]); it != links_.end()) {
-      it->second.last_heard = env_.now();
-      it->second.up = true;
+    if (Link* link = find_link(argv[1])) {
+      link->last_heard = env_.now();
+      link->up = true;
     }
   }
   reply = encode_simple(same ? "SAME" : "DIFF");
@@ -376,6 +376,7 @@ void ClusterBus::refresh_links() {
     auto [it, fresh] = links_.try_emplace(peer.id);
     Link& link = it->second;
     if (fresh) {
+      link_index_dirty_ = true;
       link.id = &it->first;
       link.serial = next_link_serial_++;
     }
@@ -411,6 +412,41 @@ void ClusterBus::refresh_links() {
   }
 }
 
+namespace {
+
+// The first 8 bytes of an id as a big-endian number (zero-padded): ordered as the ids are.
+std::uint64_t id_key(std::string_view id) {
+  std::uint64_t key = 0;
+  for (std::size_t k = 0; k < 8; ++k) {
+    key = (key << 8U) | (k < id.size() ? static_cast<unsigned char>(id[k]) : 0U);
+  }
+  return key;
+}
+
+}  // namespace
+
+const ClusterBus::Link* ClusterBus::find_link(std::string_view id) const {
+  if (link_index_dirty_) {
+    // links_ iterates in id order, which is the keys' order: no sort needed.
+    link_index_.clear();
+    for (const auto& [peer_id, link] : links_) {
+      link_index_.emplace_back(id_key(peer_id), const_cast<Link*>(&link));  // NOLINT: links_ is ours
+    }
+    link_index_dirty_ = false;
+  }
+  const std::uint64_t key = id_key(id);
+  auto it = std::lower_bound(link_index_.begin(), link_index_.end(), key,
+                             [](const auto& entry, std::uint64_t k) { return entry.first < k; });
+  for (; it != link_index_.end() && it->first == key; ++it) {
+    if (*it->second->id == id) return it->second;
+  }
+  return nullptr;
+}
+
+ClusterBus::Link* ClusterBus::find_link(std::string_view id) {
+  return const_cast<Link*>(std::as_const(*this).find_link(id));  // NOLINT: non-const this
+}
+
 void ClusterBus::random_ping() {
   if (links_.empty()) return;
   std::vector<Link*> all;
@@ -437,6 +473,7 @@ void ClusterBus::erase_link(Link& link) {
   drop_link_conn(link);
   const std::string id = *link.id;  // the key goes with the entry
   links_.erase(id);
+  link_index_dirty_ = true;
 }
 
 void ClusterBus::link_exchange(Link& link) {

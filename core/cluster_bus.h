@@ -196,6 +196,10 @@ class ClusterBus {
   // recently heard of a few random peers.
   void refresh_links();
   void random_ping();
+  // The link to a peer, or null: a binary search over link_index_ (contiguous, rebuilt after links
+  // come or go) instead of links_'s tree of string keys, which every digest ping served walked.
+  const Link* find_link(std::string_view id) const;
+  Link* find_link(std::string_view id);
   void meet_task(const std::string& host, std::uint16_t bus_port);
   void serve_digest(const std::vector<std::string>& argv, std::string& reply);
   // Sends one encoded request and reads one reply on conn.
@@ -212,6 +216,9 @@ class ClusterBus {
   std::uint64_t refresh_generation_ = 0;
   LocalTime next_random_ping_{};
   std::map<std::string, Link> links_;  // by peer id, from refresh_links until forgotten
+  // links_ as (the id's first 8 bytes, big-endian; the link), in id order, for find_link.
+  mutable std::vector<std::pair<std::uint64_t, Link*>> link_index_;
+  mutable bool link_index_dirty_ = true;
   std::uint64_t next_link_serial_ = 1;
   // At most one entry per link (Link::filed), and none for a link exchanging or gone. An entry may
   // come up early (the peer was heard from meanwhile): the manager files the link again.

@@ -1,11 +1,12 @@
 // sim/world.cpp — building the world from a scenario, node lifecycles, admin commands.
 #include "sim/world.h"
 
-#include "core/known_bugs.h"
-
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <stdexcept>
+
+#include "core/known_bugs.h"
 
 namespace replsim::sim {
 
@@ -33,6 +34,9 @@ World::World(const Scenario& scenario, WorldOptions options)
       nodes_.push_back(std::move(n));
     }
   }
+  for (std::size_t i = 0; i < nodes_.size(); ++i) index_by_name_.emplace_back(nodes_[i].spec.name, static_cast<int>(i));
+  std::stable_sort(index_by_name_.begin(), index_by_name_.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
 }
 
 World::~World() {
@@ -51,10 +55,12 @@ World::~World() {
 }
 
 int World::node_index(const std::string& name) const {
-  for (std::size_t i = 0; i < nodes_.size(); ++i) {
-    if (nodes_[i].spec.name == name) return static_cast<int>(i);
-  }
-  return -1;
+  // Every client call resolves a node's name: a binary search over a small sorted array, not a walk
+  // over the nodes (each a large struct: at 81 nodes a walk read 81 cold cache lines).
+  const auto it = std::lower_bound(index_by_name_.begin(), index_by_name_.end(), name,
+                                   [](const auto& entry, const std::string& n) { return entry.first < n; });
+  if (it == index_by_name_.end() || it->first != name) return -1;
+  return it->second;
 }
 
 core::Store* World::store(int i) {

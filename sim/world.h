@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -126,6 +127,8 @@ class World {
   std::unique_ptr<kernel::Network> net_;
   std::unique_ptr<Buggify> buggify_;
   std::vector<Node> nodes_;
+  // (name, index into nodes_), sorted by name: node_index's lookup (the first of equal names).
+  std::vector<std::pair<std::string, int>> index_by_name_;
   std::vector<Decision> decisions_;
   std::vector<AbortRecord> aborts_;
   // Admin clients, one per admin command in flight (scripted steps and the operator may overlap;
