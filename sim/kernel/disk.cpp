@@ -183,6 +183,10 @@ void Disk::apply(std::string& bytes, const PendingWrite& w) {
   }
   DISK_ASSERT(is_write_op(w.op));
   if (w.data.empty()) return;
+  if (w.offset == bytes.size()) {
+    bytes.append(w.data);  // an append at the end (the usual write): no zero fill to overwrite
+    return;
+  }
   const std::uint64_t end = w.offset + w.data.size();
   if (bytes.size() < end) bytes.resize(end, '\0');
   bytes.replace(w.offset, w.data.size(), w.data);
