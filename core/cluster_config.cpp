@@ -477,6 +477,23 @@ MergeOutcome ClusterConfig::merge(const ClusterConfig& sender) {
     }
   };
 
+  // Every slot of node `from` goes to node `heir` (-1: released), counted as moves or releases: what
+  // a node that became a replica held (a replica owns nothing).
+  auto hand_slots_on = [&](int from, int heir) {
+    const auto from_index = static_cast<std::int16_t>(from);
+    for (std::size_t k = 0; k < runs_.size(); ++k) {
+      if (runs_[k].owner != from_index) continue;
+      const auto slots = static_cast<std::size_t>(run_end(k) - runs_[k].first);
+      note_move(from, heir, slots);
+      if (heir >= 0) {
+        out.slots_moved += slots;
+      } else {
+        out.slots_released += slots;
+      }
+    }
+    remap_owner(from_index, static_cast<std::int16_t>(heir));
+  };
+
   // 1. Node entries: add unknown nodes, replace known ones only with a strictly greater epoch, and
   //    never take anything about this node from someone else. The sender's ids are distinct, so a
   //    node added here is never looked up again in this loop: the index is rebuilt once after it.
@@ -546,18 +563,7 @@ MergeOutcome ClusterConfig::merge(const ClusterConfig& sender) {
   } else if (sender_is_current) {
     // A replica owns nothing: slots we still think are the sender's went to its primary (a primary
     // that stepped down in a planned failover), if we know that primary.
-    const int pi = index_of(s.primary_id);
-    for (std::size_t k = 0; k < runs_.size(); ++k) {
-      if (runs_[k].owner != sender_index) continue;
-      const auto slots = static_cast<std::size_t>(run_end(k) - runs_[k].first);
-      note_move(si, pi, slots);
-      if (pi >= 0) {
-        out.slots_moved += slots;
-      } else {
-        out.slots_released += slots;
-      }
-    }
-    remap_owner(sender_index, static_cast<std::int16_t>(pi));
+    hand_slots_on(si, index_of(s.primary_id));
   }
 
   // 2b. A third node learned (from the sender) to be a replica now still owns, here, the slots it
@@ -566,21 +572,8 @@ MergeOutcome ClusterConfig::merge(const ClusterConfig& sender) {
   //     parse() rejects: peers would refuse its gossip, and nodes.conf would not load at a restart.
   for (const int xi : turned_replica) {
     if (xi == si) continue;  // the sender's own entry: step 2 decided its slots
-    const auto x_index = static_cast<std::int16_t>(xi);
-    const ClusterNode& x = nodes_[static_cast<std::size_t>(xi)];
-    int pi = index_of(x.primary_id);
-    if (pi == xi) pi = -1;
-    for (std::size_t k = 0; k < runs_.size(); ++k) {
-      if (runs_[k].owner != x_index) continue;
-      const auto slots = static_cast<std::size_t>(run_end(k) - runs_[k].first);
-      note_move(xi, pi, slots);
-      if (pi >= 0) {
-        out.slots_moved += slots;
-      } else {
-        out.slots_released += slots;
-      }
-    }
-    remap_owner(x_index, static_cast<std::int16_t>(pi));
+    const int pi = index_of(nodes_[static_cast<std::size_t>(xi)].primary_id);
+    hand_slots_on(xi, pi == xi ? -1 : pi);
   }
 
   // 3. Epoch collision between two primaries (Redis's rule: the smaller id moves on).
