@@ -78,6 +78,30 @@ std::unique_ptr<NetConnection> connect_ok(World& w, Host from, Host to) {
   return std::move(*conn);
 }
 
+// One connection from host `from` to a listener on host `to` at `port`, established before it
+// returns (the world runs for `settle`): {the client's end, the server's end}.
+std::pair<std::unique_ptr<NetConnection>, std::unique_ptr<NetConnection>> connected_pair(World& w, Host from, Host to,
+                                                                                          Nanos settle,
+                                                                                          Port port = kPort) {
+  std::pair<std::unique_ptr<NetConnection>, std::unique_ptr<NetConnection>> ends;
+  w.sched.spawn(to, "server", [&w, &ends, to, port] {
+    auto listener = w.net.listen(to, port);
+    REQUIRE(listener);
+    auto conn = (*listener)->accept(kForever);
+    REQUIRE(conn);
+    ends.second = std::move(*conn);
+  });
+  w.sched.spawn(from, "client", [&w, &ends, from, to, port] {
+    auto conn = w.net.connect(from, to, port, 5s);
+    REQUIRE_MESSAGE(conn, conn.status().to_string());
+    ends.first = std::move(*conn);
+  });
+  w.run_for(settle);
+  REQUIRE(ends.first);
+  REQUIRE(ends.second);
+  return ends;
+}
+
 // A fixed little workload whose trace depends on the seed only through the network's draws.
 std::uint64_t workload_hash(std::uint64_t seed) {
   World w(seed);
@@ -495,16 +519,9 @@ TEST_CASE("clogging a host or a link adds delay until unclogged") {
   World w(13, fixed_latency(1ms));
   const NodeId a = w.sched.add_node("a");
   const NodeId b = w.sched.add_node("b");
-  std::unique_ptr<NetConnection> a_side;
-  std::unique_ptr<NetConnection> b_side;
-  w.sched.spawn(b, "server", [&] {
-    auto listener = w.net.listen(b, kPort);
-    auto conn = (*listener)->accept(kForever);
-    b_side = std::move(*conn);
-  });
-  w.sched.spawn(a, "client", [&] { a_side = connect_ok(w, a, b); });
-  w.run_for(100ms);
-  REQUIRE(b_side);
+  auto ends = connected_pair(w, a, b, 100ms);
+  std::unique_ptr<NetConnection>& a_side = ends.first;
+  std::unique_ptr<NetConnection>& b_side = ends.second;
 
   auto one_way_ns = [&] {
     std::int64_t took = -1;
@@ -747,23 +764,16 @@ TEST_CASE("the readiness callback fires on delivery, end of stream, reset and cl
   World w(21, fixed_latency(10ms));
   const NodeId a = w.sched.add_node("a");
   const NodeId b = w.sched.add_node("b");
-  std::unique_ptr<NetConnection> client;
-  std::unique_ptr<NetConnection> server;
-  w.sched.spawn(b, "server", [&] {
-    auto listener = w.net.listen(b, kPort);
-    REQUIRE(listener);
-    auto conn = (*listener)->accept(kForever);
-    REQUIRE(conn);
-    server = std::move(*conn);
+  auto ends = connected_pair(w, a, b, 1s);
+  std::unique_ptr<NetConnection>& client = ends.first;
+  std::unique_ptr<NetConnection>& server = ends.second;
+  w.sched.spawn(b, "poll", [&] {
     // Nothing buffered: a zero timeout returns at once, inside a task too.
     const SimTime before = w.sched.now();
     CHECK(server->recv(16, 0s).code() == Err::timeout);
     CHECK(w.sched.now() == before);
   });
-  w.sched.spawn(a, "client", [&] { client = connect_ok(w, a, b); });
-  w.run_for(1s);
-  REQUIRE(client);
-  REQUIRE(server);
+  w.run_for(1ms);
 
   std::vector<std::int64_t> calls_ns;  // when the server's callback ran
   server->set_on_readable([&] { calls_ns.push_back(w.sched.now_ns()); });
@@ -797,27 +807,7 @@ TEST_CASE("the readiness callback fires on delivery, end of stream, reset and cl
   CHECK(server->recv(16, 0s).code() == Err::closed);
 
   // A reset: called at once, on both ends that have a callback.
-  // A fresh connection from a to b on port (client end, server end), set up by two tasks.
-  auto open_pair = [&](std::uint16_t port) {
-    std::pair<std::unique_ptr<NetConnection>, std::unique_ptr<NetConnection>> ends;
-    w.sched.spawn(b, "server-" + std::to_string(port), [&w, &ends, b, port] {
-      auto listener = w.net.listen(b, port);
-      REQUIRE(listener);
-      auto conn = (*listener)->accept(kForever);
-      REQUIRE(conn);
-      ends.second = std::move(*conn);
-    });
-    w.sched.spawn(a, "client-" + std::to_string(port), [&w, &ends, a, b, port] {
-      auto conn = w.net.connect(a, b, port, 1s);
-      REQUIRE(conn);
-      ends.first = std::move(*conn);
-    });
-    w.run_for(1s);
-    REQUIRE(ends.first);
-    REQUIRE(ends.second);
-    return ends;
-  };
-  auto [c2, s2] = open_pair(kPort + 1);
+  auto [c2, s2] = connected_pair(w, a, b, 1s, kPort + 1);
   int s2_calls = 0;
   int c2_calls = 0;
   s2->set_on_readable([&] { ++s2_calls; });
@@ -829,7 +819,7 @@ TEST_CASE("the readiness callback fires on delivery, end of stream, reset and cl
   CHECK(s2->recv(16, 0s).code() == Err::reset);
 
   // A local close calls this end's callback; destroying a handle does not.
-  auto [c3, s3] = open_pair(kPort + 2);
+  auto [c3, s3] = connected_pair(w, a, b, 1s, kPort + 2);
   int s3_calls = 0;
   int c3_calls = 0;
   s3->set_on_readable([&] { ++s3_calls; });
